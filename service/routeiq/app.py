@@ -1,0 +1,54 @@
+"""create_app + lifespan. Nothing is loaded at import time: the engine is built in the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from . import __version__
+from .api import install_error_handlers, router
+from .engine import Engine
+from .metrics import Metrics
+from .middleware import BodyLimitMiddleware, RequestIdMiddleware
+from .settings import Settings
+
+log = logging.getLogger("routeiq")
+
+
+def create_app(settings: Settings | None = None, registry: CollectorRegistry | None = None) -> FastAPI:
+    settings = settings or Settings()
+    metrics = Metrics.create(registry)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = Engine.load(settings, metrics)
+        engine.warm_up()
+        app.state.engine = engine
+        log.info(
+            "routeiq ready: embedder=%s strategy=%s state=%s",
+            engine.embedder.name,
+            engine.strategy().name,
+            engine.state.backend,
+        )
+        try:
+            yield
+        finally:
+            await engine.close()
+
+    app = FastAPI(
+        title="RouteIQ",
+        version=__version__,
+        summary="Routing decisions for LLM gateways: which model and deployment should serve this prompt.",
+        lifespan=lifespan,
+    )
+    app.state.metrics = metrics
+    app.state.settings = settings
+    app.include_router(router)
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)  # added last = outermost
+    return app

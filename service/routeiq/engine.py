@@ -1,0 +1,140 @@
+"""Everything a decision needs, loaded once (in the app's lifespan or the CLI), held in one object."""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import centroids as centroid_io
+from .catalog import Catalog
+from .centroids import Centroids
+from .classify import ComplexityModel
+from .embed import EmbeddingCache, OnnxEmbedder
+from .metrics import Metrics
+from .profiles import Profiles
+from .settings import Settings
+from .state import MemoryState, State
+from .strategies import CentroidStrategy, Strategy
+
+log = logging.getLogger("routeiq")
+
+
+@dataclass
+class Limiter:
+    """Bounded admission: refuse at once past `capacity` instead of queueing without bound."""
+
+    capacity: int
+    in_flight: int = 0
+
+    def try_acquire(self) -> bool:
+        if self.in_flight >= self.capacity:
+            return False
+        self.in_flight += 1
+        return True
+
+    def release(self) -> None:
+        self.in_flight -= 1
+
+
+@dataclass
+class Engine:
+    settings: Settings
+    embedder: OnnxEmbedder
+    cache: EmbeddingCache
+    centroids: Centroids
+    complexity: ComplexityModel
+    catalog: Catalog
+    profiles: Profiles
+    state: State
+    metrics: Metrics
+    executor: ThreadPoolExecutor
+    limiter: Limiter
+    strategies: dict[str, Strategy] = field(default_factory=dict)
+    ready: bool = False
+
+    @classmethod
+    def load(cls, settings: Settings, metrics: Metrics, state: State | None = None) -> Engine:
+        models = settings.models_path
+        timed = _Timer(metrics)
+        embedder = timed(
+            "embedder",
+            lambda: OnnxEmbedder(
+                settings.embedder_dir,
+                intra_op_threads=settings.ort_intra_op_threads,
+                graph_optimization=settings.ort_graph_optimization,
+            ),
+        )
+        centroids = timed("centroids", lambda: load_centroids(settings, embedder))
+        complexity = timed("complexity", lambda: ComplexityModel.load(models / "complexity.json"))
+        catalog = timed("catalog", lambda: Catalog.load(models / "catalog.yaml", settings.catalog_file))
+        profiles = timed(
+            "profiles",
+            lambda: Profiles.load(models / "profiles.yaml", settings.profiles_file, settings.default_profile),
+        )
+        engine = cls(
+            settings=settings,
+            embedder=embedder,
+            cache=EmbeddingCache(settings.embedding_cache_size),
+            centroids=centroids,
+            complexity=complexity,
+            catalog=catalog,
+            profiles=profiles,
+            state=state or MemoryState(),
+            metrics=metrics,
+            executor=ThreadPoolExecutor(settings.inference_threads, thread_name_prefix="routeiq-embed"),
+            limiter=Limiter(settings.max_concurrent_requests),
+        )
+        engine.strategies["centroid"] = CentroidStrategy(complexity)
+        return engine
+
+    def strategy(self) -> Strategy:
+        return self.strategies.get(self.settings.strategy) or self.strategies["centroid"]
+
+    def warm_up(self) -> None:
+        """One embedding so the first request does not pay ORT's lazy initialisation."""
+        self.embedder.embed([["warm up the routing engine"]], self.settings.token_budget)
+        self.ready = True
+
+    async def close(self) -> None:
+        self.ready = False
+        self.executor.shutdown(wait=True, cancel_futures=False)
+        await self.state.close()
+
+
+def load_centroids(settings: Settings, embedder: OnnxEmbedder) -> Centroids:
+    """Bundled centroids when they fit; rebuilt from prototypes when the user adds some or the
+    embedder is not the one they were built with (a rebuild takes well under a second)."""
+    models = settings.models_path
+    bundled = models / "centroids.json"
+    if settings.prototypes_file is None and _built_with(bundled) == embedder.fingerprint:
+        return centroid_io.load(bundled, embedder)
+    prototypes = centroid_io.load_prototypes(models / "prototypes.yaml")
+    if settings.prototypes_file is not None:
+        extra = centroid_io.load_prototypes(settings.prototypes_file)
+        prototypes = centroid_io.merge_prototypes(prototypes, extra)
+    log.info("rebuilding centroids from prototypes (user prototypes or another embedder)")
+    return centroid_io.build(embedder, prototypes)
+
+
+def _built_with(path: Path) -> str | None:
+    try:
+        import json
+
+        value = json.loads(path.read_text(encoding="utf-8")).get("embedder_sha256")
+        return str(value) if value else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+class _Timer:
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def __call__(self, artifact: str, load):  # type: ignore[no-untyped-def]
+        start = time.perf_counter()
+        result = load()
+        self._metrics.load_duration.labels(artifact).observe(time.perf_counter() - start)
+        return result

@@ -1,0 +1,83 @@
+"""One error taxonomy and one status map.
+
+Every error a caller can cause is a `RouteIQError`; `api.py` registers one handler for the base
+class and renders `{"error": {"type", "message", "field"}}` with the status below. Dependency
+errors (onnxruntime, redis, yaml) are translated at the boundary with `raise ... from exc`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class RouteIQError(Exception):
+    status: ClassVar[int] = 500
+    type: ClassVar[str] = "internal_error"
+
+    def __init__(self, message: str, *, field: str | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.extra = extra
+
+    def to_body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"type": self.type, "message": self.message}
+        if self.field is not None:
+            error["field"] = self.field
+        error.update(self.extra)
+        return {"error": error}
+
+
+class BadRequest(RouteIQError):
+    status = 400
+    type = "bad_request"
+
+
+class Unauthorized(RouteIQError):
+    status = 401
+    type = "unauthorized"
+
+
+class Forbidden(RouteIQError):
+    status = 403
+    type = "forbidden"
+
+
+class PayloadTooLarge(RouteIQError):
+    status = 413
+    type = "payload_too_large"
+
+
+class InvalidRequest(RouteIQError):
+    status = 422
+    type = "invalid_request"
+
+
+class UnknownProfile(InvalidRequest):
+    type = "unknown_profile"
+
+
+class NoCandidate(InvalidRequest):
+    """No candidate satisfies the profile and the request's needs; `excluded` says why each fell."""
+
+    type = "no_candidate"
+
+
+class Overloaded(RouteIQError):
+    status = 503
+    type = "overloaded"
+
+
+class NotReady(RouteIQError):
+    status = 503
+    type = "not_ready"
+
+
+class ArtifactError(RouteIQError):
+    """A model file, manifest or config artifact is missing, altered or unusable (start-up)."""
+
+    type = "artifact_error"
+
+
+class ConfigError(RouteIQError):
+    type = "config_error"

@@ -1,0 +1,104 @@
+"""Prometheus metrics, all in one place. Units in names, bounded labels, injectable registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# Decisions take 0.1-50 ms; buckets resolve that range finely.
+_DURATION_BUCKETS = (
+    0.0002,
+    0.0005,
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.02,
+    0.03,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+)
+_MAX_LABEL = 64
+
+
+def label(value: str | None) -> str:
+    """Label values are bounded in length; unknown becomes 'none'."""
+    return (value or "none")[:_MAX_LABEL]
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry
+    stage_duration: Histogram
+    decisions: Counter
+    cache: Counter
+    rejected: Counter
+    errors: Counter
+    feedback: Counter
+    load_duration: Histogram
+    inflight: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry | None = None) -> Metrics:
+        registry = registry or CollectorRegistry()
+        return cls(
+            registry=registry,
+            stage_duration=Histogram(
+                "routeiq_decision_duration_seconds",
+                "Time spent per decision stage (stage=total for the whole decision).",
+                ["stage"],
+                buckets=_DURATION_BUCKETS,
+                registry=registry,
+            ),
+            decisions=Counter(
+                "routeiq_decisions_total",
+                "Routing decisions made.",
+                ["model", "tier", "category", "profile", "strategy"],
+                registry=registry,
+            ),
+            cache=Counter(
+                "routeiq_embedding_cache_total",
+                "Embedding cache lookups.",
+                ["result"],
+                registry=registry,
+            ),
+            rejected=Counter(
+                "routeiq_requests_rejected_total",
+                "Requests refused before a decision.",
+                ["reason"],
+                registry=registry,
+            ),
+            errors=Counter(
+                "routeiq_errors_total",
+                "Error responses by type.",
+                ["type"],
+                registry=registry,
+            ),
+            feedback=Counter(
+                "routeiq_feedback_outcomes_total",
+                "Outcomes reported through /feedback.",
+                ["outcome"],
+                registry=registry,
+            ),
+            load_duration=Histogram(
+                "routeiq_model_load_duration_seconds",
+                "Time to load an artifact at start-up.",
+                ["artifact"],
+                buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
+                registry=registry,
+            ),
+            inflight=Gauge(
+                "routeiq_decisions_in_flight",
+                "Decisions running or waiting for an inference thread.",
+                registry=registry,
+                multiprocess_mode="livesum",
+            ),
+        )

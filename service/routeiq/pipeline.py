@@ -1,0 +1,287 @@
+"""The decision pipeline: signals -> profile -> session -> embed -> classify -> strategy -> select.
+
+Each stage is a plain function over typed values; this module composes them, times each one and
+records metrics once. CPU-bound embedding runs on the engine's thread pool, never on the loop;
+a cached embedding never leaves the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .catalog import CatalogEntry
+from .classify import Classification, classify, describe
+from .embed import Vector, cache_key
+from .engine import Engine
+from .errors import InvalidRequest, NoCandidate
+from .extract import PromptView, embed_segments, view_of
+from .metrics import label
+from .policy import Scored, Selection, hard_exclusion, select
+from .profiles import Profile
+from .schemas import CandidateExplain, RouteRequest, RouteResponse
+from .signals import Signals, extract_signals
+from .state import SessionRecord
+
+MAX_FALLBACKS = 5
+
+
+@dataclass
+class Context:
+    """Per-request inputs that do not come from the body."""
+
+    request_id: str
+    profile_header: str | None = None
+    session_header: str | None = None
+
+
+@dataclass
+class _Clock:
+    timings: dict[str, float] = field(default_factory=dict)
+    _last: float = field(default_factory=time.perf_counter)
+    start: float = field(default_factory=time.perf_counter)
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[stage] = self.timings.get(stage, 0.0) + (now - self._last) * 1000
+        self._last = now
+
+    def total_ms(self) -> float:
+        return (time.perf_counter() - self.start) * 1000
+
+
+def session_key(request: RouteRequest, ctx: Context, view: PromptView) -> str | None:
+    """The caller's session id, else a fingerprint of the conversation's opening (system prompt
+    + first user turn) once it has more than one message: agent loops stick without an id."""
+    scope = f"{request.team or ''}|{request.user or ''}"
+    explicit = ctx.session_header or request.session_id
+    if explicit:
+        return f"s:{scope}|{explicit}"
+    if view.messages > 1 and request.messages:
+        first_user = next((m for m in request.messages if m.role == "user"), None)
+        opening = f"{view.system}\x1f{first_user.content if first_user else ''}"
+        return (
+            "c:"
+            + scope
+            + "|"
+            + hashlib.blake2b(opening.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+        )
+    return None
+
+
+async def decide(engine: Engine, request: RouteRequest, ctx: Context) -> RouteResponse:
+    clock = _Clock()
+    view = view_of(request)
+    signals = extract_signals(view, len(request.tools or ()))
+    segments = embed_segments(view, engine.settings.token_budget)
+    if not segments:
+        raise InvalidRequest(
+            "the request has no text to route: messages carry no user or system text",
+            field="messages" if request.messages is not None else "prompt",
+        )
+    clock.lap("signals")
+
+    metadata = request.metadata or {}
+    profile = engine.profiles.resolve(
+        ctx.profile_header,
+        request.profile or _str(metadata.get("routeiq_profile")),
+        request.team,
+        request.key_alias,
+    )
+    entries, catalog_note = engine.catalog.candidates_for(request)
+    clock.lap("profile")
+
+    key = session_key(request, ctx, view)
+    sticky = await _session_choice(engine, key, profile, signals, entries)
+    clock.lap("session")
+    if sticky is not None:
+        return _session_response(engine, sticky, profile, ctx, signals, request, clock)
+
+    vector = await _embed(engine, segments)
+    clock.lap("embed")
+    classification = classify(
+        vector,
+        signals,
+        engine.centroids,
+        engine.complexity,
+        min_confidence=engine.settings.min_category_confidence,
+    )
+    clock.lap("classify")
+
+    strategy = engine.strategy()
+    estimates = strategy.estimate(vector, classification, entries)
+    clock.lap("strategy")
+    open_circuits = await engine.state.open_circuits()
+    selection = select(entries, estimates, profile, classification, signals, open_circuits)
+    if not selection.ranked:
+        raise NoCandidate(
+            f"no candidate satisfies profile {profile.name!r} for this request",
+            field="candidates",
+            excluded={s.entry.deployment_id: s.excluded for s in selection.excluded},
+        )
+    chosen = selection.ranked[0]
+    if key is not None and profile.sticky_sessions:
+        await engine.state.set_session(
+            key, _record(chosen, profile, classification), engine.settings.session_ttl_seconds
+        )
+    clock.lap("select")
+
+    strategy_name = "heuristic" if classification.heuristic else strategy.name
+    if classification.low_confidence and not classification.heuristic:
+        strategy_name = "default"
+    response = RouteResponse(
+        model=chosen.entry.model,
+        deployment_id=chosen.entry.deployment_id,
+        model_group=chosen.entry.model_group,
+        fallbacks=[s.entry.deployment_id for s in selection.ranked[1 : 1 + MAX_FALLBACKS]],
+        profile=profile.name,
+        tier=classification.tier,
+        category=classification.category,
+        confidence=classification.confidence,
+        complexity=classification.complexity,
+        strategy=strategy_name,
+        reason=_reason(profile, classification, selection, catalog_note),
+        request_id=ctx.request_id,
+        timings_ms={},
+    )
+    if request.explain:
+        response.signals = signals.as_dict()
+        response.scores = {
+            "category": classification.category_scores,
+            "tier": classification.tier_scores,
+            "complexity_features": classification.features,
+        }
+        response.candidates = _explain(selection)
+        response.signals["notes"] = describe(classification)["notes"]
+    _finish(engine, response, clock)
+    return response
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+async def _embed(engine: Engine, segments: list[str]) -> Vector:
+    budget = engine.settings.token_budget
+    key = cache_key(segments, budget)
+    cached = engine.cache.get(key)
+    engine.metrics.cache.labels("hit" if cached is not None else "miss").inc()
+    if cached is not None:
+        return cached
+    loop = asyncio.get_running_loop()
+    matrix = await loop.run_in_executor(engine.executor, engine.embedder.embed, [segments], budget)
+    vector: Vector = matrix[0]
+    engine.cache.put(key, vector)
+    return vector
+
+
+async def _session_choice(
+    engine: Engine, key: str | None, profile: Profile, signals: Signals, entries: list[CatalogEntry]
+) -> tuple[SessionRecord, CatalogEntry] | None:
+    """Keep the conversation's model unless the profile changed or forbids it now. Inside a
+    tool loop the model is kept even across a profile change: switching mid-loop breaks agents."""
+    if key is None or not profile.sticky_sessions:
+        return None
+    record = await engine.state.get_session(key, engine.settings.session_ttl_seconds)
+    if record is None:
+        return None
+    if record.profile != profile.name and not signals.tool_loop:
+        return None
+    entry = next((e for e in entries if e.deployment_id == record.deployment_id), None)
+    if entry is None:
+        return None
+    if hard_exclusion(entry, profile, signals) is not None:
+        return None
+    if entry.deployment_id in await engine.state.open_circuits():
+        return None
+    return record, entry
+
+
+def _session_response(
+    engine: Engine,
+    sticky: tuple[SessionRecord, CatalogEntry],
+    profile: Profile,
+    ctx: Context,
+    signals: Signals,
+    request: RouteRequest,
+    clock: _Clock,
+) -> RouteResponse:
+    record, entry = sticky
+    response = RouteResponse(
+        model=entry.model,
+        deployment_id=entry.deployment_id,
+        model_group=entry.model_group,
+        fallbacks=[],
+        profile=profile.name,
+        tier=record.tier,
+        category=record.category,
+        confidence=1.0,
+        complexity=record.complexity,
+        strategy="session",
+        reason="session_affinity:tool_loop" if signals.tool_loop else "session_affinity",
+        request_id=ctx.request_id,
+        timings_ms={},
+    )
+    if request.explain:
+        response.signals = signals.as_dict()
+    _finish(engine, response, clock)
+    return response
+
+
+def _record(chosen: Scored, profile: Profile, classification: Classification) -> SessionRecord:
+    return SessionRecord(
+        deployment_id=chosen.entry.deployment_id,
+        model=chosen.entry.model,
+        profile=profile.name,
+        category=classification.category,
+        tier=classification.tier,
+        complexity=classification.complexity,
+    )
+
+
+def _reason(profile: Profile, c: Classification, selection: Selection, note: str | None) -> str:
+    parts = [f"{profile.name}:{profile.prefer}", f"target:{selection.target_reason}"]
+    parts.extend(n for n in c.notes if n.startswith(("rule:", "low_confidence", "non_english")))
+    parts.extend(selection.notes)
+    if note:
+        parts.append(note)
+    return " ".join(parts)
+
+
+def _explain(selection: Selection) -> list[CandidateExplain]:
+    ranked = [_explain_row(s, rank) for rank, s in enumerate(selection.ranked)]
+    return ranked + [_explain_row(s, None) for s in selection.excluded]
+
+
+def _explain_row(s: Scored, rank: int | None) -> CandidateExplain:
+    return CandidateExplain(
+        deployment_id=s.entry.deployment_id,
+        model=s.entry.model,
+        tier=s.entry.tier,
+        expected_quality=s.quality,
+        quality_source=s.quality_source,
+        est_cost_per_mtok=round(s.cost, 4),
+        rank=rank,
+        excluded=s.excluded,
+        demoted=s.demoted,
+    )
+
+
+def _finish(engine: Engine, response: RouteResponse, clock: _Clock) -> None:
+    total = clock.total_ms()
+    response.timings_ms = {k: round(v, 3) for k, v in clock.timings.items()}
+    response.timings_ms["total"] = round(total, 3)
+    observe = engine.metrics.stage_duration
+    for stage, ms in clock.timings.items():
+        observe.labels(stage).observe(ms / 1000)
+    observe.labels("total").observe(total / 1000)
+    engine.metrics.decisions.labels(
+        label(response.model),
+        response.tier,
+        label(response.category),
+        label(response.profile),
+        label(response.strategy),
+    ).inc()

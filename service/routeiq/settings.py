@@ -1,0 +1,126 @@
+"""Every setting the service reads, in one place: `ROUTEIQ_*` env vars, optionally a YAML file.
+
+This is the only module that reads the environment. Everything else receives a `Settings`.
+Precedence: init kwargs > environment > YAML file (`ROUTEIQ_CONFIG_FILE`) > defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+_REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
+
+
+def default_models_path() -> Path:
+    """The bundled `models/` folder: next to the source tree, or /app/models in the image."""
+    if _REPO_MODELS.is_dir():
+        return _REPO_MODELS
+    return Path("/app/models")
+
+
+class _YamlFileSource(PydanticBaseSettingsSource):
+    """Reads the YAML file named by ROUTEIQ_CONFIG_FILE (keys are field names, lower case)."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        path = os.environ.get("ROUTEIQ_CONFIG_FILE")
+        self._data: dict[str, Any] = {}
+        if path:
+            try:
+                loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+            except (OSError, yaml.YAMLError) as exc:
+                raise ValueError(f"ROUTEIQ_CONFIG_FILE={path!r} cannot be read: {exc}") from exc
+            if loaded is not None and not isinstance(loaded, dict):
+                raise ValueError(f"ROUTEIQ_CONFIG_FILE={path!r} must hold a mapping")
+            self._data = {str(k).lower(): v for k, v in (loaded or {}).items()}
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
+
+
+class Settings(BaseSettings):
+    """RouteIQ configuration. Each field maps to `ROUTEIQ_<NAME>`; docs/configuration.md lists them."""
+
+    model_config = SettingsConfigDict(env_prefix="ROUTEIQ_", extra="forbid", frozen=True)
+
+    # -- serving
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8400, ge=1, le=65535, description="Port to listen on.")
+    workers: int = Field(1, ge=1, le=64, description="Uvicorn worker processes.")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # -- artifacts
+    models_path: Path = Field(default_factory=default_models_path, description="Models folder.")
+    embedder_path: Path | None = Field(
+        None, description="Folder with manifest.json, model.onnx, tokenizer.json (default: models/embedder)."
+    )
+    catalog_file: Path | None = Field(None, description="User catalog YAML, merged over the bundled one.")
+    profiles_file: Path | None = Field(None, description="User profiles YAML, merged over built-ins.")
+    prototypes_file: Path | None = Field(
+        None, description="Extra prototype prompts YAML; centroids are rebuilt at start-up."
+    )
+
+    # -- inference
+    ort_intra_op_threads: int = Field(
+        1, ge=0, le=64, description="onnxruntime threads per session (0 = ORT default)."
+    )
+    ort_graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"
+    inference_threads: int = Field(2, ge=1, le=64, description="Threads that run embeddings.")
+    token_budget: int = Field(128, ge=8, le=512, description="Tokens of prompt text embedded per decision.")
+    embedding_cache_size: int = Field(4096, ge=0, description="LRU embedding cache entries (0 = off).")
+
+    # -- decision
+    strategy: str = Field("centroid", description="Active strategy: centroid or ml:<router name>.")
+    default_profile: str = Field("auto", description="Profile used when the request names none.")
+    min_category_confidence: float = Field(
+        0.35, ge=0.0, le=1.0, description="Below this the category is reported low-confidence."
+    )
+    session_ttl_seconds: int = Field(1800, ge=1, description="Session affinity lifetime, refreshed on use.")
+
+    # -- limits
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted.")
+    max_messages: int = Field(512, ge=1, description="Most messages per request.")
+    max_batch_size: int = Field(64, ge=1, description="Most requests per /route/batch call.")
+    max_candidates: int = Field(256, ge=1, description="Most candidates per request.")
+    max_concurrent_requests: int = Field(
+        64, ge=1, description="Decisions in flight (running or queued) before answering 503."
+    )
+
+    # -- state
+    redis_url: str | None = Field(None, description="Redis URL for shared state; unset = in-memory.")
+    namespace: str = Field("default", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Redis key namespace.")
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy_shape(cls, value: str) -> str:
+        if value != "centroid" and not (value.startswith("ml:") and len(value) > 3):
+            raise ValueError("must be 'centroid' or 'ml:<router name>'")
+        return value
+
+    @property
+    def embedder_dir(self) -> Path:
+        return self.embedder_path or self.models_path / "embedder"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlFileSource(settings_cls))

@@ -1,0 +1,159 @@
+"""Shared routing state behind one interface.
+
+`MemoryState` is the embedded default (one process, nothing to install). A Redis implementation
+(ROUTEIQ_REDIS_URL) keeps the same contract so that every replica acts as one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    deployment_id: str
+    model: str
+    profile: str
+    category: str
+    tier: str
+    complexity: float
+
+    def to_dict(self) -> dict[str, str]:
+        return {k: str(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SessionRecord:
+        return cls(
+            deployment_id=str(data["deployment_id"]),
+            model=str(data["model"]),
+            profile=str(data["profile"]),
+            category=str(data["category"]),
+            tier=str(data["tier"]),
+            complexity=float(data["complexity"]),
+        )
+
+
+@dataclass
+class DeploymentStats:
+    """Outcome counters for one deployment, as reported through POST /feedback."""
+
+    successes: int = 0
+    failures: int = 0
+    latency_ms_sum: float = 0.0
+    latency_count: int = 0
+    quality_sum: float = 0.0
+    quality_count: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        total = self.successes + self.failures
+        return {
+            "requests": total,
+            "successes": self.successes,
+            "failures": self.failures,
+            "success_rate": round(self.successes / total, 4) if total else None,
+            "mean_latency_ms": round(self.latency_ms_sum / self.latency_count, 2)
+            if self.latency_count
+            else None,
+            "mean_quality": round(self.quality_sum / self.quality_count, 4) if self.quality_count else None,
+            "errors": dict(self.errors),
+        }
+
+
+@dataclass(frozen=True)
+class OutcomeRecord:
+    deployment_id: str
+    success: bool
+    latency_ms: float | None = None
+    error_class: str | None = None
+    quality: float | None = None
+
+
+class State(Protocol):
+    backend: str
+
+    async def get_session(self, key: str, ttl_seconds: int) -> SessionRecord | None:
+        """The affinity record, its TTL refreshed on use; None when absent or expired."""
+        ...
+
+    async def set_session(self, key: str, record: SessionRecord, ttl_seconds: int) -> None: ...
+
+    async def record_outcomes(self, outcomes: list[OutcomeRecord]) -> None: ...
+
+    async def deployment_stats(self) -> dict[str, DeploymentStats]: ...
+
+    async def open_circuits(self) -> frozenset[str]:
+        """Deployments whose circuit breaker is open now."""
+        ...
+
+    async def healthy(self) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryState:
+    """Process-local state. TTLs use a monotonic clock (injectable for tests)."""
+
+    backend = "memory"
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, max_sessions: int = 100_000) -> None:
+        self._clock = clock
+        self._max_sessions = max_sessions
+        self._sessions: dict[str, tuple[float, SessionRecord]] = {}
+        self._stats: dict[str, DeploymentStats] = {}
+
+    async def get_session(self, key: str, ttl_seconds: int) -> SessionRecord | None:
+        now = self._clock()
+        item = self._sessions.get(key)
+        if item is None:
+            return None
+        expires, record = item
+        if expires <= now:
+            del self._sessions[key]
+            return None
+        self._sessions[key] = (now + ttl_seconds, record)
+        return record
+
+    async def set_session(self, key: str, record: SessionRecord, ttl_seconds: int) -> None:
+        if len(self._sessions) >= self._max_sessions and key not in self._sessions:
+            self._evict_expired()
+            if len(self._sessions) >= self._max_sessions:
+                # Bounded memory: drop the oldest insertion (dicts keep insertion order).
+                self._sessions.pop(next(iter(self._sessions)))
+        self._sessions[key] = (self._clock() + ttl_seconds, record)
+
+    def _evict_expired(self) -> None:
+        now = self._clock()
+        for key in [k for k, (exp, _) in self._sessions.items() if exp <= now]:
+            del self._sessions[key]
+
+    async def record_outcomes(self, outcomes: list[OutcomeRecord]) -> None:
+        for outcome in outcomes:
+            stats = self._stats.setdefault(outcome.deployment_id, DeploymentStats())
+            if outcome.success:
+                stats.successes += 1
+            else:
+                stats.failures += 1
+                error = outcome.error_class or "unknown"
+                stats.errors[error] = stats.errors.get(error, 0) + 1
+            if outcome.latency_ms is not None:
+                stats.latency_ms_sum += outcome.latency_ms
+                stats.latency_count += 1
+            if outcome.quality is not None:
+                stats.quality_sum += outcome.quality
+                stats.quality_count += 1
+
+    async def deployment_stats(self) -> dict[str, DeploymentStats]:
+        return dict(self._stats)
+
+    async def open_circuits(self) -> frozenset[str]:
+        return frozenset()
+
+    async def healthy(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None
