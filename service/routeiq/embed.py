@@ -153,8 +153,12 @@ class OnnxEmbedder:
         return [self._cls, *body, self._sep]
 
     def embed(self, segments: Sequence[Sequence[str]], budget: int) -> npt.NDArray[np.float32]:
-        rows = [self.token_ids(item, budget) for item in segments]
-        return self.embed_ids(rows)
+        # One item per run, on purpose: dynamic int8 quantisation picks its activation scale
+        # over the whole input tensor, so a batch (padding included) shifts every row's vector
+        # (cosine ~0.98 to the same text alone). Batch-1 keeps centroids, routers and live
+        # decisions on identical vectors, and measured no slower per item on this CPU.
+        rows = [self.embed_ids([self.token_ids(item, budget)])[0] for item in segments]
+        return np.stack(rows) if rows else np.zeros((0, self.dimension), dtype=np.float32)
 
     def embed_ids(self, rows: Sequence[Sequence[int]]) -> npt.NDArray[np.float32]:
         width = max(len(r) for r in rows)

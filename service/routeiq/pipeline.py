@@ -181,8 +181,10 @@ async def _embed(engine: Engine, segments: list[str]) -> Vector:
 async def _session_choice(
     engine: Engine, key: str | None, profile: Profile, signals: Signals, entries: list[CatalogEntry]
 ) -> tuple[SessionRecord, CatalogEntry] | None:
-    """Keep the conversation's model unless the profile changed or forbids it now. Inside a
-    tool loop the model is kept even across a profile change: switching mid-loop breaks agents."""
+    """Keep the conversation's model unless the profile changed or forbids it now. Inside a tool
+    loop the model is kept even across a profile change (switching mid-loop breaks agents): only
+    what the request needs (tools, vision, context window) can break it; the new profile's
+    cost and provider limits apply from the next user turn."""
     if key is None or not profile.sticky_sessions:
         return None
     record = await engine.state.get_session(key, engine.settings.session_ttl_seconds)
@@ -193,7 +195,7 @@ async def _session_choice(
     entry = next((e for e in entries if e.deployment_id == record.deployment_id), None)
     if entry is None:
         return None
-    if hard_exclusion(entry, profile, signals) is not None:
+    if hard_exclusion(entry, profile, signals, request_needs_only=signals.tool_loop) is not None:
         return None
     if entry.deployment_id in await engine.state.open_circuits():
         return None

@@ -53,16 +53,22 @@ class Selection:
     notes: list[str] = field(default_factory=list)
 
 
-def hard_exclusion(entry: CatalogEntry, profile: Profile, signals: Signals) -> str | None:
+def hard_exclusion(
+    entry: CatalogEntry, profile: Profile, signals: Signals, *, request_needs_only: bool = False
+) -> str | None:
+    """Why `entry` cannot serve this request under `profile`, or None. With
+    `request_needs_only`, only what the request itself needs (tools, vision, context) counts."""
     if (signals.tools > 0 or signals.tool_loop) and not entry.supports_tools:
         return "needs_tools"
     if signals.images > 0 and not entry.supports_vision:
         return "needs_vision"
+    if entry.max_input_tokens is not None and signals.approx_tokens > entry.max_input_tokens:
+        return f"context_window:{entry.max_input_tokens}<{signals.approx_tokens}"
+    if request_needs_only:
+        return None
     for capability in profile.required_capabilities:
         if not getattr(entry, f"supports_{capability}"):
             return f"profile_requires_{capability}"
-    if entry.max_input_tokens is not None and signals.approx_tokens > entry.max_input_tokens:
-        return f"context_window:{entry.max_input_tokens}<{signals.approx_tokens}"
     if profile.allowed_providers and (entry.provider or "") not in profile.allowed_providers:
         return f"provider_not_allowed:{entry.provider}"
     if profile.free_only and not entry.is_free:

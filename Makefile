@@ -1,0 +1,38 @@
+# Two commands for a newcomer:  `make serve`  and  `make test`.
+# Both create .venv on first use (PyPI only; the ONNX model and config ship in models/).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DEPS   := pyproject.toml $(wildcard client/pyproject.toml)
+
+.PHONY: serve test lint typecheck unit bench clean-venv
+
+$(STAMP): $(DEPS)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	if [ -f client/pyproject.toml ]; then $(BIN)/python -m pip install --quiet -e './client[litellm,dev]'; fi
+	touch $(STAMP)
+
+## serve: start the service on 127.0.0.1:8400 with embedded defaults (in-memory state, bundled models)
+serve: $(STAMP)
+	$(BIN)/routeiq serve
+
+## test: lint, type-check and run the whole test suite
+test: $(STAMP) lint typecheck
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python bench/micro.py
+
+clean-venv:
+	rm -rf $(VENV)
