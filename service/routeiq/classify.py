@@ -14,9 +14,10 @@ How signals combine with the centroid result (the rule, tested in tests/unit/tes
    fired is reported in `notes` and the decision's strategy becomes `heuristic`.
 3. If still below the line, the result says `low_confidence` and policy ignores the category
    prior (it routes on complexity and the profile default alone).
-4. Complexity = sigmoid(bias + sum(w_i * feature_i)); features are the tier-centroid
-   expectation, log length of the task, math/code/reasoning/agentic flags, enumerated steps,
-   constraint markers, turns and the category's prior. Tier = complexity bucketed by cut points.
+4. Complexity = sigmoid(bias + sum(w_i * feature_i) + category_bias[category]); features are the
+   tier-centroid expectation, log length of the task, math/code/reasoning/agentic flags,
+   enumerated steps, constraint markers and turns; the category bias applies only when the
+   category is confidently known. Tier = complexity bucketed by cut points.
 """
 
 from __future__ import annotations
@@ -35,25 +36,14 @@ from .errors import ArtifactError
 from .schemas import TIERS, Tier
 from .signals import Signals
 
-FEATURES = (
-    "tier",
-    "length",
-    "math",
-    "code",
-    "reasoning",
-    "agentic",
-    "steps",
-    "constraints",
-    "turns",
-    "category_prior",
-)
+FEATURES = ("tier", "length", "math", "code", "reasoning", "agentic", "steps", "constraints", "turns")
 
 
 @dataclass(frozen=True)
 class ComplexityModel:
     bias: float
     weights: dict[str, float]
-    category_prior: dict[str, float]
+    category_bias: dict[str, float]  # logit offset per (confidently known) category
     tier_cuts: tuple[float, float, float, float]
     temperature: float = 0.05
     non_english_discount: float = 0.7
@@ -73,7 +63,7 @@ class ComplexityModel:
             model = cls(
                 bias=float(data["bias"]),
                 weights=weights,
-                category_prior={k: float(v) for k, v in data.get("category_prior", {}).items()},
+                category_bias={k: float(v) for k, v in data.get("category_bias", {}).items()},
                 tier_cuts=(cuts[0], cuts[1], cuts[2], cuts[3]),
                 temperature=float(data.get("temperature", 0.05)),
                 non_english_discount=float(data.get("non_english_discount", 0.7)),
@@ -93,7 +83,7 @@ class ComplexityModel:
             raise ArtifactError(f"complexity model {path}: tier_cuts must be 4 ascending numbers")
         return model
 
-    def features(self, tier_score: float, signals: Signals, category: str | None) -> dict[str, float]:
+    def features(self, tier_score: float, signals: Signals) -> dict[str, float]:
         length = math.log1p(signals.task_tokens) / math.log1p(self.length_ref_tokens)
         return {
             "tier": tier_score,
@@ -105,11 +95,11 @@ class ComplexityModel:
             "steps": min(signals.steps, 6) / 6,
             "constraints": min(signals.constraints, 6) / 6,
             "turns": min(signals.user_turns, 10) / 10,
-            "category_prior": self.category_prior.get(category or "", 0.5),
         }
 
-    def score(self, features: dict[str, float]) -> float:
+    def score(self, features: dict[str, float], category: str | None) -> float:
         z = self.bias + sum(self.weights.get(k, 0.0) * v for k, v in features.items())
+        z += self.category_bias.get(category or "", 0.0)
         return 1.0 / (1.0 + math.exp(-z))
 
     def expected_quality(self, capability: float, complexity: float) -> float:
@@ -171,8 +161,8 @@ def classify(
         notes.append("low_confidence")
     tier_labels = centroids.tiers.labels
     tier_score = float(sum(p * TIERS.index(t) for t, p in zip(tier_labels, tier_probs, strict=True))) / 4
-    features = model.features(tier_score, signals, None if low else category)
-    complexity = model.score(features)
+    features = model.features(tier_score, signals)
+    complexity = model.score(features, None if low else category)
     return Classification(
         category=category,
         confidence=round(confidence, 4),

@@ -1,0 +1,132 @@
+"""Category accuracy of the zero-config classifier at several token budgets.
+
+Data the prototypes were not written from:
+- bench/data/labelled_prompts.jsonl: 200 hand-labelled prompts in real-world styles;
+- ../shared/data/llmrouter/default_query_test.jsonl, task names mapped onto our categories by
+  bench/data/task_category_map.json (unmapped tasks are left out, the map says why).
+
+Usage: python bench/eval_categories.py [--budgets 32,64,128,256,512] [--out bench/out/categories.md]
+Prints markdown tables (accuracy per budget, per-class recall, confusion matrix at the default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import time
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from routeiq.engine import Engine
+from routeiq.metrics import Metrics
+from routeiq.pipeline import Context, decide
+from routeiq.schemas import RouteRequest
+from routeiq.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data" / "llmrouter"
+
+
+def labelled() -> list[tuple[str, str, str]]:
+    rows = []
+    for line in (ROOT / "bench/data/labelled_prompts.jsonl").read_text().splitlines():
+        item = json.loads(line)
+        rows.append((item["prompt"], item["category"], item["source_style"]))
+    return rows
+
+
+def mapped_tasks(limit_per_task: int) -> list[tuple[str, str, str]]:
+    mapping = json.loads((ROOT / "bench/data/task_category_map.json").read_text())["map"]
+    seen: set[str] = set()
+    per_task: Counter[str] = Counter()
+    rows = []
+    for line in (SHARED / "default_query_test.jsonl").read_text().splitlines():
+        item = json.loads(line)
+        task, query = item["task_name"], item["query"]
+        if task not in mapping or query in seen or per_task[task] >= limit_per_task:
+            continue
+        seen.add(query)
+        per_task[task] += 1
+        rows.append((query, mapping[task], task))
+    return rows
+
+
+def evaluate(rows: list[tuple[str, str, str]], budget: int) -> list[tuple[str, str, str, float]]:
+    engine = Engine.load(Settings(token_budget=budget, embedding_cache_size=0), Metrics.create())
+    engine.ready = True
+
+    async def run() -> list[tuple[str, str, str, float]]:
+        out = []
+        for prompt, label, group in rows:
+            start = time.perf_counter()
+            decision = await decide(engine, RouteRequest(prompt=prompt), Context("eval"))
+            out.append((label, decision.category, group, (time.perf_counter() - start) * 1000))
+        return out
+
+    try:
+        return asyncio.run(run())
+    finally:
+        engine.executor.shutdown()
+
+
+def confusion(results: list[tuple[str, str, str, float]]) -> str:
+    labels = sorted({r[0] for r in results} | {r[1] for r in results})
+    counts = Counter((r[0], r[1]) for r in results)
+    short = {lab: lab[:6] for lab in labels}
+    head = "| true \\ predicted | " + " | ".join(short[lab] for lab in labels) + " | recall |"
+    lines = [head, "|" + "---|" * (len(labels) + 2)]
+    for true in labels:
+        total = sum(counts[(true, p)] for p in labels)
+        if not total:
+            continue
+        cells = " | ".join(str(counts[(true, p)] or "") for p in labels)
+        lines.append(f"| {true} | {cells} | {counts[(true, true)] / total:.2f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--budgets", default="32,64,128,256,510")
+    parser.add_argument("--per-task", type=int, default=50)
+    parser.add_argument("--default", type=int, default=128)
+    args = parser.parse_args()
+    sets = {"labelled (200, hand)": labelled(), "mapped tasks": mapped_tasks(args.per_task)}
+    print(
+        f"# Category accuracy — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
+        f"{platform.processor() or platform.machine()}\n"
+    )
+    print("| budget (tokens) | " + " | ".join(sets) + " | mean decision ms (labelled) |")
+    print("|---|" + "---|" * (len(sets) + 1))
+    keep: dict[tuple[str, int], list[tuple[str, str, str, float]]] = {}
+    for budget in (int(b) for b in args.budgets.split(",")):
+        cells = []
+        for name, rows in sets.items():
+            results = evaluate(rows, budget)
+            keep[(name, budget)] = results
+            accuracy = sum(r[0] == r[1] for r in results) / len(results)
+            cells.append(f"{accuracy:.3f} (n={len(results)})")
+        mean_ms = sum(r[3] for r in keep[("labelled (200, hand)", budget)]) / len(
+            sets["labelled (200, hand)"]
+        )
+        label = "full (510)" if budget >= 510 else str(budget)
+        print(f"| {label} | " + " | ".join(cells) + f" | {mean_ms:.2f} |")
+    for name in sets:
+        results = keep[(name, args.default)]
+        print(f"\n## Confusion at budget {args.default}: {name}\n")
+        print(confusion(results))
+        by_group: dict[str, list[bool]] = defaultdict(list)
+        for true, pred, group, _ in results:
+            by_group[group].append(true == pred)
+        print(
+            "\nBy "
+            + ("style" if name.startswith("labelled") else "task")
+            + ": "
+            + ", ".join(f"{g} {sum(v) / len(v):.2f} (n={len(v)})" for g, v in sorted(by_group.items()))
+        )
+
+
+if __name__ == "__main__":
+    main()
