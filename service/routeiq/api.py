@@ -47,7 +47,7 @@ async def route(
     request: Request,
     x_routeiq_profile: ProfileHeader = None,
     x_routeiq_session: SessionHeader = None,
-) -> RouteResponse:
+) -> Response:
     engine = engine_of(request)
     ctx = _context(request, x_routeiq_profile, x_routeiq_session)
     if not engine.limiter.try_acquire():
@@ -55,7 +55,10 @@ async def route(
         raise Overloaded("too many decisions in flight; retry shortly", retry_after=1)
     engine.metrics.inflight.inc()
     try:
-        return await decide(engine, body, ctx)
+        decision = await decide(engine, body, ctx)
+        # Serialise once with pydantic-core; returning the model would make FastAPI validate
+        # and encode it a second time (~0.1 ms per decision).
+        return Response(decision.model_dump_json(exclude_none=True), media_type="application/json")
     finally:
         engine.limiter.release()
         engine.metrics.inflight.dec()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -45,6 +46,14 @@ class Metrics:
     feedback: Counter
     load_duration: Histogram
     inflight: Gauge
+    _stages: dict[str, Any] = field(default_factory=dict)
+
+    def stage(self, name: str) -> Any:
+        """The duration histogram child for a stage; children are cached (hot path)."""
+        child = self._stages.get(name)
+        if child is None:
+            child = self._stages[name] = self.stage_duration.labels(name)
+        return child
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> Metrics:

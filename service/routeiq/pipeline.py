@@ -276,10 +276,10 @@ def _finish(engine: Engine, response: RouteResponse, clock: _Clock) -> None:
     total = clock.total_ms()
     response.timings_ms = {k: round(v, 3) for k, v in clock.timings.items()}
     response.timings_ms["total"] = round(total, 3)
-    observe = engine.metrics.stage_duration
-    for stage, ms in clock.timings.items():
-        observe.labels(stage).observe(ms / 1000)
-    observe.labels("total").observe(total / 1000)
+    stage = engine.metrics.stage
+    for name, ms in clock.timings.items():
+        stage(name).observe(ms / 1000)
+    stage("total").observe(total / 1000)
     engine.metrics.decisions.labels(
         label(response.model),
         response.tier,

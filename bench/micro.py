@@ -1,0 +1,171 @@
+"""Microbenchmark: raw embedding vs the full in-process decision vs HTTP, measured in one run.
+
+For prompts of 10/32/64/128/256 tokens (real prompts from bench/data, cut to length):
+- raw: tokenize + ONNX run + pool of exactly the text the decision embeds (the baseline);
+- decision: the whole pipeline in process, embedding cache off;
+- cached: the whole pipeline in process, embedding already cached;
+- HTTP: POST /route to a real `routeiq serve` on 127.0.0.1 (keep-alive, concurrency 1), cached,
+  so the difference to in-process cached is what HTTP + JSON add.
+
+Usage: python bench/micro.py [--iterations 200] > table.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from routeiq.embed import cache_key
+from routeiq.engine import Engine
+from routeiq.extract import embed_segments, view_of
+from routeiq.metrics import Metrics
+from routeiq.pipeline import Context, decide
+from routeiq.schemas import RouteRequest
+from routeiq.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+LENGTHS = (10, 32, 64, 128, 256)
+
+
+def prompts_of_length(engine: Engine, tokens: int, count: int) -> list[str]:
+    tokenizer = engine.embedder._tokenizer
+    out = []
+    for line in (ROOT / "bench/data/labelled_prompts.jsonl").read_text().splitlines():
+        text = json.loads(line)["prompt"]
+        ids = tokenizer.encode(text, add_special_tokens=False).ids
+        if len(ids) >= tokens:
+            out.append(tokenizer.decode(ids[:tokens]))
+        if len(out) == count:
+            return out
+    while len(out) < count:  # pad from the longest prompts when few are long enough
+        out.append(" ".join(out[-1].split() * 2)[: tokens * 6])
+    return out
+
+
+def pct(samples: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(samples) * 1000, q))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--iterations", type=int, default=200)
+    args = parser.parse_args()
+    settings = Settings(embedding_cache_size=0)
+    engine = Engine.load(settings, Metrics.create())
+    engine.warm_up()
+    cached_engine = Engine.load(Settings(), Metrics.create())
+    cached_engine.warm_up()
+    budget = settings.token_budget
+    rows = []
+
+    async def timed_decisions(eng: Engine, requests: list[RouteRequest], n: int) -> list[float]:
+        out = []
+        for i in range(n):
+            start = time.perf_counter()
+            await decide(eng, requests[i % len(requests)], Context("bench"))
+            out.append(time.perf_counter() - start)
+        return out
+
+    for tokens in LENGTHS:
+        prompts = prompts_of_length(engine, tokens, 20)
+        requests = [RouteRequest(prompt=p) for p in prompts]
+        segments = [embed_segments(view_of(r), budget) for r in requests]
+        raw, n = [], args.iterations
+        for i in range(n):
+            start = time.perf_counter()
+            engine.embedder.embed([segments[i % len(segments)]], budget)
+            raw.append(time.perf_counter() - start)
+        decisions = asyncio.run(timed_decisions(engine, requests, n))
+        asyncio.run(timed_decisions(cached_engine, requests, len(requests)))  # fill the cache
+        cached = asyncio.run(timed_decisions(cached_engine, requests, n))
+        assert all(cached_engine.cache.get(cache_key(s, budget)) is not None for s in segments)
+        rows.append((tokens, prompts, raw, decisions, cached))
+
+    port = free_port()
+    env = {**os.environ, "ROUTEIQ_PORT": str(port), "ROUTEIQ_LOG_LEVEL": "warning"}
+    server = subprocess.Popen([sys.executable, "-m", "routeiq.cli", "serve"], env=env)
+    over_http: dict[int, list[float]] = {}
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        # stdlib http.client on one keep-alive connection: a thin client, so the numbers are
+        # the server's cost, not the client library's (httpx alone adds ~0.3 ms per call).
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        headers = {"content-type": "application/json"}
+
+        def post(body: bytes) -> None:
+            conn.request("POST", "/route", body, headers)
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200
+
+        health = []
+        for _ in range(args.iterations):
+            start = time.perf_counter()
+            conn.request("GET", "/healthz")
+            conn.getresponse().read()
+            health.append(time.perf_counter() - start)
+        for tokens, prompts, *_ in rows:
+            bodies = [json.dumps({"prompt": p}).encode() for p in prompts]
+            for b in bodies:  # warm the server's cache
+                post(b)
+            samples = []
+            for i in range(args.iterations):
+                start = time.perf_counter()
+                post(bodies[i % len(bodies)])
+                samples.append(time.perf_counter() - start)
+            over_http[tokens] = samples
+        conn.close()
+    finally:
+        server.terminate()
+        server.wait(10)
+
+    print(
+        f"Command: `python bench/micro.py --iterations {args.iterations}` — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"{platform.machine()}, {os.cpu_count()} cores, onnxruntime threads={settings.ort_intra_op_threads}, "
+        f"token budget {budget}\n"
+    )
+    print(
+        f"GET /healthz round trip on the same connection (transport + framework floor): "
+        f"p50 {pct(health, 50):.2f} ms, p99 {pct(health, 99):.2f} ms\n"
+    )
+    print(
+        "| prompt tokens | raw embed p50 / p99 ms | decision p50 / p99 ms | overhead p50 | cached decision p50 / p99 ms | HTTP cached p50 / p99 ms | HTTP adds p50 ms |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for tokens, _, raw, decisions, cached in rows:
+        overhead = (pct(decisions, 50) - pct(raw, 50)) / pct(raw, 50) * 100
+        h = over_http[tokens]
+        print(
+            f"| {tokens} | {pct(raw, 50):.2f} / {pct(raw, 99):.2f} | {pct(decisions, 50):.2f} / {pct(decisions, 99):.2f} | "
+            f"{overhead:+.1f}% | {pct(cached, 50):.3f} / {pct(cached, 99):.3f} | {pct(h, 50):.2f} / {pct(h, 99):.2f} | "
+            f"{pct(h, 50) - pct(cached, 50):.2f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
