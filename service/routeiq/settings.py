@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     )
     ort_graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"
     inference_threads: int = Field(2, ge=1, le=64, description="Threads that run embeddings.")
-    token_budget: int = Field(128, ge=8, le=512, description="Tokens of prompt text embedded per decision.")
+    token_budget: int = Field(64, ge=8, le=512, description="Tokens of prompt text embedded per decision.")
     embedding_cache_size: int = Field(4096, ge=0, description="LRU embedding cache entries (0 = off).")
 
     # -- decision

@@ -22,7 +22,7 @@ _CODE_WORDS = frozenset(
     "python javascript typescript java golang rust c++ sql regex bash shell kotlin swift html css "
     "react django flask kubernetes docker yaml json api function functions script code bug compile "
     "compiler refactor unittest pytest exception traceback stacktrace endpoint repo dockerfile "
-    "def lambda async await class struct enum const var npm pip git linter debug segfault".split()
+    "npm pip git linter segfault".split()
 )
 _CODE_MARKS = (
     "```",
@@ -41,13 +41,13 @@ _CODE_MARKS = (
 )
 _MATH_WORDS = frozenset(
     "solve equation equations integral derivative probability theorem prove proof lemma matrix "
-    "polynomial prime primes modulo compute calculate percent percentage ratio remainder sum "
+    "polynomial prime primes modulo compute calculate percent percentage ratio remainder "
     "algebra geometry triangle factorial logarithm sqrt".split()
 )
-_MATH_PATTERN = re.compile(r"\\frac|\\sum|\\int|\d\s*[-+*/^×÷=]\s*\d|how many")
+_MATH_PATTERN = re.compile(r"\\frac|\\sum|\\int|\$[^$\n]{1,80}\$|\d\s*[-+*/^×÷=]\s*\d|how many|sum of")
 _REASONING_WORDS = frozenset(
     "reason reasoning justify derive deduce prove analyze analyse evaluate critique tradeoff "
-    "tradeoffs why".split()
+    "tradeoffs".split()
 )
 _REASONING_PHRASES = (
     "step by step",
