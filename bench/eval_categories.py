@@ -20,6 +20,8 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 from routeiq.engine import Engine
 from routeiq.metrics import Metrics
 from routeiq.pipeline import Context, decide
@@ -30,12 +32,42 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "llmrouter"
 
 
+TIERS = ("trivial", "simple", "moderate", "complex", "expert")
+
+
 def labelled() -> list[tuple[str, str, str]]:
     rows = []
     for line in (ROOT / "bench/data/labelled_prompts.jsonl").read_text().splitlines():
         item = json.loads(line)
         rows.append((item["prompt"], item["category"], item["source_style"]))
     return rows
+
+
+def tier_agreement(budget: int) -> tuple[float, float, float]:
+    """Exact and within-one tier agreement with the hand labels, and Spearman of complexity."""
+    items = [
+        json.loads(line) for line in (ROOT / "bench/data/labelled_prompts.jsonl").read_text().splitlines()
+    ]
+    engine = Engine.load(Settings(token_budget=budget, embedding_cache_size=0), Metrics.create())
+    engine.ready = True
+
+    async def run() -> list[tuple[int, int, float]]:
+        out = []
+        for item in items:
+            d = await decide(engine, RouteRequest(prompt=item["prompt"]), Context("eval"))
+            out.append((TIERS.index(item["tier"]), TIERS.index(d.tier), d.complexity))
+        return out
+
+    try:
+        got = asyncio.run(run())
+    finally:
+        engine.executor.shutdown()
+    exact = sum(a == b for a, b, _ in got) / len(got)
+    near = sum(abs(a - b) <= 1 for a, b, _ in got) / len(got)
+    true_rank = np.argsort(np.argsort([a for a, _, _ in got]))
+    score_rank = np.argsort(np.argsort([c for _, _, c in got]))
+    spearman = float(np.corrcoef(true_rank, score_rank)[0, 1])
+    return exact, near, spearman
 
 
 def mapped_tasks(limit_per_task: int) -> list[tuple[str, str, str]]:
@@ -91,7 +123,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--budgets", default="32,64,128,256,510")
     parser.add_argument("--per-task", type=int, default=50)
-    parser.add_argument("--default", type=int, default=128)
+    parser.add_argument("--default", type=int, default=Settings().token_budget)
     args = parser.parse_args()
     sets = {"labelled (200, hand)": labelled(), "mapped tasks": mapped_tasks(args.per_task)}
     print(
@@ -113,6 +145,11 @@ def main() -> None:
         )
         label = "full (510)" if budget >= 510 else str(budget)
         print(f"| {label} | " + " | ".join(cells) + f" | {mean_ms:.2f} |")
+    exact, near, rho = tier_agreement(args.default)
+    print(
+        f"\nTier vs hand labels (labelled set, budget {args.default}): exact {exact:.2f}, "
+        f"within one tier {near:.2f}, Spearman(complexity, labelled tier) {rho:.2f}"
+    )
     for name in sets:
         results = keep[(name, args.default)]
         print(f"\n## Confusion at budget {args.default}: {name}\n")

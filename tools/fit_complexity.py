@@ -71,6 +71,30 @@ def fit(
     return float(b - (mu * raw).sum()), raw
 
 
+def tier_cuts(settings, embedder, centroids, model, categories, b, w):  # type: ignore[no-untyped-def]
+    """Cut points from our own tier prototypes (45 per tier, real-traffic styles), not from the
+    benchmark: dcrouter is all exam questions, harder than what a gateway sees. Each cut sits at
+    the quantile that splits the prototypes into five equal tiers."""
+    import yaml
+
+    from routeiq.extract import embed_segments, view_of
+    from routeiq.schemas import RouteRequest
+    from routeiq.signals import extract_signals
+
+    tiers = yaml.safe_load((settings.models_path / "prototypes.yaml").read_text())["tiers"]
+    prompts = [p for label in ("trivial", "simple", "moderate", "complex", "expert") for p in tiers[label]]
+    views = [view_of(RouteRequest(prompt=p)) for p in prompts]
+    vectors = embedder.embed([embed_segments(v, settings.token_budget) for v in views], settings.token_budget)
+    from complexity_data import Split
+
+    split = Split(
+        prompts, np.zeros((len(prompts), 1)), ["none"], vectors, [extract_signals(v, 0) for v in views]
+    )
+    rows, cats, _ = features(split, centroids, model, settings.min_category_confidence)
+    scores = 1 / (1 + np.exp(-(design(rows, cats, categories) @ w + b)))
+    return [round(float(np.quantile(scores, q)), 4) for q in (0.2, 0.4, 0.6, 0.8)]
+
+
 def mean_apgr(score: np.ndarray, scores: np.ndarray, models: list[str]) -> float:
     return float(
         np.mean(
@@ -142,13 +166,15 @@ def main() -> None:
         weights = {f: round(float(v), 4) for f, v in zip(FEATURES, w[: len(FEATURES)], strict=True)}
         bias_by_cat = {c: round(float(v), 4) for c, v in zip(categories, w[len(FEATURES) :], strict=True)}
         data = json.loads(path.read_text())
-        train_scores = 1 / (1 + np.exp(-(x @ w + b)))
         data.update(
+            description=(
+                "Complexity = sigmoid(bias + sum(weights * features) + category_bias[category]); "
+                "tier = bucket by tier_cuts. Written by tools/fit_complexity.py --write."
+            ),
             bias=round(b, 4),
             weights=weights,
             category_bias=bias_by_cat,
-            # tier cut points at fixed quantiles of the training scores: 15/35/65/88%
-            tier_cuts=[round(float(np.quantile(train_scores, q)), 4) for q in (0.15, 0.35, 0.65, 0.88)],
+            tier_cuts=tier_cuts(settings, embedder, centroids, model, categories, b, w),
             fitted_on=(
                 f"dcrouter_train.json minus test prompts ({len(y)}); target {args.target} over "
                 f"{len(PAIRS)} strong/weak pairs; l2={best[1]:g}; CV APGR {best[0]:.3f}"
