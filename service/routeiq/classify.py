@@ -8,7 +8,8 @@ How signals combine with the centroid result (the rule, tested in tests/unit/tes
 1. Category = the nearest category centroid; confidence = softmax of the cosines (temperature
    from config). A non-English prompt has its confidence multiplied by `non_english_discount`
    (the embedder is English-only; such prompts cluster together whatever their intent).
-2. Structure beats similarity: a tool loop always means `tool_use`. When confidence is below
+2. Structure beats similarity: a tool loop always means `tool_use`; an explicit instruction in
+   the task's opening words ("summarize …", "translate …", "tl;dr") names its category. Below
    the low-confidence line, a strong signal decides instead: tools offered -> tool_use,
    translation marker -> translation, code -> code_generation, math -> reasoning. The rule that
    fired is reported in `notes` and the decision's strategy becomes `heuristic`.
@@ -190,6 +191,9 @@ def _apply_rules(
     if signals.tool_loop and known("tool_use"):
         notes.append("rule:tool_loop")
         return "tool_use", max(confidence, 0.9)
+    if signals.intent and signals.intent != category and known(signals.intent):
+        notes.append(f"rule:intent:{signals.intent}")
+        return signals.intent, max(confidence, min_confidence)
     if confidence >= min_confidence:
         return category, confidence
     for fired, target in (

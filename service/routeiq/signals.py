@@ -112,6 +112,35 @@ _TRANSLATE_PHRASES = (
     "翻訳",
     "traduc",
 )
+# An explicit instruction in the opening words names the task outright ("summarize this: …",
+# "translate into French: …", "tl;dr"). Checked on the first characters only: a pasted text that
+# merely mentions a summary must not trigger it.
+_INTENT_CHARS = 80
+_INTENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "summarization",
+        (
+            "summarize",
+            "summarise",
+            "summary of",
+            "sum up",
+            "sum this up",
+            "tl;dr",
+            "tldr",
+            "key takeaways",
+            "recap ",
+            "condense",
+            "resum",
+            "zusammenfass",
+            "fasse ",
+            "总结",
+            "概括",
+            "要約",
+            "まとめ",
+        ),
+    ),
+    ("translation", ("translate", "traduce", "traduis", "traduza", "tradu", "übersetze", "翻译", "翻訳")),
+)
 _STEPS = re.compile(r"(?m)^\s*(?:\d+[.)]|[-*•])\s+\S")
 _CONSTRAINT_WORDS = frozenset(
     "must exactly constraint constraints requirement requirements ensure optimize optimise complexity".split()
@@ -168,6 +197,7 @@ class Signals:
     math: bool
     reasoning: bool
     translation: bool
+    intent: str | None  # a category named outright by the task's opening words
     steps: int  # enumerated items in the task
     constraints: int  # constraint markers in the task
     questions: int
@@ -207,6 +237,14 @@ def detect_language(text: str) -> str:
     if chosen == "en" and english == 0 and not sample.isascii():
         return "other"
     return chosen
+
+
+def _intent(lower: str) -> str | None:
+    opening = lower.lstrip()[:_INTENT_CHARS]
+    for category, markers in _INTENTS:
+        if _any_in(opening, markers):
+            return category
+    return None
 
 
 def _bounded(text: str) -> str:
@@ -255,6 +293,7 @@ def extract_signals(view: PromptView, tools: int) -> Signals:
         math=not words.isdisjoint(_MATH_WORDS) or bool(_MATH_PATTERN.search(lower)),
         reasoning=not words.isdisjoint(_REASONING_WORDS) or _any_in(lower, _REASONING_PHRASES),
         translation=not words.isdisjoint(_TRANSLATE_WORDS) or _any_in(lower, _TRANSLATE_PHRASES),
+        intent=_intent(lower),
         steps=len(_STEPS.findall(task)),
         constraints=sum(map(_CONSTRAINT_WORDS.__contains__, word_list))
         + _count_in(lower, _CONSTRAINT_PHRASES),

@@ -32,6 +32,7 @@ def signals(**kw: object) -> Signals:
         math=False,
         reasoning=False,
         translation=False,
+        intent=None,
         steps=0,
         constraints=0,
         questions=0,

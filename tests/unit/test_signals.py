@@ -81,3 +81,18 @@ def test_long_documents_are_trimmed_head_and_tail() -> None:
     assert len(segment) < 64 * 6 + 10
     s = extract_signals(view, 0)
     assert s.task_tokens > 10_000  # length is still known to signals and the context filter
+
+
+def test_explicit_intent_in_the_opening_words_only() -> None:
+    assert (
+        signals_of(prompt="summarize this in 2 sentences\n\nHi all, the office move...").intent
+        == "summarization"
+    )
+    assert signals_of(prompt="tl;dr: the meeting moved to 3pm").intent == "summarization"
+    assert signals_of(prompt="Translate into French: where is the station?").intent == "translation"
+    assert signals_of(prompt="请帮我总结这篇文章的主要观点").intent == "summarization"
+    late = (
+        "Write a poem about autumn leaves and quiet rivers in the evening light. " * 2 + "Then summarize it."
+    )
+    assert signals_of(prompt=late).intent is None
+    assert signals_of(prompt="hi, how are you?").intent is None
