@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .artifacts import load_yaml
-from .errors import ArtifactError
+from .errors import ArtifactError, InvalidRequest
 from .schemas import ModelTier, RouteRequest
 
 # Quality priors and blended prices for candidates the catalog does not know.
@@ -82,6 +82,12 @@ class Catalog:
     def candidates_for(self, request: RouteRequest) -> tuple[list[CatalogEntry], str | None]:
         """The deployments to choose among, and a note when `model` narrowed or was ignored."""
         if request.candidates:
+            ids = [c.deployment_id for c in request.candidates]
+            if len(set(ids)) != len(ids):
+                duplicate = next(i for i in ids if ids.count(i) > 1)
+                raise InvalidRequest(
+                    f"candidates: deployment_id {duplicate!r} appears twice", field="candidates"
+                )
             return [self._complete(c.model_dump(exclude_none=True)) for c in request.candidates], None
         requested = (request.model or "").strip().lower()
         if requested in ROUTER_ALIASES:
@@ -101,7 +107,10 @@ class Catalog:
         try:
             return CatalogEntry.model_validate(base)
         except ValidationError as exc:  # the request schema already bounds every field
-            raise ArtifactError(f"candidate {given.get('deployment_id')!r} is invalid: {exc}") from exc
+            raise InvalidRequest(
+                f"candidate {given.get('deployment_id')!r} is invalid: {exc.errors()[0]['msg']}",
+                field="candidates",
+            ) from exc
 
 
 def _names(*values: str | None) -> list[str]:

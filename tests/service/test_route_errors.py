@@ -43,6 +43,15 @@ def error_of(response) -> dict:  # type: ignore[no-untyped-def]
             "candidates.0.input_cost_per_mtok",
         ),
         ([1, 2], 422, "invalid_request", "body"),
+        (
+            {
+                "prompt": "hi",
+                "candidates": [{"deployment_id": "x", "model": "m"}, {"deployment_id": "x", "model": "n"}],
+            },
+            422,
+            "invalid_request",
+            "candidates",
+        ),
     ],
 )
 def test_invalid_bodies(client: TestClient, body: object, status: int, kind: str, field: str) -> None:
