@@ -88,6 +88,13 @@ def cmd_centroids_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .verify import verify
+
+    print(f"routeiq verify: {verify(_settings({})).summary()}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="routeiq", description="Routing decisions for LLM gateways.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -112,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--extra", help="extra prototypes YAML merged over the base")
     build.add_argument("--out", help="output JSON (default: models/centroids.json)")
     build.set_defaults(func=cmd_centroids_build)
+
+    check = sub.add_parser(
+        "verify", help="check the models folder (hashes, centroids vs prototypes) and decide once"
+    )
+    check.set_defaults(func=cmd_verify)
     return parser
 
 
