@@ -26,11 +26,12 @@ RUN python3 -m venv /opt/venv
 WORKDIR /src
 
 # Dependencies first, from pyproject.toml alone: a code change does not reinstall numpy & co.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml ./
 RUN python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
         > /tmp/requirements.txt \
     && /opt/venv/bin/pip install --requirement /tmp/requirements.txt
 
+COPY README.md ./
 COPY service/ service/
 RUN /opt/venv/bin/pip install --no-deps . \
     && /opt/venv/bin/pip uninstall --yes setuptools pip \
