@@ -12,7 +12,7 @@ DEPS   := pyproject.toml $(wildcard client/pyproject.toml)
 $(STAMP): $(DEPS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,train]'
 	if [ -f client/pyproject.toml ]; then $(BIN)/python -m pip install --quiet -e './client[litellm,dev]'; fi
 	touch $(STAMP)
 

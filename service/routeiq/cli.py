@@ -1,4 +1,5 @@
-"""`routeiq` command line: serve, route (a decision without a server), centroids build."""
+"""`routeiq` command line: serve, route (a decision without a server), centroids build, and the
+trained-router tools train / eval / calibrate (those need the `train` extra; see docs/training.md)."""
 
 from __future__ import annotations
 
@@ -95,6 +96,121 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from .embed import OnnxEmbedder
+    from .training.train import TrainPlan, run
+
+    logging.basicConfig(level="INFO", format="%(message)s")
+    settings = _settings({})
+    plan = TrainPlan(
+        data=Path(args.data),
+        out=Path(args.out) if args.out else settings.routers_path or settings.models_path / "routers",
+        prefix=args.name,
+        kinds=tuple(args.kinds.split(",")),
+        holdout=Path(args.holdout) if args.holdout else None,
+        val_share=args.val_share,
+        seed=args.seed,
+        token_budget=settings.token_budget,
+    )
+    embedder = OnnxEmbedder(settings.embedder_dir, intra_op_threads=settings.ort_intra_op_threads)
+    for manifest in run(plan, embedder):
+        print(f"wrote {plan.out / manifest.graph_file} ({manifest.kind}; {manifest.metrics})")
+    return 0
+
+
+def _pair(value: str) -> tuple[str, str]:
+    strong, sep, weak = value.partition(":")
+    if not sep or not strong or not weak:
+        raise argparse.ArgumentTypeError("a pair is STRONG:WEAK")
+    return strong, weak
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .training import report
+    from .training.evaluate import EvalPlan, run
+
+    settings = _settings({})
+    plan = EvalPlan(
+        data=Path(args.data),
+        routers=Path(args.routers)
+        if args.routers
+        else settings.routers_path or settings.models_path / "routers",
+        catalog=Path(args.catalog),
+        pairs=tuple(args.pair),
+        train_data=Path(args.train_data) if args.train_data else None,
+        names=tuple(args.router or ()),
+        timing_runs=args.timing_runs,
+    )
+    result = run(plan, settings)
+    results_md = Path(args.results)
+    plots = report.plot(result, Path(args.plots), results_md.parent)
+    command = "routeiq " + " ".join(sys.argv[1:]) if args.command_line is None else args.command_line
+    report.write_section(results_md, report.markdown(result, command, plots))
+    if args.json:
+        report.write_json(result, Path(args.json))
+    print(f"wrote section '{report.SECTION}' to {results_md}, {len(plots)} plots to {args.plots}")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from .training.calibrate import calibrate, write_profile
+
+    settings = _settings({})
+    result = calibrate(
+        settings,
+        args.router,
+        Path(args.sample),
+        args.premium_share,
+        args.profile,
+        Path(args.catalog) if args.catalog else None,
+    )
+    for threshold, share in result.curve[::20]:
+        print(f"  ml_threshold {threshold:.2f} -> premium share {share:.1%}")
+    print(
+        f"profile {result.profile.name!r}: ml_threshold {result.threshold:.3f} sends {result.share:.1%} "
+        f"of the sample to premium models (target {result.target:.1%})"
+    )
+    if args.out:
+        write_profile(result, Path(args.out))
+        print(f"wrote {args.out}: use it with ROUTEIQ_PROFILES_FILE={args.out}")
+    return 0
+
+
+def _add_training_commands(sub: Any) -> None:
+    train = sub.add_parser("train", help="train routers (knn, mlp, linear, mf) into ONNX + manifests")
+    train.add_argument("--data", required=True, help="JSONL or JSON array: prompt + per-model scores")
+    train.add_argument("--holdout", help="evaluation file: its prompts are removed from the training rows")
+    train.add_argument("--name", default="router", help="name prefix: routers are <name>-<kind>")
+    train.add_argument("--kinds", default="knn,mlp,linear,mf")
+    train.add_argument("--out", help="output folder (default: ROUTEIQ_ROUTERS_PATH or models/routers)")
+    train.add_argument("--val-share", type=float, default=0.1, help="validation slice for model selection")
+    train.add_argument("--seed", type=int, default=0)
+    train.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("eval", help="evaluate routers and baselines on held-out data; write RESULTS")
+    ev.add_argument("--data", required=True, help="held-out file scoring every model")
+    ev.add_argument("--catalog", required=True, help="catalog YAML with the models' prices and tiers")
+    ev.add_argument("--pair", type=_pair, action="append", required=True, help="STRONG:WEAK (repeat)")
+    ev.add_argument("--train-data", help="the training file, to verify no prompt is in both")
+    ev.add_argument("--routers", help="routers folder (default: ROUTEIQ_ROUTERS_PATH or models/routers)")
+    ev.add_argument("--router", action="append", help="only these routers (repeat)")
+    ev.add_argument("--results", default="bench/RESULTS.md")
+    ev.add_argument("--plots", default="bench/plots")
+    ev.add_argument("--json", help="also write every number as JSON here")
+    ev.add_argument("--timing-runs", type=int, default=2000)
+    ev.add_argument("--command-line", help=argparse.SUPPRESS)
+    ev.set_defaults(func=cmd_eval)
+
+    cal = sub.add_parser("calibrate", help="set a profile's ml_threshold for a target premium share")
+    cal.add_argument("--router", required=True, help="router name (without ml:)")
+    cal.add_argument("--sample", required=True, help="JSONL/JSON of prompts from your traffic")
+    cal.add_argument("--premium-share", type=float, required=True, help="target share, e.g. 0.2")
+    cal.add_argument("--profile", default="auto")
+    cal.add_argument("--catalog", help="candidates catalog YAML (default: the service catalog)")
+    cal.add_argument("--out", help="profiles YAML to write (use as ROUTEIQ_PROFILES_FILE)")
+    cal.set_defaults(func=cmd_calibrate)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="routeiq", description="Routing decisions for LLM gateways.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -124,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="check the models folder (hashes, centroids vs prototypes) and decide once"
     )
     check.set_defaults(func=cmd_verify)
+    _add_training_commands(sub)
     return parser
 
 

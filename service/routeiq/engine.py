@@ -14,6 +14,7 @@ from .catalog import Catalog
 from .centroids import Centroids
 from .classify import ComplexityModel
 from .embed import EmbeddingCache, OnnxEmbedder
+from .errors import ArtifactError
 from .metrics import Metrics
 from .profiles import Profiles
 from .settings import Settings
@@ -89,7 +90,19 @@ class Engine:
             limiter=Limiter(settings.max_concurrent_requests),
         )
         engine.strategies["centroid"] = CentroidStrategy(complexity)
+        timed("routers", engine.load_routers)
         return engine
+
+    def load_routers(self) -> None:
+        """Trained routers as `ml:<name>` strategies. A refused router only stops start-up when
+        it is the configured strategy (so a custom embedder does not trip over bundled routers)."""
+        from .routers import reload_routers
+
+        report = reload_routers(self)
+        wanted = self.settings.strategy
+        if wanted.startswith("ml:") and wanted not in self.strategies:
+            why = report.refused.get(wanted[3:], "no such router in the routers folder")
+            raise ArtifactError(f"ROUTEIQ_STRATEGY={wanted} cannot be served: {why}")
 
     def strategy(self) -> Strategy:
         return self.strategies.get(self.settings.strategy) or self.strategies["centroid"]

@@ -46,6 +46,8 @@ class Metrics:
     feedback: Counter
     load_duration: Histogram
     inflight: Gauge
+    premium_share: Gauge
+    budget_downgrades: Counter
     _stages: dict[str, Any] = field(default_factory=dict)
 
     def stage(self, name: str) -> Any:
@@ -109,5 +111,16 @@ class Metrics:
                 "Decisions running or waiting for an inference thread.",
                 registry=registry,
                 multiprocess_mode="livesum",
+            ),
+            premium_share=Gauge(
+                "routeiq_premium_share_ratio",
+                "Share of budgeted decisions that went to premium models over the sliding window.",
+                registry=registry,
+                multiprocess_mode="mostrecent",
+            ),
+            budget_downgrades=Counter(
+                "routeiq_premium_budget_downgrades_total",
+                "Decisions moved off a premium model to keep the premium share at its target.",
+                registry=registry,
             ),
         )

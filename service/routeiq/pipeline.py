@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .budget import apply_premium_budget
 from .catalog import CatalogEntry
 from .classify import Classification, classify, describe
 from .embed import Vector, cache_key
@@ -115,7 +116,12 @@ async def decide(engine: Engine, request: RouteRequest, ctx: Context) -> RouteRe
     estimates = strategy.estimate(vector, classification, entries)
     clock.lap("strategy")
     open_circuits = await engine.state.open_circuits()
-    selection = select(entries, estimates, profile, classification, signals, open_circuits)
+    # A trained router drives the ranking only when it knew at least one candidate's model.
+    predicted = any(source.startswith("ml:") for _, source in estimates)
+    selection = select(
+        entries, estimates, profile, classification, signals, open_circuits, predicted=predicted
+    )
+    await apply_premium_budget(engine, profile, selection)
     if not selection.ranked:
         raise NoCandidate(
             f"no candidate satisfies profile {profile.name!r} for this request",
@@ -132,6 +138,10 @@ async def decide(engine: Engine, request: RouteRequest, ctx: Context) -> RouteRe
     strategy_name = "heuristic" if classification.heuristic else strategy.name
     if classification.low_confidence and not classification.heuristic:
         strategy_name = "default"
+    if predicted:
+        strategy_name = strategy.name  # the router's qualities decided, whatever the category
+    elif strategy_name.startswith("ml:"):
+        strategy_name = "centroid"  # the router knew none of the candidates: priors decided
     response = RouteResponse(
         model=chosen.entry.model,
         deployment_id=chosen.entry.deployment_id,

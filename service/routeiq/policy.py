@@ -11,6 +11,9 @@ Ranking by the profile's preference:
 - `balanced`: the target model tier first (tier_map[tier], raised to the category's tier),
   then the nearest tiers (a stronger tier before a weaker one); within a tier the best
   expected quality, where qualities within QUALITY_BAND count as equal and the cheaper wins.
+  Under a trained router (`predicted=True`) the tier map is not consulted: the router's per-model
+  quality is the better evidence, so `balanced` becomes "the cheapest candidate whose predicted
+  quality reaches the profile's `ml_threshold`" (else the best predicted).
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ _TYPICAL_COST: dict[str, float] = {"budget": 0.4, "mid": 2.5, "premium": 10.0}
 
 # Expected qualities this close are not told apart (the estimate is not that precise).
 QUALITY_BAND = 0.05
+
+# The predicted quality a `balanced` profile requires under a trained router when it names no
+# `ml_threshold` and no `quality_floor` (calibrate it: `routeiq calibrate`).
+ML_DEFAULT_THRESHOLD = 0.5
 
 
 @dataclass
@@ -96,9 +103,14 @@ def select(
     classification: Classification,
     signals: Signals,
     open_circuits: frozenset[str] = frozenset(),
+    *,
+    predicted: bool = False,
 ) -> Selection:
     target, target_reason = target_tier(profile, classification)
     floor = profile.quality_floor
+    threshold_ranking = predicted and profile.prefer == "balanced"
+    if threshold_ranking:
+        floor = ml_threshold(profile)
     ranked: list[Scored] = []
     excluded: list[Scored] = []
     for entry, (quality, source) in zip(entries, estimates, strict=True):
@@ -113,11 +125,25 @@ def select(
         if entry.deployment_id in open_circuits:
             scored.demoted.append("circuit_open")
         ranked.append(scored)
-    ranked.sort(key=_sort_key(profile, target))
-    notes: list[str] = []
+    ranked.sort(key=_threshold_key if threshold_ranking else _sort_key(profile, target))
+    notes: list[str] = [f"ml_threshold:{floor}"] if threshold_ranking else []
     if ranked and ranked[0].demoted:
         notes.extend(f"best_available:{d}" for d in ranked[0].demoted)
     return Selection(ranked, excluded, target, target_reason, floor, notes)
+
+
+def ml_threshold(profile: Profile) -> float:
+    if profile.ml_threshold is not None:
+        return profile.ml_threshold
+    return profile.quality_floor if profile.quality_floor is not None else ML_DEFAULT_THRESHOLD
+
+
+def _threshold_key(s: Scored) -> tuple[int, float, float]:
+    """Meets the threshold: cheapest first, then higher predicted quality. Below it (only when
+    nothing meets it): highest predicted quality first. An open circuit sinks either."""
+    below = "below_quality_floor" in s.demoted
+    circuit = 2 * ("circuit_open" in s.demoted)
+    return (circuit + below, -s.quality if below else s.cost, s.cost if below else -s.quality)
 
 
 def _sort_key(profile: Profile, target: ModelTier):  # type: ignore[no-untyped-def]

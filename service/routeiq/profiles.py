@@ -43,6 +43,10 @@ class Profile(BaseModel):
     allowed_providers: list[str] = Field(default_factory=list)
     free_only: bool = False
     prefer: Literal["cheapest", "balanced", "quality"] = "balanced"
+    # Under a trained router (`ml:<name>`) a `balanced` profile picks the cheapest candidate whose
+    # predicted quality reaches this; null = quality_floor, else policy.ML_DEFAULT_THRESHOLD.
+    # `routeiq calibrate` sets it for a target share of premium traffic.
+    ml_threshold: float | None = Field(None, ge=0, le=1)
     sticky_sessions: bool = True
 
 

@@ -73,6 +73,10 @@ class Settings(BaseSettings):
         None, description="Extra prototype prompts YAML; centroids are rebuilt at start-up."
     )
 
+    routers_path: Path | None = Field(
+        None, description="Folder of trained routers (<name>.onnx + <name>.json; default: models/routers)."
+    )
+
     # -- inference
     ort_intra_op_threads: int = Field(
         1, ge=0, le=64, description="onnxruntime threads per session (0 = ORT default)."
@@ -89,6 +93,18 @@ class Settings(BaseSettings):
         0.35, ge=0.0, le=1.0, description="Below this the category is reported low-confidence."
     )
     session_ttl_seconds: int = Field(1800, ge=1, description="Session affinity lifetime, refreshed on use.")
+
+    # -- premium budget (online): keep the share of decisions that go to premium-tier models at or
+    # under a target over a sliding window (shared across replicas through the state backend).
+    premium_share_target: float | None = Field(
+        None, ge=0.0, le=1.0, description="Most share of decisions on premium models; unset = off."
+    )
+    premium_share_window_seconds: int = Field(
+        300, ge=10, le=86_400, description="Sliding window over which the premium share is counted."
+    )
+    premium_share_profiles: list[str] = Field(
+        default_factory=lambda: ["auto"], description="Profiles the premium budget applies to."
+    )
 
     # -- limits
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted.")

@@ -89,6 +89,15 @@ class State(Protocol):
         """Deployments whose circuit breaker is open now."""
         ...
 
+    async def count_decision(self, premium: bool, window_seconds: int) -> None:
+        """Count one decision (and whether it went to a premium model) in the sliding window."""
+        ...
+
+    async def premium_share(self, window_seconds: int) -> tuple[int, int]:
+        """(premium decisions, all decisions) over the last `window_seconds`, across replicas
+        when the state is shared."""
+        ...
+
     async def healthy(self) -> bool: ...
 
     async def close(self) -> None: ...
@@ -104,6 +113,7 @@ class MemoryState:
         self._max_sessions = max_sessions
         self._sessions: dict[str, tuple[float, SessionRecord]] = {}
         self._stats: dict[str, DeploymentStats] = {}
+        self._budget = WindowCounter(clock)
 
     async def get_session(self, key: str, ttl_seconds: int) -> SessionRecord | None:
         now = self._clock()
@@ -152,8 +162,51 @@ class MemoryState:
     async def open_circuits(self) -> frozenset[str]:
         return frozenset()
 
+    async def count_decision(self, premium: bool, window_seconds: int) -> None:
+        self._budget.add(premium, window_seconds)
+
+    async def premium_share(self, window_seconds: int) -> tuple[int, int]:
+        return self._budget.totals(window_seconds)
+
     async def healthy(self) -> bool:
         return True
 
     async def close(self) -> None:
         return None
+
+
+# Windows are counted in BUCKETS_PER_WINDOW buckets: the window slides in steps of 1/30 of
+# itself (10 s for the default 300 s), which bounds memory and Redis round trips.
+BUCKETS_PER_WINDOW = 30
+
+
+def bucket_seconds(window_seconds: int) -> int:
+    return max(1, window_seconds // BUCKETS_PER_WINDOW)
+
+
+class WindowCounter:
+    """(premium, total) counts in time buckets; the last window's buckets are summed."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._buckets: dict[tuple[int, int], list[int]] = {}
+
+    def add(self, premium: bool, window_seconds: int) -> None:
+        size = bucket_seconds(window_seconds)
+        bucket = int(self._clock() // size)
+        counts = self._buckets.setdefault((window_seconds, bucket), [0, 0])
+        counts[0] += int(premium)
+        counts[1] += 1
+        oldest = bucket - window_seconds // size
+        for key in [k for k in self._buckets if k[0] == window_seconds and k[1] <= oldest]:
+            del self._buckets[key]
+
+    def totals(self, window_seconds: int) -> tuple[int, int]:
+        size = bucket_seconds(window_seconds)
+        oldest = int(self._clock() // size) - window_seconds // size
+        premium = total = 0
+        for (window, bucket), (p, t) in self._buckets.items():
+            if window == window_seconds and bucket > oldest:
+                premium += p
+                total += t
+        return premium, total
