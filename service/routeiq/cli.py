@@ -113,7 +113,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         token_budget=settings.token_budget,
     )
     embedder = OnnxEmbedder(settings.embedder_dir, intra_op_threads=settings.ort_intra_op_threads)
-    for manifest in run(plan, embedder):
+    for manifest, _ in run(plan, embedder):
         print(f"wrote {plan.out / manifest.graph_file} ({manifest.kind}; {manifest.metrics})")
     return 0
 

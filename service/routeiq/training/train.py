@@ -63,7 +63,8 @@ def training_set(path: Path, holdout: Path | None, budget: int) -> TrainingSet:
     return TrainingSet(examples, info)
 
 
-def run(plan: TrainPlan, embedder: OnnxEmbedder) -> list[RouterManifest]:
+def run(plan: TrainPlan, embedder: OnnxEmbedder) -> list[tuple[RouterManifest, Trained]]:
+    """Train every kind in the plan; each router's manifest and the parameters in its graph."""
     unknown = set(plan.kinds) - set(KINDS)
     if unknown:
         raise InvalidRequest(f"unknown router kinds {sorted(unknown)}; known: {list(KINDS)}", field="kinds")
@@ -78,7 +79,7 @@ def run(plan: TrainPlan, embedder: OnnxEmbedder) -> list[RouterManifest]:
     order = rng.permutation(len(x))
     n_val = int(len(x) * plan.val_share)
     val_rows, fit_rows = order[:n_val], order[n_val:]
-    manifests = []
+    manifests: list[tuple[RouterManifest, Trained]] = []
     for kind in plan.kinds:
         start = time.perf_counter()
         val = (x[val_rows], y[val_rows], mask[val_rows]) if n_val else None
@@ -107,7 +108,7 @@ def run(plan: TrainPlan, embedder: OnnxEmbedder) -> list[RouterManifest]:
             metrics=metrics,
         )
         log.info("trained %s in %.1f s", name, time.perf_counter() - start)
-        manifests.append(manifest)
+        manifests.append((manifest, final))
     return manifests
 
 
