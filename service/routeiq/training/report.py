@@ -48,6 +48,19 @@ def _pair_table(result: EvalResult, curves: dict[tuple[str, str], dict[str, Pair
     return lines
 
 
+def _pair_summary(result: EvalResult, curves: dict[tuple[str, str], dict[str, PairCurve]]) -> str:
+    routers = {r.name for r in result.routers}
+    parts = []
+    for (strong, weak), by_name in curves.items():
+        trained = [c.apgr for name, c in by_name.items() if name in routers]
+        parts.append(
+            f"{strong} vs {weak}: trained routers APGR {min(trained):.3f}–{max(trained):.3f}, "
+            f"centroid complexity {by_name['centroid complexity'].apgr:.3f}, "
+            f"prompt length {by_name['prompt length'].apgr:.3f}"
+        )
+    return "Reading: " + "; ".join(parts) + " (random 0.500)."
+
+
 def _pair_gaps(result: EvalResult) -> list[str]:
     out = []
     for strong, weak in result.plan.pairs:
@@ -96,6 +109,8 @@ def markdown(result: EvalResult, command: str, plots: dict[str, str]) -> str:
         "",
         *_pair_table(result, curves),
         "",
+        _pair_summary(result, curves),
+        "",
     ]
     lines += [f"![{k}]({v})" for k, v in plots.items() if k.startswith("pair")]
     lines += ["", "### Nine-model routing and per-model prediction", ""]
@@ -118,7 +133,9 @@ def _routing_table(result: EvalResult) -> list[str]:
         "does with `balanced` profiles); `argmax` = the best-predicted model regardless of cost. "
         f"Hindsight best single model on this set: `{result.models[best]}` (quality "
         f"{y[:, best].mean():.3f} at ${costs[best]:.2f}/Mtok); oracle quality {y.max(axis=1).mean():.3f}; "
-        f"a random model {y.mean():.3f} at ${costs.mean():.2f}.",
+        f"a random model {y.mean():.3f} at ${costs.mean():.2f}. On "
+        f"{_pct(float((y.max(axis=1) - y.min(axis=1) < 1e-9).mean()))} of the prompts every model "
+        "scores the same (any pick is right there, which inflates every accuracy).",
         "",
         "| router | mean AUC | mean MAE | argmax accuracy | argmax quality | argmax $/Mtok "
         "| best quality at ≤ best-single cost | lowest $/Mtok matching best single |",
@@ -150,9 +167,10 @@ def _auc_table(result: EvalResult) -> list[str]:
 def _timing_table(result: EvalResult) -> list[str]:
     lines = [
         "One prompt's vector through onnxruntime (1 thread), after warm-up; `estimate` adds candidate "
-        f"name matching over the {len(result.models)} catalog models. {result.plan.timing_runs} runs each.",
+        f"name matching over the {len(result.models)} catalog models. {result.plan.timing_runs} runs each; "
+        "p99 is at the mercy of the shared 2-core machine (other jobs run alongside).",
         "",
-        "| router | kind | graph size | predict p50 | predict p99 | estimate p50 | target |",
+        "| router | kind | graph size | predict p50 | predict p99 | estimate p50 | target (p50) |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in result.routers:
