@@ -191,6 +191,18 @@ def reload_routers(engine: Engine) -> LoadReport:
         fallback,
         intra_op_threads=1,
     )
+    budget = engine.settings.token_budget
+    for strategy in loaded.values():
+        trained_budget = strategy.router.manifest.token_budget if isinstance(strategy, MLStrategy) else budget
+        if trained_budget != budget:
+            # Long prompts would be embedded differently from the training data: served, but said.
+            log.warning(
+                "router %s was trained with token budget %d, the service embeds %d tokens; "
+                "retrain with the service's ROUTEIQ_TOKEN_BUDGET for matching vectors",
+                strategy.name,
+                trained_budget,
+                budget,
+            )
     kept = {k: v for k, v in engine.strategies.items() if not k.startswith("ml:")}
     engine.strategies = {**kept, **loaded}
     return report
