@@ -37,5 +37,5 @@ async def apply_premium_budget(engine: Engine, profile: Profile, selection: Sele
             selection.notes.append("premium_budget")
             engine.metrics.budget_downgrades.inc()
     went_premium = selection.ranked[0].entry.tier == "premium"
-    await engine.state.count_decision(went_premium, window)
+    await engine.state.count_premium_decision(went_premium, window)
     engine.metrics.premium_share.set((premium + went_premium) / (total + 1))

@@ -89,7 +89,7 @@ class State(Protocol):
         """Deployments whose circuit breaker is open now."""
         ...
 
-    async def count_decision(self, premium: bool, window_seconds: int) -> None:
+    async def count_premium_decision(self, premium: bool, window_seconds: int) -> None:
         """Count one decision (and whether it went to a premium model) in the sliding window."""
         ...
 
@@ -162,7 +162,7 @@ class MemoryState:
     async def open_circuits(self) -> frozenset[str]:
         return frozenset()
 
-    async def count_decision(self, premium: bool, window_seconds: int) -> None:
+    async def count_premium_decision(self, premium: bool, window_seconds: int) -> None:
         self._budget.add(premium, window_seconds)
 
     async def premium_share(self, window_seconds: int) -> tuple[int, int]:

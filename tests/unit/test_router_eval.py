@@ -111,7 +111,7 @@ def test_memory_state_counts_premium_share() -> None:
     async def scenario() -> tuple[tuple[int, int], tuple[int, int]]:
         state = MemoryState()
         for premium in (True, False, False, True):
-            await state.count_decision(premium, 60)
+            await state.count_premium_decision(premium, 60)
         return await state.premium_share(60), await state.premium_share(120)
 
     assert asyncio.run(scenario()) == ((2, 4), (0, 0))  # windows are counted apart
