@@ -40,7 +40,14 @@ def trained(tmp_path_factory: pytest.TempPathFactory, engine: Engine) -> tuple[P
     rows.append({"prompt": CHAT[0], "scores": {"big-model": 0.0, "small-model": 0.0}})  # a duplicate
     source = folder / "train.jsonl"
     source.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
-    plan = TrainPlan(data=source, out=folder, prefix="t", val_share=0.2, cache_dir=None)
+    plan = TrainPlan(
+        data=source,
+        out=folder,
+        prefix="t",
+        token_budget=engine.settings.token_budget,
+        val_share=0.2,
+        cache_dir=None,
+    )
     results = run(plan, engine.embedder)
     examples = data.load_examples(source, engine.settings.token_budget)
     vectors = engine.embedder.embed([list(e.segments) for e in examples], engine.settings.token_budget)
@@ -168,3 +175,28 @@ def test_training_data_formats_and_errors(tmp_path: Path) -> None:
             data.load_examples(bad, 128)
     bad.write_text(json.dumps({"prompt": "no scores needed for a traffic sample"}) + "\n")
     assert data.load_examples(bad, 128, scores=False)[0].scores == {}
+
+
+def test_reload_swaps_routers_but_never_drops_the_active_one(trained, tmp_path: Path) -> None:
+    from routeiq.metrics import Metrics
+    from routeiq.routers import reload_routers
+    from routeiq.settings import Settings
+
+    folder, _, _ = trained
+    for name in ("t-linear", "t-mf"):
+        _copy(folder, name, tmp_path)
+    engine = Engine.load(Settings(routers_path=tmp_path, strategy="ml:t-linear"), Metrics.create())
+    try:
+        assert {"ml:t-linear", "ml:t-mf"} <= set(engine.strategies)
+        (tmp_path / "t-mf.json").unlink()
+        (tmp_path / "t-mf.onnx").unlink()
+        report = reload_routers(engine)
+        assert report.loaded == ["ml:t-linear"] and "ml:t-mf" not in engine.strategies
+        graph = tmp_path / "t-linear.onnx"
+        graph.write_bytes(graph.read_bytes() + b"\x00")
+        before = engine.strategies
+        with pytest.raises(ArtifactError, match="active strategy ml:t-linear would be lost"):
+            reload_routers(engine)
+        assert engine.strategies is before and engine.strategy().name == "ml:t-linear"
+    finally:
+        engine.executor.shutdown()

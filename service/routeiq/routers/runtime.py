@@ -182,8 +182,10 @@ def routers_folder(engine: Engine) -> Path:
 
 
 def reload_routers(engine: Engine) -> LoadReport:
-    """Re-read the routers folder and swap the `ml:*` strategies in one assignment (the admin
-    reload calls this; decisions in flight keep the strategy object they already hold)."""
+    """Re-read the routers folder and swap the `ml:*` strategies in one assignment; decisions in
+    flight keep the strategy object they already hold. The admin reload calls this (as a reload
+    hook): if the strategy serving now is an `ml:` router that would not survive the reload
+    (refused or gone), it raises ArtifactError and changes nothing."""
     fallback = engine.strategies["centroid"]
     loaded, report = load_routers(
         routers_folder(engine),
@@ -191,6 +193,10 @@ def reload_routers(engine: Engine) -> LoadReport:
         fallback,
         intra_op_threads=1,
     )
+    active = engine.strategy().name
+    if active.startswith("ml:") and active not in loaded:
+        why = report.refused.get(active[3:], "it is no longer in the routers folder")
+        raise ArtifactError(f"reload refused: the active strategy {active} would be lost: {why}")
     budget = engine.settings.token_budget
     for strategy in loaded.values():
         trained_budget = strategy.router.manifest.token_budget if isinstance(strategy, MLStrategy) else budget

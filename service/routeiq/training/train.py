@@ -26,11 +26,11 @@ class TrainPlan:
     data: Path
     out: Path
     prefix: str
+    token_budget: int  # the service's ROUTEIQ_TOKEN_BUDGET: train on the vectors it will serve
     kinds: tuple[str, ...] = KINDS
     holdout: Path | None = None
     val_share: float = 0.1
     seed: int = 0
-    token_budget: int = 128
     cache_dir: Path | None = DEFAULT_CACHE_DIR
 
 
