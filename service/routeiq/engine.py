@@ -56,6 +56,7 @@ class Engine:
     limiter: Limiter
     strategies: dict[str, Strategy] = field(default_factory=dict)
     ready: bool = False
+    routers_refused: dict[str, str] = field(default_factory=dict)  # router name -> why, last load
 
     @classmethod
     def load(cls, settings: Settings, metrics: Metrics, state: State | None = None) -> Engine:
@@ -99,6 +100,7 @@ class Engine:
         from .routers import reload_routers
 
         report = reload_routers(self)
+        self.routers_refused = report.refused
         wanted = self.settings.strategy
         if wanted.startswith("ml:") and wanted not in self.strategies:
             why = report.refused.get(wanted[3:], "no such router in the routers folder")

@@ -81,6 +81,9 @@ def verify(settings: Settings) -> Report:
     """Load everything, check the centroids against a rebuild, make one decision."""
     engine = Engine.load(settings, Metrics.create())
     try:
+        if engine.routers_refused:
+            # The service would start without them; an image must not ship them broken.
+            raise ArtifactError(f"trained routers refused: {engine.routers_refused}")
         stored = centroid_io.load(settings.models_path / "centroids.json", engine.embedder)
         prototypes = centroid_io.load_prototypes(settings.models_path / "prototypes.yaml")
         worst = compare(stored, centroid_io.build(engine.embedder, prototypes))

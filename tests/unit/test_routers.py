@@ -200,3 +200,15 @@ def test_reload_swaps_routers_but_never_drops_the_active_one(trained, tmp_path: 
         assert engine.strategies is before and engine.strategy().name == "ml:t-linear"
     finally:
         engine.executor.shutdown()
+
+
+def test_verify_fails_on_a_refused_router(trained, tmp_path: Path) -> None:
+    from routeiq.settings import Settings
+    from routeiq.verify import verify
+
+    folder, _, _ = trained
+    _copy(folder, "t-mlp", tmp_path)
+    graph = tmp_path / "t-mlp.onnx"
+    graph.write_bytes(graph.read_bytes() + b"\x00")
+    with pytest.raises(ArtifactError, match="trained routers refused.*t-mlp"):
+        verify(Settings(routers_path=tmp_path))
