@@ -210,5 +210,5 @@ def test_verify_fails_on_a_refused_router(trained, tmp_path: Path) -> None:
     _copy(folder, "t-mlp", tmp_path)
     graph = tmp_path / "t-mlp.onnx"
     graph.write_bytes(graph.read_bytes() + b"\x00")
-    with pytest.raises(ArtifactError, match="trained routers refused.*t-mlp"):
+    with pytest.raises(ArtifactError, match=r"trained routers refused.*t-mlp"):
         verify(Settings(routers_path=tmp_path))
