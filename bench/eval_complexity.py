@@ -20,8 +20,8 @@ from fit_complexity import PAIRS
 from routeiq.centroids import load as load_centroids
 from routeiq.classify import ComplexityModel
 from routeiq.embed import OnnxEmbedder
-from routeiq.routing_metrics import routing_curve
 from routeiq.settings import Settings
+from routeiq.training.metrics import pair_curve
 
 EXTRA_PAIRS = [("llama-3.1-nemotron-51b-instruct", "llama3-chatqa-1.5-8b")]
 
@@ -45,11 +45,11 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for strong, weak in PAIRS + EXTRA_PAIRS:
         s, w = test.scores[:, test.models.index(strong)], test.scores[:, test.models.index(weak)]
-        c, ln = routing_curve(complexity, s, w), routing_curve(length, s, w)
-        rnd = np.mean([routing_curve(rng.random(len(s)), s, w).apgr for _ in range(20)])
+        c, ln = pair_curve(complexity, s, w), pair_curve(length, s, w)
+        rnd = np.mean([pair_curve(rng.random(len(s)), s, w).apgr for _ in range(20)])
         print(
-            f"| {strong} / {weak} | {c.apgr:.3f} | {c.cpt50:.2f} | {c.cpt80:.2f} | "
-            f"{ln.apgr:.3f} | {ln.cpt50:.2f} | {ln.cpt80:.2f} | {rnd:.3f} |"
+            f"| {strong} / {weak} | {c.apgr:.3f} | {c.cpt(0.5):.2f} | {c.cpt(0.8):.2f} | "
+            f"{ln.apgr:.3f} | {ln.cpt(0.5):.2f} | {ln.cpt(0.8):.2f} | {rnd:.3f} |"
         )
 
 

@@ -20,8 +20,8 @@ from complexity_data import DATA, features, load_split
 from routeiq.centroids import load as load_centroids
 from routeiq.classify import FEATURES, ComplexityModel
 from routeiq.embed import OnnxEmbedder
-from routeiq.routing_metrics import routing_curve
 from routeiq.settings import Settings
+from routeiq.training.metrics import pair_curve
 
 # (strong, weak) pairs from dcrouter's 9 models, strongest-on-average vs small ones.
 PAIRS = [
@@ -98,10 +98,7 @@ def tier_cuts(settings, embedder, centroids, model, categories, b, w):  # type: 
 def mean_apgr(score: np.ndarray, scores: np.ndarray, models: list[str]) -> float:
     return float(
         np.mean(
-            [
-                routing_curve(score, scores[:, models.index(s)], scores[:, models.index(w)]).apgr
-                for s, w in PAIRS
-            ]
+            [pair_curve(score, scores[:, models.index(s)], scores[:, models.index(w)]).apgr for s, w in PAIRS]
         )
     )
 
