@@ -10,10 +10,12 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from . import __version__
+from .admin import router as admin_router
 from .api import install_error_handlers, router
 from .engine import Engine
 from .metrics import Metrics
 from .middleware import BodyLimitMiddleware, RequestIdMiddleware
+from .runtime import RuntimeSync, build_state
 from .settings import Settings
 
 log = logging.getLogger("routeiq")
@@ -25,8 +27,11 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = Engine.load(settings, metrics)
+        engine = Engine.load(settings, metrics, build_state(settings, metrics))
         engine.warm_up()
+        sync = RuntimeSync(engine)
+        await sync.start()
+        app.state.sync = sync
         app.state.engine = engine
         log.info(
             "routeiq ready: embedder=%s strategy=%s state=%s",
@@ -37,6 +42,7 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
         try:
             yield
         finally:
+            await sync.stop()
             await engine.close()
 
     app = FastAPI(
@@ -48,6 +54,7 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
     app.state.metrics = metrics
     app.state.settings = settings
     app.include_router(router)
+    app.include_router(admin_router)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)  # added last = outermost
