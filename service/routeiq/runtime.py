@@ -32,7 +32,7 @@ def build_state(settings: Settings, metrics: Metrics) -> State:
     if settings.redis_url is None:
         return MemoryState(breaker_policy=policy)
     return RedisState(
-        connect(settings.redis_url, settings.redis_timeout_ms / 1000),
+        connect(settings.redis_url, settings.redis_timeout_ms / 1000, settings.redis_max_connections),
         settings.namespace,
         timeout_s=settings.redis_timeout_ms / 1000,
         retry_seconds=settings.redis_retry_seconds,

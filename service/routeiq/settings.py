@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     redis_timeout_ms: int = Field(
         50, ge=1, le=10_000, description="Per-operation Redis timeout; past it the decision uses local state."
     )
+    redis_max_connections: int = Field(
+        32, ge=1, le=1024, description="Redis connections per worker; a burst waits for a free one."
+    )
     redis_retry_seconds: float = Field(
         1.0, gt=0, le=300, description="After a Redis failure, use local state this long before retrying."
     )

@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar, cast
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -38,17 +38,21 @@ T = TypeVar("T")
 _FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 
 
-def connect(url: str, timeout_s: float) -> Redis:
-    """redis:// rediss:// unix://. No client-side retries: the caller's fallback is the retry."""
-    client: Redis = Redis.from_url(
+def connect(url: str, timeout_s: float, max_connections: int = 32) -> Redis:
+    """redis:// rediss:// unix://. A blocking pool: a burst waits for a free connection (within
+    the operation's timeout) instead of failing. No client-side retries: the local fallback is
+    the retry."""
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=timeout_s,
         decode_responses=True,
         socket_timeout=timeout_s,
         socket_connect_timeout=timeout_s,
         retry=Retry(NoBackoff(), 0),
         health_check_interval=0,
     )
-    return client
+    return Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
 
 
 class RedisState:
