@@ -62,6 +62,7 @@ def _config_view(engine: Engine) -> dict[str, Any]:
         "strategies": sorted(engine.strategies),
         "profiles": sorted(loaded.profiles),
         "state": engine.state.backend,
+        "worker_pid": os.getpid(),
     }
 
 

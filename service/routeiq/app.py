@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, multiprocess
 
 from . import __version__
 from .admin import router as admin_router
@@ -44,6 +45,9 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
         finally:
             await sync.stop()
             await engine.close()
+            if settings.prometheus_multiproc_dir is not None:
+                # This worker's live gauges (in flight, degraded) stop counting once it is gone.
+                multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
     app = FastAPI(
         title="RouteIQ",
