@@ -38,6 +38,7 @@ def build_state(settings: Settings, metrics: Metrics) -> State:
         retry_seconds=settings.redis_retry_seconds,
         breaker_policy=policy,
         metrics=metrics,
+        view_cache_seconds=settings.breaker_view_cache_ms / 1000,
     )
 
 

@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     breaker_min_requests: int = Field(5, ge=1, description="Outcomes in the window before it may open.")
     breaker_failure_rate: float = Field(0.5, gt=0, le=1, description="Failure share that opens it.")
     breaker_open_seconds: float = Field(30.0, gt=0, description="Open time before half-open probes.")
+    breaker_view_cache_ms: int = Field(
+        100, ge=0, le=10_000, description="Redis only: reuse the breaker view this long (0 = every decision)."
+    )
     breaker_half_open_probes: int = Field(
         1, ge=1, le=100, description="Probe decisions allowed half-open; that many successes close it."
     )

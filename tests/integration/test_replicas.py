@@ -145,6 +145,7 @@ def test_a_breaker_opened_through_one_replica_drops_the_deployment_on_the_other(
         assert http.post(b.url + "/route", json=body).json()["deployment_id"] == "shared-strong"
         failures = [{"deployment_id": "shared-strong", "success": False, "error_class": "5xx"}] * 3
         assert http.post(a.url + "/feedback", json={"outcomes": failures}).status_code == 200
+        time.sleep(0.15)  # other workers reuse their breaker view up to ROUTEIQ_BREAKER_VIEW_CACHE_MS=100
         for _ in range(4):
             after = http.post(b.url + "/route", json=body).json()
             assert "experiment" not in after  # stopped through b, seen by every worker
