@@ -30,10 +30,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    if settings.workers > 1:
-        # Workers are separate processes: each builds its app from the environment, and writes
-        # its metrics to files that /metrics (in any worker) adds up.
+    if settings.workers > 1 or settings.prometheus_multiproc_dir is not None:
+        # Workers are separate processes: each writes its metrics to files that /metrics (in any
+        # worker) adds up. Set before prometheus_client is first imported (by the app).
         prepare_metrics_dir(settings.prometheus_multiproc_dir)
+    if settings.workers > 1:
+        # Each worker builds its app from the environment.
         uvicorn.run(
             "routeiq.app:create_app",
             factory=True,

@@ -138,7 +138,9 @@ class Settings(BaseSettings):
     )
     prometheus_multiproc_dir: Path | None = Field(
         None,
-        validation_alias=AliasChoices("prometheus_multiproc_dir", "PROMETHEUS_MULTIPROC_DIR"),
+        validation_alias=AliasChoices(
+            "prometheus_multiproc_dir", "ROUTEIQ_PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_MULTIPROC_DIR"
+        ),
         description="Set (by `routeiq serve --workers N` or you) = Prometheus multiprocess collection.",
     )
 
