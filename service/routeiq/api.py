@@ -8,11 +8,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .engine import Engine
-from .errors import BadRequest, InvalidRequest, NotReady, Overloaded, PayloadTooLarge, RouteIQError
+from .errors import (
+    BadRequest,
+    InvalidRequest,
+    NotReady,
+    Overloaded,
+    PayloadTooLarge,
+    RouteIQError,
+    Unauthorized,
+)
 from .pipeline import Context, decide
 from .schemas import (
     BatchItemError,
@@ -102,7 +110,9 @@ async def route_batch(
 async def feedback(body: FeedbackRequest, request: Request) -> dict[str, Any]:
     engine = engine_of(request)
     outcomes = [
-        OutcomeRecord(o.deployment_id, o.success, o.latency_ms, o.error_class, o.quality)
+        OutcomeRecord(
+            o.deployment_id, o.success, o.latency_ms, o.error_class, o.quality, o.experiment, o.variant
+        )
         for o in body.outcomes
     ]
     await engine.state.record_outcomes(outcomes)
@@ -143,6 +153,10 @@ async def readyz(request: Request) -> JSONResponse:
 async def metrics(request: Request) -> Response:
     engine: Engine | None = getattr(request.app.state, "engine", None)
     registry = request.app.state.metrics.registry if engine is None else engine.metrics.registry
+    if request.app.state.settings.prometheus_multiproc_dir is not None:
+        # Several workers: totals come from every worker's files, not this process's registry.
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -171,6 +185,8 @@ def error_response(request: Request, exc: RouteIQError) -> JSONResponse:
     headers = {}
     if isinstance(exc, Overloaded | NotReady):
         headers["Retry-After"] = str(exc.extra.get("retry_after", 1))
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(exc.to_body(), status_code=exc.status, headers=headers)
 
 

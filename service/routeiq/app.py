@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, multiprocess
 
 from . import __version__
+from .admin import router as admin_router
 from .api import install_error_handlers, router
 from .engine import Engine
 from .metrics import Metrics
 from .middleware import BodyLimitMiddleware, RequestIdMiddleware
+from .runtime import RuntimeSync, build_state
 from .settings import Settings
 
 log = logging.getLogger("routeiq")
@@ -25,8 +28,11 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = Engine.load(settings, metrics)
+        engine = Engine.load(settings, metrics, build_state(settings, metrics))
         engine.warm_up()
+        sync = RuntimeSync(engine)
+        await sync.start()
+        app.state.sync = sync
         app.state.engine = engine
         log.info(
             "routeiq ready: embedder=%s strategy=%s state=%s",
@@ -37,7 +43,11 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
         try:
             yield
         finally:
+            await sync.stop()
             await engine.close()
+            if settings.prometheus_multiproc_dir is not None:
+                # This worker's live gauges (in flight, degraded) stop counting once it is gone.
+                multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
     app = FastAPI(
         title="RouteIQ",
@@ -48,6 +58,7 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
     app.state.metrics = metrics
     app.state.settings = settings
     app.include_router(router)
+    app.include_router(admin_router)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)  # added last = outermost

@@ -7,7 +7,9 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +31,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    if settings.workers > 1 or settings.prometheus_multiproc_dir is not None:
+        # Workers are separate processes: each writes its metrics to files that /metrics (in any
+        # worker) adds up. Set before prometheus_client is first imported (by the app).
+        prepare_metrics_dir(settings.prometheus_multiproc_dir)
     if settings.workers > 1:
-        # Workers are separate processes: each builds its app from the environment.
+        # Each worker builds its app from the environment.
         uvicorn.run(
             "routeiq.app:create_app",
             factory=True,
@@ -51,6 +57,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=False,
     )
     return 0
+
+
+def prepare_metrics_dir(directory: Path | None) -> Path:
+    """PROMETHEUS_MULTIPROC_DIR for the workers: the given one emptied of a previous run's files
+    (stale files would add old totals), or a fresh temp dir."""
+    if directory is None:
+        directory = Path(tempfile.mkdtemp(prefix="routeiq-metrics-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)  # read by the spawned workers
+    return directory
 
 
 def cmd_route(args: argparse.Namespace) -> int:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import centroids as centroid_io
+from .breaker import BreakerPolicy
 from .catalog import Catalog
 from .centroids import Centroids
 from .classify import ComplexityModel
@@ -17,8 +19,9 @@ from .embed import EmbeddingCache, OnnxEmbedder
 from .errors import ArtifactError
 from .metrics import Metrics
 from .profiles import Profiles
+from .recent import RecentDecisions
 from .settings import Settings
-from .state import MemoryState, State
+from .state import MemoryState, RuntimeConfig, State
 from .strategies import CentroidStrategy, Strategy
 
 log = logging.getLogger("routeiq")
@@ -57,6 +60,14 @@ class Engine:
     strategies: dict[str, Strategy] = field(default_factory=dict)
     ready: bool = False
     routers_refused: dict[str, str] = field(default_factory=dict)  # router name -> why, last load
+    # Shared run-time config (admin changes), applied by runtime.RuntimeSync; profiles as read
+    # from files, before the run-time default profile is applied.
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    loaded_profiles: Profiles | None = None
+    recent: RecentDecisions = field(default_factory=lambda: RecentDecisions(0))
+    # Called (on an executor thread) by POST /admin/reload after catalog/profiles/centroids;
+    # trained routers register theirs here to be re-read without a restart.
+    reload_hooks: list[Callable[[Engine], None]] = field(default_factory=list)
 
     @classmethod
     def load(cls, settings: Settings, metrics: Metrics, state: State | None = None) -> Engine:
@@ -85,13 +96,17 @@ class Engine:
             complexity=complexity,
             catalog=catalog,
             profiles=profiles,
-            state=state or MemoryState(),
+            state=state or MemoryState(breaker_policy=breaker_policy(settings)),
             metrics=metrics,
             executor=ThreadPoolExecutor(settings.inference_threads, thread_name_prefix="routeiq-embed"),
             limiter=Limiter(settings.max_concurrent_requests),
+            loaded_profiles=profiles,
+            recent=RecentDecisions(settings.recent_decisions_size),
         )
         engine.strategies["centroid"] = CentroidStrategy(complexity)
         timed("routers", engine.load_routers)
+        # POST /admin/reload re-reads trained routers too (refusing to drop the one in use).
+        engine.reload_hooks.append(Engine.load_routers)
         return engine
 
     def load_routers(self) -> None:
@@ -107,7 +122,8 @@ class Engine:
             raise ArtifactError(f"ROUTEIQ_STRATEGY={wanted} cannot be served: {why}")
 
     def strategy(self) -> Strategy:
-        return self.strategies.get(self.settings.strategy) or self.strategies["centroid"]
+        name = self.runtime.strategy or self.settings.strategy
+        return self.strategies.get(name) or self.strategies["centroid"]
 
     def warm_up(self) -> None:
         """One embedding on every inference thread, so no request pays onnxruntime's per-thread
@@ -127,6 +143,17 @@ class Engine:
         self.ready = False
         self.executor.shutdown(wait=True, cancel_futures=False)
         await self.state.close()
+
+
+def breaker_policy(settings: Settings) -> BreakerPolicy:
+    return BreakerPolicy(
+        enabled=settings.breaker_enabled,
+        window_seconds=settings.breaker_window_seconds,
+        min_requests=settings.breaker_min_requests,
+        failure_rate=settings.breaker_failure_rate,
+        open_seconds=settings.breaker_open_seconds,
+        half_open_probes=settings.breaker_half_open_probes,
+    )
 
 
 def load_centroids(settings: Settings, embedder: OnnxEmbedder) -> Centroids:

@@ -43,6 +43,11 @@ class Forbidden(RouteIQError):
     type = "forbidden"
 
 
+class NotFound(RouteIQError):
+    status = 404
+    type = "not_found"
+
+
 class PayloadTooLarge(RouteIQError):
     status = 413
     type = "payload_too_large"
@@ -71,6 +76,14 @@ class Overloaded(RouteIQError):
 class NotReady(RouteIQError):
     status = 503
     type = "not_ready"
+
+
+class StateUnavailable(RouteIQError):
+    """Shared state (Redis) cannot take a change now. Only admin writes raise it: routing
+    never fails because of Redis, it goes on with local state."""
+
+    status = 503
+    type = "state_unavailable"
 
 
 class ArtifactError(RouteIQError):

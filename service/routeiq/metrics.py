@@ -48,6 +48,10 @@ class Metrics:
     inflight: Gauge
     premium_share: Gauge
     budget_downgrades: Counter
+    state_fallbacks: Counter
+    state_degraded: Gauge
+    experiment_decisions: Counter
+    breaker_state: Gauge
     _stages: dict[str, Any] = field(default_factory=dict)
 
     def stage(self, name: str) -> Any:
@@ -122,5 +126,30 @@ class Metrics:
                 "routeiq_premium_budget_downgrades_total",
                 "Decisions moved off a premium model to keep the premium share at its target.",
                 registry=registry,
+            ),
+            state_fallbacks=Counter(
+                "routeiq_state_fallbacks_total",
+                "State operations served from local memory because Redis failed or was down.",
+                ["op"],
+                registry=registry,
+            ),
+            state_degraded=Gauge(
+                "routeiq_state_degraded",
+                "1 while shared state (Redis) is unreachable and local state is used.",
+                registry=registry,
+                multiprocess_mode="livemax",
+            ),
+            experiment_decisions=Counter(
+                "routeiq_experiment_decisions_total",
+                "Decisions assigned to an A/B experiment variant (A/B traffic split).",
+                ["experiment", "variant"],
+                registry=registry,
+            ),
+            breaker_state=Gauge(
+                "routeiq_circuit_breaker_state",
+                "Circuit breaker per deployment as last seen: 0 closed, 1 half-open, 2 open.",
+                ["deployment"],
+                registry=registry,
+                multiprocess_mode="livemax",
             ),
         )

@@ -19,6 +19,7 @@ from .classify import Classification, classify, describe
 from .embed import Vector, cache_key
 from .engine import Engine
 from .errors import InvalidRequest, NoCandidate
+from .experiments import KeyKind
 from .extract import PromptView, embed_segments, view_of
 from .metrics import label
 from .policy import Scored, Selection, hard_exclusion, select
@@ -26,6 +27,7 @@ from .profiles import Profile
 from .schemas import CandidateExplain, RouteRequest, RouteResponse
 from .signals import Signals, extract_signals
 from .state import SessionRecord
+from .strategies import Strategy
 
 MAX_FALLBACKS = 5
 
@@ -73,7 +75,53 @@ def session_key(request: RouteRequest, ctx: Context, view: PromptView) -> str | 
     return None
 
 
+@dataclass(frozen=True)
+class Assignment:
+    """This request's A/B variant: what it overrides, and notes for the reason."""
+
+    experiment: str
+    variant: str
+    strategy: str | None
+    profile: Profile | None
+    notes: tuple[str, ...] = ()
+
+
+def assign(
+    engine: Engine, request: RouteRequest, ctx: Context, profile: Profile, key: str | None
+) -> Assignment | None:
+    """The first running experiment this request takes part in (by resolved profile), and its
+    variant by the experiment's stable key. Pure: every replica assigns the same."""
+    if not engine.settings.ab_testing_enabled:
+        return None
+    user = f"{request.team or ''}|{request.user}" if request.user else None
+    keys: dict[KeyKind, str | None] = {"session": key, "user": user, "request": ctx.request_id}
+    for spec in engine.runtime.experiments:
+        if not spec.running or (spec.profile is not None and spec.profile != profile.name):
+            continue
+        stable = spec.stable_key(keys)
+        if stable is None:
+            continue
+        variant = spec.variant_for(stable[1])
+        notes = [f"exp:{spec.name}={variant.name}"]
+        vprofile = engine.profiles.profiles.get(variant.profile) if variant.profile else None
+        if variant.profile and vprofile is None:
+            notes.append(f"variant_profile_missing:{variant.profile}")
+        return Assignment(spec.name, variant.name, variant.strategy, vprofile, tuple(notes))
+    return None
+
+
 async def decide(engine: Engine, request: RouteRequest, ctx: Context) -> RouteResponse:
+    """One decision, then what is shared about it: the experiment counter (exact across replicas)
+    and this worker's recent-decisions buffer."""
+    response = await _decide(engine, request, ctx)
+    if response.experiment and response.variant:
+        await engine.state.count_decision(response.experiment, response.variant)
+        engine.metrics.experiment_decisions.labels(label(response.experiment), label(response.variant)).inc()
+    engine.recent.add(response)
+    return response
+
+
+async def _decide(engine: Engine, request: RouteRequest, ctx: Context) -> RouteResponse:
     clock = _Clock()
     view = view_of(request)
     signals = extract_signals(view, len(request.tools or ()))
@@ -96,10 +144,15 @@ async def decide(engine: Engine, request: RouteRequest, ctx: Context) -> RouteRe
     clock.lap("profile")
 
     key = session_key(request, ctx, view)
+    assignment = assign(engine, request, ctx, profile, key)
+    if assignment is not None and assignment.profile is not None:
+        profile = assignment.profile
     sticky = await _session_choice(engine, key, profile, signals, entries)
     clock.lap("session")
     if sticky is not None:
-        return _session_response(engine, sticky, profile, ctx, signals, request, clock)
+        response = _session_response(engine, sticky, profile, ctx, signals, request, clock)
+        _mark_assignment(response, assignment, ())
+        return response
 
     vector = await _embed(engine, segments)
     clock.lap("embed")
@@ -112,22 +165,12 @@ async def decide(engine: Engine, request: RouteRequest, ctx: Context) -> RouteRe
     )
     clock.lap("classify")
 
-    strategy = engine.strategy()
+    strategy, strategy_notes = _strategy(engine, assignment)
     estimates = strategy.estimate(vector, classification, entries)
     clock.lap("strategy")
-    open_circuits = await engine.state.open_circuits()
     # A trained router drives the ranking only when it knew at least one candidate's model.
     predicted = any(source.startswith("ml:") for _, source in estimates)
-    selection = select(
-        entries, estimates, profile, classification, signals, open_circuits, predicted=predicted
-    )
-    await apply_premium_budget(engine, profile, selection)
-    if not selection.ranked:
-        raise NoCandidate(
-            f"no candidate satisfies profile {profile.name!r} for this request",
-            field="candidates",
-            excluded={s.entry.deployment_id: s.excluded for s in selection.excluded},
-        )
+    selection = await _select(engine, entries, estimates, profile, classification, signals, predicted)
     chosen = selection.ranked[0]
     if key is not None and profile.sticky_sessions:
         await engine.state.set_session(
@@ -135,13 +178,6 @@ async def decide(engine: Engine, request: RouteRequest, ctx: Context) -> RouteRe
         )
     clock.lap("select")
 
-    strategy_name = "heuristic" if classification.heuristic else strategy.name
-    if classification.low_confidence and not classification.heuristic:
-        strategy_name = "default"
-    if predicted:
-        strategy_name = strategy.name  # the router's qualities decided, whatever the category
-    elif strategy_name.startswith("ml:"):
-        strategy_name = "centroid"  # the router knew none of the candidates: priors decided
     response = RouteResponse(
         model=chosen.entry.model,
         deployment_id=chosen.entry.deployment_id,
@@ -152,7 +188,7 @@ async def decide(engine: Engine, request: RouteRequest, ctx: Context) -> RouteRe
         category=classification.category,
         confidence=classification.confidence,
         complexity=classification.complexity,
-        strategy=strategy_name,
+        strategy=_strategy_name(strategy, classification, predicted),
         reason=_reason(profile, classification, selection, catalog_note),
         request_id=ctx.request_id,
         timings_ms={},
@@ -166,8 +202,66 @@ async def decide(engine: Engine, request: RouteRequest, ctx: Context) -> RouteRe
         }
         response.candidates = _explain(selection)
         response.signals["notes"] = describe(classification)["notes"]
+    _mark_assignment(response, assignment, strategy_notes)
     _finish(engine, response, clock)
     return response
+
+
+async def _select(
+    engine: Engine,
+    entries: list[CatalogEntry],
+    estimates: list[tuple[float, str]],
+    profile: Profile,
+    classification: Classification,
+    signals: Signals,
+    predicted: bool,
+) -> Selection:
+    """Policy over the live breaker view and the premium budget; 422 when nothing can serve."""
+    circuits = await engine.state.circuit_view()
+    selection = select(
+        entries, estimates, profile, classification, signals, circuits.open, predicted=predicted
+    )
+    await apply_premium_budget(engine, profile, selection)
+    if not selection.ranked:
+        raise NoCandidate(
+            f"no candidate satisfies profile {profile.name!r} for this request",
+            field="candidates",
+            excluded={s.entry.deployment_id: s.excluded for s in selection.excluded},
+        )
+    chosen = selection.ranked[0].entry.deployment_id
+    if chosen in circuits.probing:
+        # Half-open breaker: this decision is one of its probes.
+        await engine.state.claim_probe(chosen)
+        selection.notes.append(f"circuit_probe:{chosen}")
+    return selection
+
+
+def _strategy_name(strategy: Strategy, classification: Classification, predicted: bool) -> str:
+    if predicted:
+        return strategy.name  # the router's qualities decided, whatever the category
+    if classification.heuristic:
+        return "heuristic"
+    if classification.low_confidence:
+        return "default"
+    # an ml strategy that knew none of the candidates: the priors decided
+    return "centroid" if strategy.name.startswith("ml:") else strategy.name
+
+
+def _strategy(engine: Engine, assignment: Assignment | None) -> tuple[Strategy, tuple[str, ...]]:
+    """The active strategy, or the variant's; a variant's strategy not loaded here -> centroid."""
+    if assignment is None or not assignment.strategy:
+        return engine.strategy(), ()
+    strategy = engine.strategies.get(assignment.strategy) or engine.strategies["centroid"]
+    if strategy.name != assignment.strategy:
+        return strategy, (f"strategy_missing:{assignment.strategy}->{strategy.name}",)
+    return strategy, ()
+
+
+def _mark_assignment(response: RouteResponse, assignment: Assignment | None, extra: tuple[str, ...]) -> None:
+    if assignment is None:
+        return
+    response.experiment, response.variant = assignment.experiment, assignment.variant
+    response.reason = " ".join((response.reason, *assignment.notes, *extra))
 
 
 def _str(value: Any) -> str | None:

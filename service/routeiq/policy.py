@@ -129,6 +129,8 @@ def select(
     notes: list[str] = [f"ml_threshold:{floor}"] if threshold_ranking else []
     if ranked and ranked[0].demoted:
         notes.extend(f"best_available:{d}" for d in ranked[0].demoted)
+    # Say which deployments were pushed down by an open breaker (few: open circuits are rare).
+    notes.extend(f"circuit_open:{s.entry.deployment_id}" for s in ranked if "circuit_open" in s.demoted)
     return Selection(ranked, excluded, target, target_reason, floor, notes)
 
 

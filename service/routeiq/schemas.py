@@ -142,6 +142,9 @@ class Outcome(BaseModel):
     quality: float | None = Field(None, ge=0, le=1)
     request_id: str | None = Field(None, max_length=_SHORT)
     session_id: str | None = Field(None, max_length=_SHORT)
+    # Echo the decision's `experiment` / `variant` so the outcome counts for that A/B variant.
+    experiment: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    variant: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 class FeedbackRequest(BaseModel):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -118,6 +118,54 @@ class Settings(BaseSettings):
     # -- state
     redis_url: str | None = Field(None, description="Redis URL for shared state; unset = in-memory.")
     namespace: str = Field("default", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Redis key namespace.")
+    redis_timeout_ms: int = Field(
+        50, ge=1, le=10_000, description="Per-operation Redis timeout; past it the decision uses local state."
+    )
+    redis_max_connections: int = Field(
+        32, ge=1, le=1024, description="Redis connections per worker; a burst waits for a free one."
+    )
+    redis_retry_seconds: float = Field(
+        1.0, gt=0, le=300, description="After a Redis failure, use local state this long before retrying."
+    )
+    state_sync_interval_ms: int = Field(
+        250, ge=10, le=10_000, description="How often each worker polls shared config (admin changes)."
+    )
+
+    # -- circuit breakers (fed by POST /feedback)
+    breaker_enabled: bool = Field(True, description="Demote deployments whose failure rate trips a breaker.")
+    breaker_window_seconds: float = Field(60.0, gt=0, description="Window in which outcomes are counted.")
+    breaker_min_requests: int = Field(5, ge=1, description="Outcomes in the window before it may open.")
+    breaker_failure_rate: float = Field(0.5, gt=0, le=1, description="Failure share that opens it.")
+    breaker_open_seconds: float = Field(30.0, gt=0, description="Open time before half-open probes.")
+    breaker_view_cache_ms: int = Field(
+        100, ge=0, le=10_000, description="Redis only: reuse the breaker view this long (0 = every decision)."
+    )
+    breaker_half_open_probes: int = Field(
+        1, ge=1, le=100, description="Probe decisions allowed half-open; that many successes close it."
+    )
+
+    # -- experiments, admin, introspection
+    ab_testing_enabled: bool = Field(True, description="Assign requests to running A/B experiments.")
+    admin_key: SecretStr | None = Field(
+        None, min_length=16, description="Key for /admin/* (unset = admin API disabled)."
+    )
+    recent_decisions_size: int = Field(
+        1000, ge=0, le=100_000, description="Recent decisions kept per worker for /admin/decisions."
+    )
+    prometheus_multiproc_dir: Path | None = Field(
+        None,
+        validation_alias=AliasChoices(
+            "prometheus_multiproc_dir", "ROUTEIQ_PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_MULTIPROC_DIR"
+        ),
+        description="Set (by `routeiq serve --workers N` or you) = Prometheus multiprocess collection.",
+    )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_shape(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value or None
 
     @field_validator("strategy")
     @classmethod

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
+
+from .breaker import BreakerInfo, BreakerPolicy, CircuitView, MemoryBreakers
+from .experiments import ExperimentCounts, ExperimentSpec, outcome_increments
 
 
 @dataclass(frozen=True)
@@ -70,16 +73,33 @@ class OutcomeRecord:
     latency_ms: float | None = None
     error_class: str | None = None
     quality: float | None = None
+    experiment: str | None = None
+    variant: str | None = None
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """What admins change at run time, shared by every worker and replica. `version` grows with
+    every change; workers poll it and apply a new snapshot (runtime.py). None = use settings."""
+
+    version: int = 0
+    strategy: str | None = None
+    default_profile: str | None = None
+    reload: int = 0  # bumped by POST /admin/reload: every worker re-reads its artifacts
+    experiments: tuple[ExperimentSpec, ...] = ()
+
+    def experiment(self, name: str) -> ExperimentSpec | None:
+        return next((e for e in self.experiments if e.name == name), None)
 
 
 class State(Protocol):
     backend: str
 
-    async def get_session(self, key: str, ttl_seconds: int) -> SessionRecord | None:
+    async def get_session(self, key: str, ttl_seconds: float) -> SessionRecord | None:
         """The affinity record, its TTL refreshed on use; None when absent or expired."""
         ...
 
-    async def set_session(self, key: str, record: SessionRecord, ttl_seconds: int) -> None: ...
+    async def set_session(self, key: str, record: SessionRecord, ttl_seconds: float) -> None: ...
 
     async def record_outcomes(self, outcomes: list[OutcomeRecord]) -> None: ...
 
@@ -98,6 +118,38 @@ class State(Protocol):
         when the state is shared."""
         ...
 
+    async def circuit_view(self) -> CircuitView:
+        """Open (demote) and half-open-with-probe-slots deployments, in one read."""
+        ...
+
+    async def claim_probe(self, deployment_id: str) -> None:
+        """A decision picked a half-open deployment: take one of its probe slots."""
+        ...
+
+    async def breakers(self) -> dict[str, BreakerInfo]: ...
+
+    async def reset_breaker(self, deployment_id: str) -> bool: ...
+
+    async def config_version(self) -> int: ...
+
+    async def load_config(self) -> RuntimeConfig: ...
+
+    async def update_config(
+        self, *, strategy: str | None = None, default_profile: str | None = None, reload: bool = False
+    ) -> RuntimeConfig:
+        """Set the given fields (None = leave as is), bump the version, return the new snapshot."""
+        ...
+
+    async def create_experiment(self, spec: ExperimentSpec) -> bool:
+        """False when an experiment of that name exists (names are never reused: counters)."""
+        ...
+
+    async def stop_experiment(self, name: str) -> ExperimentSpec | None: ...
+
+    async def count_decision(self, experiment: str, variant: str) -> None: ...
+
+    async def experiment_counts(self, name: str) -> ExperimentCounts: ...
+
     async def healthy(self) -> bool: ...
 
     async def close(self) -> None: ...
@@ -108,14 +160,22 @@ class MemoryState:
 
     backend = "memory"
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic, max_sessions: int = 100_000) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        max_sessions: int = 100_000,
+        breaker_policy: BreakerPolicy | None = None,
+    ) -> None:
         self._clock = clock
         self._max_sessions = max_sessions
         self._sessions: dict[str, tuple[float, SessionRecord]] = {}
         self._stats: dict[str, DeploymentStats] = {}
         self._budget = WindowCounter(clock)
+        self._breakers = MemoryBreakers(breaker_policy or BreakerPolicy(), clock)
+        self._config = RuntimeConfig()
+        self._counts: dict[str, ExperimentCounts] = {}
 
-    async def get_session(self, key: str, ttl_seconds: int) -> SessionRecord | None:
+    async def get_session(self, key: str, ttl_seconds: float) -> SessionRecord | None:
         now = self._clock()
         item = self._sessions.get(key)
         if item is None:
@@ -127,7 +187,7 @@ class MemoryState:
         self._sessions[key] = (now + ttl_seconds, record)
         return record
 
-    async def set_session(self, key: str, record: SessionRecord, ttl_seconds: int) -> None:
+    async def set_session(self, key: str, record: SessionRecord, ttl_seconds: float) -> None:
         if len(self._sessions) >= self._max_sessions and key not in self._sessions:
             self._evict_expired()
             if len(self._sessions) >= self._max_sessions:
@@ -155,12 +215,78 @@ class MemoryState:
             if outcome.quality is not None:
                 stats.quality_sum += outcome.quality
                 stats.quality_count += 1
+            self._breakers.record(outcome.deployment_id, outcome.success)
+            if outcome.experiment and outcome.variant:
+                sums = self._counts.setdefault(outcome.experiment, ExperimentCounts()).outcomes
+                per_variant = sums.setdefault(outcome.variant, {})
+                for name, value in outcome_increments(
+                    outcome.success, outcome.latency_ms, outcome.quality
+                ).items():
+                    per_variant[name] = per_variant.get(name, 0) + value
 
     async def deployment_stats(self) -> dict[str, DeploymentStats]:
         return dict(self._stats)
 
     async def open_circuits(self) -> frozenset[str]:
-        return frozenset()
+        return self._breakers.view().open
+
+    async def circuit_view(self) -> CircuitView:
+        return self._breakers.view()
+
+    async def claim_probe(self, deployment_id: str) -> None:
+        self._breakers.claim_probe(deployment_id)
+
+    async def breakers(self) -> dict[str, BreakerInfo]:
+        return self._breakers.info()
+
+    async def reset_breaker(self, deployment_id: str) -> bool:
+        return self._breakers.reset(deployment_id)
+
+    async def config_version(self) -> int:
+        return self._config.version
+
+    async def load_config(self) -> RuntimeConfig:
+        return self._config
+
+    async def update_config(
+        self, *, strategy: str | None = None, default_profile: str | None = None, reload: bool = False
+    ) -> RuntimeConfig:
+        c = self._config
+        self._config = replace(
+            c,
+            version=c.version + 1,
+            strategy=strategy or c.strategy,
+            default_profile=default_profile or c.default_profile,
+            reload=c.reload + 1 if reload else c.reload,
+        )
+        return self._config
+
+    async def create_experiment(self, spec: ExperimentSpec) -> bool:
+        if self._config.experiment(spec.name) is not None:
+            return False
+        c = self._config
+        self._config = replace(c, version=c.version + 1, experiments=(*c.experiments, spec))
+        return True
+
+    async def stop_experiment(self, name: str) -> ExperimentSpec | None:
+        c = self._config
+        spec = c.experiment(name)
+        if spec is None:
+            return None
+        if spec.running:
+            stopped = spec.model_copy(update={"status": "stopped", "stopped_at": time.time()})
+            experiments = tuple(stopped if e.name == name else e for e in c.experiments)
+            self._config = replace(c, version=c.version + 1, experiments=experiments)
+            return stopped
+        return spec
+
+    async def count_decision(self, experiment: str, variant: str) -> None:
+        decisions = self._counts.setdefault(experiment, ExperimentCounts()).decisions
+        decisions[variant] = decisions.get(variant, 0) + 1
+
+    async def experiment_counts(self, name: str) -> ExperimentCounts:
+        counts = self._counts.get(name, ExperimentCounts())
+        return ExperimentCounts(dict(counts.decisions), {k: dict(v) for k, v in counts.outcomes.items()})
 
     async def count_premium_decision(self, premium: bool, window_seconds: int) -> None:
         self._budget.add(premium, window_seconds)

@@ -1,0 +1,126 @@
+"""RedisState when Redis is down, hung or restarted empty: decisions go on with local state, admin
+writes refuse clearly, health says degraded, and everything comes back by itself."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from routeiq.breaker import BreakerPolicy
+from routeiq.errors import StateUnavailable
+from routeiq.experiments import ExperimentSpec, VariantSpec
+from routeiq.metrics import Metrics
+from routeiq.state import OutcomeRecord, SessionRecord
+from routeiq.state_redis import RedisState, connect
+from tests.redis_server import RedisServer
+
+pytestmark = pytest.mark.anyio
+
+RECORD = SessionRecord("gpt-4o", "openai/gpt-4o", "auto", "analysis", "moderate", 0.5)
+POLICY = BreakerPolicy(min_requests=2, failure_rate=0.5, open_seconds=30)
+
+
+def fallbacks(metrics: Metrics, op: str) -> float:
+    value = metrics.registry.get_sample_value("routeiq_state_fallbacks_total", {"op": op})
+    return value or 0.0
+
+
+def degraded(metrics: Metrics) -> float | None:
+    value: float | None = metrics.registry.get_sample_value("routeiq_state_degraded")
+    return value
+
+
+def make_state(server: RedisServer, namespace: str, metrics: Metrics, timeout_s: float = 0.05) -> RedisState:
+    return RedisState(
+        connect(server.url, timeout_s),
+        namespace,
+        timeout_s=timeout_s,
+        retry_seconds=0.2,
+        breaker_policy=POLICY,
+        metrics=metrics,
+    )
+
+
+async def test_redis_absent_then_started(tmp_path: Path, namespace: str) -> None:
+    server = RedisServer(tmp_path)  # not started: nothing listens on the socket yet
+    metrics = Metrics.create(CollectorRegistry())
+    state = make_state(server, namespace, metrics)
+    try:
+        assert await state.get_session("c", 60) is None
+        await state.set_session("c", RECORD, 60)
+        assert await state.get_session("c", 60) == RECORD  # served locally
+        await state.record_outcomes([OutcomeRecord("d", False)] * 2)
+        assert await state.open_circuits() == {"d"}  # local breakers keep working
+        await state.count_decision("e", "a")
+        assert await state.healthy() is False
+        assert degraded(metrics) == 1.0 and fallbacks(metrics, "get_session") >= 1
+        with pytest.raises(StateUnavailable):
+            await state.update_config(strategy="centroid")
+
+        server.start()
+        await asyncio.sleep(0.25)  # past retry_seconds
+        assert await state.healthy() is True
+        assert degraded(metrics) == 0.0
+        await state.set_session("c2", RECORD, 60)
+        other = make_state(server, namespace, Metrics.create(CollectorRegistry()))
+        assert await other.get_session("c2", 60) == RECORD  # written to Redis again
+        await other.close()
+    finally:
+        await state.close()
+        server.kill()
+
+
+async def test_hung_redis_costs_one_timeout_then_local_state(
+    redis_server: RedisServer, namespace: str
+) -> None:
+    metrics = Metrics.create(CollectorRegistry())
+    state = make_state(redis_server, namespace, metrics, timeout_s=0.05)
+    await state.record_outcomes([OutcomeRecord("d", False)] * 2)
+    assert await state.open_circuits() == {"d"}
+    redis_server.pause()
+    try:
+        start = time.perf_counter()
+        assert await state.get_session("x", 60) is None
+        first = time.perf_counter() - start
+        start = time.perf_counter()
+        for _ in range(20):
+            await state.get_session("x", 60)
+            view = await state.circuit_view()
+        rest = time.perf_counter() - start
+        # One operation waits out the timeout; the next ones skip Redis for retry_seconds.
+        assert 0.04 < first < 0.5 and rest < 0.05
+        assert "d" in view.open  # what was open when Redis hung stays open
+        assert await state.healthy() is False
+    finally:
+        redis_server.resume()
+    await asyncio.sleep(0.25)
+    assert await state.healthy() is True
+    await state.close()
+
+
+async def test_restart_that_lost_everything_reseeds_config(tmp_path: Path, namespace: str) -> None:
+    server = RedisServer(tmp_path).start()
+    metrics = Metrics.create(CollectorRegistry())
+    state = make_state(server, namespace, metrics, timeout_s=0.5)
+    try:
+        spec = ExperimentSpec(
+            name="exp",
+            variants=[VariantSpec(name="a", weight=1), VariantSpec(name="b", weight=1, profile="eco")],
+        )
+        assert await state.create_experiment(spec)
+        config = await state.update_config(default_profile="eco")
+        server.kill()
+        server.start()  # empty: no persistence
+        await asyncio.sleep(0.25)
+        assert await state.config_version() == config.version  # reseeded from memory
+        other = make_state(server, namespace, Metrics.create(CollectorRegistry()))
+        restored = await other.load_config()
+        assert restored.default_profile == "eco" and restored.experiment("exp") == spec
+        await other.close()
+    finally:
+        await state.close()
+        server.kill()

@@ -1,0 +1,268 @@
+"""Every state behaviour, held to the same tests for MemoryState and RedisState (real redis-server).
+
+Times are real and short (a breaker opens for 0.3 s), so both implementations run on their own
+clocks exactly as in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from routeiq.breaker import BreakerPolicy
+from routeiq.experiments import ExperimentSpec, VariantSpec
+from routeiq.state import MemoryState, OutcomeRecord, SessionRecord, State
+from routeiq.state_redis import RedisState, connect
+from tests.redis_server import RedisServer
+
+pytestmark = pytest.mark.anyio
+
+POLICY = BreakerPolicy(
+    window_seconds=0.5, min_requests=4, failure_rate=0.5, open_seconds=0.3, half_open_probes=2
+)
+RECORD = SessionRecord(
+    "claude-sonnet-4", "anthropic/claude-sonnet-4", "auto", "code_generation", "complex", 0.71
+)
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def state(
+    request: pytest.FixtureRequest, redis_server: RedisServer, namespace: str
+) -> AsyncIterator[State]:
+    if request.param == "memory":
+        yield MemoryState(breaker_policy=POLICY)
+        return
+    s = RedisState(connect(redis_server.url, 1.0), namespace, timeout_s=1.0, breaker_policy=POLICY)
+    yield s
+    await s.close()
+
+
+def fail(deployment: str, n: int = 1) -> list[OutcomeRecord]:
+    return [OutcomeRecord(deployment, False, 100.0, "rate_limit")] * n
+
+
+def ok(deployment: str, n: int = 1) -> list[OutcomeRecord]:
+    return [OutcomeRecord(deployment, True, 50.0)] * n
+
+
+def experiment(name: str = "exp1") -> ExperimentSpec:
+    return ExperimentSpec(
+        name=name,
+        variants=[
+            VariantSpec(name="control", weight=9),
+            VariantSpec(name="treatment", weight=1, profile="eco"),
+        ],
+        created_at=1.0,
+    )
+
+
+# -- sessions
+
+
+async def test_session_round_trip_and_absent(state: State) -> None:
+    assert await state.get_session("nobody", 60) is None
+    await state.set_session("conv-1", RECORD, 60)
+    assert await state.get_session("conv-1", 60) == RECORD
+    other = SessionRecord("gpt-4o-mini", "openai/gpt-4o-mini", "eco", "conversation", "trivial", 0.1)
+    await state.set_session("conv-1", other, 60)
+    assert await state.get_session("conv-1", 60) == other
+
+
+async def test_session_expires_after_its_ttl(state: State) -> None:
+    await state.set_session("conv-2", RECORD, 0.3)
+    await asyncio.sleep(0.4)
+    assert await state.get_session("conv-2", 0.3) is None
+
+
+async def test_session_ttl_is_refreshed_on_use(state: State) -> None:
+    await state.set_session("conv-3", RECORD, 0.4)
+    for _ in range(3):  # 0.75 s in all: outlives the TTL only because each read refreshes it
+        await asyncio.sleep(0.25)
+        assert await state.get_session("conv-3", 0.4) == RECORD
+    await asyncio.sleep(0.55)
+    assert await state.get_session("conv-3", 0.4) is None
+
+
+# -- outcome stats
+
+
+async def test_outcome_stats_aggregate(state: State) -> None:
+    await state.record_outcomes(
+        [
+            OutcomeRecord("a", True, 100.0, quality=0.9),
+            OutcomeRecord("a", True, 300.0, quality=0.7),
+            OutcomeRecord("a", False, None, "timeout"),
+            OutcomeRecord("b", False, 20.0),
+        ]
+    )
+    stats = await state.deployment_stats()
+    assert stats["a"].summary() == {
+        "requests": 3,
+        "successes": 2,
+        "failures": 1,
+        "success_rate": 0.6667,
+        "mean_latency_ms": 200.0,
+        "mean_quality": 0.8,
+        "errors": {"timeout": 1},
+    }
+    assert stats["b"].summary()["errors"] == {"unknown": 1}
+
+
+# -- circuit breakers
+
+
+async def test_breaker_needs_min_requests_then_opens(state: State) -> None:
+    await state.record_outcomes(fail("a", 3))
+    assert await state.open_circuits() == frozenset()
+    assert (await state.breakers())["a"].state == "closed"
+    await state.record_outcomes(fail("a"))
+    assert await state.open_circuits() == {"a"}
+    info = (await state.breakers())["a"]
+    assert info.state == "open" and info.seconds_until_half_open is not None
+    assert 0 < info.seconds_until_half_open <= POLICY.open_seconds
+
+
+async def test_breaker_opens_on_failure_rate_not_on_a_few_failures(state: State) -> None:
+    await state.record_outcomes(ok("a", 4) + fail("a", 3))  # 3/7 < 0.5
+    assert await state.open_circuits() == frozenset()
+    await state.record_outcomes(fail("a"))  # 4/8 = 0.5
+    assert await state.open_circuits() == {"a"}
+    assert "b" not in await state.open_circuits()
+
+
+async def test_breaker_window_forgets_old_failures(state: State) -> None:
+    await state.record_outcomes(fail("a", 3))
+    await asyncio.sleep(POLICY.window_seconds + 0.05)
+    await state.record_outcomes(fail("a"))
+    assert await state.open_circuits() == frozenset()
+
+
+async def test_half_open_probes_then_successes_close(state: State) -> None:
+    await state.record_outcomes(fail("a", 4))
+    assert (await state.circuit_view()).open == {"a"}
+    await asyncio.sleep(POLICY.open_seconds + 0.05)
+    view = await state.circuit_view()
+    assert view.probing == {"a"} and view.open == frozenset()
+    assert (await state.breakers())["a"].state == "half_open"
+    await state.claim_probe("a")
+    assert (await state.circuit_view()).probing == {"a"}  # one probe slot left
+    await state.claim_probe("a")
+    view = await state.circuit_view()
+    assert view.open == {"a"} and view.probing == frozenset()  # every slot taken: demoted
+    await state.record_outcomes(ok("a"))
+    assert (await state.breakers())["a"].probe_successes == 1
+    await state.record_outcomes(ok("a"))
+    view = await state.circuit_view()
+    assert view.open == frozenset() and view.probing == frozenset()
+
+
+async def test_half_open_failure_opens_again(state: State) -> None:
+    await state.record_outcomes(fail("a", 4))
+    await asyncio.sleep(POLICY.open_seconds + 0.05)
+    await state.record_outcomes(ok("a") + fail("a"))
+    assert (await state.breakers())["a"].state == "open"
+    assert await state.open_circuits() == {"a"}
+
+
+async def test_outcomes_while_open_change_nothing(state: State) -> None:
+    await state.record_outcomes(fail("a", 4))
+    await state.record_outcomes(ok("a", 10))  # late reports of requests sent before it opened
+    assert await state.open_circuits() == {"a"}
+
+
+async def test_unclaimed_probe_slots_come_back(state: State) -> None:
+    await state.record_outcomes(fail("a", 4))
+    await asyncio.sleep(POLICY.open_seconds + 0.05)
+    await state.claim_probe("a")
+    await state.claim_probe("a")
+    assert await state.open_circuits() == {"a"}
+    await asyncio.sleep(POLICY.open_seconds + 0.05)  # the probes never reported back
+    assert (await state.circuit_view()).probing == {"a"}
+
+
+async def test_reset_breaker(state: State) -> None:
+    await state.record_outcomes(fail("a", 4))
+    assert await state.reset_breaker("a") is True
+    assert await state.open_circuits() == frozenset()
+
+
+# -- run-time config and experiments
+
+
+async def test_config_updates_bump_the_version(state: State) -> None:
+    start = await state.config_version()
+    config = await state.update_config(strategy="centroid")
+    assert config.version == start + 1 and config.strategy == "centroid" and config.default_profile is None
+    config = await state.update_config(default_profile="eco")
+    assert (config.strategy, config.default_profile) == ("centroid", "eco")
+    config = await state.update_config(reload=True)
+    assert config.reload == 1 and config.version == start + 3
+    assert await state.config_version() == start + 3
+    assert await state.load_config() == config
+
+
+async def test_experiments_create_list_stop(state: State) -> None:
+    assert await state.create_experiment(experiment()) is True
+    assert await state.create_experiment(experiment()) is False  # names are never reused
+    config = await state.load_config()
+    assert [e.name for e in config.experiments] == ["exp1"] and config.experiments[0].running
+    stopped = await state.stop_experiment("exp1")
+    assert stopped is not None and stopped.status == "stopped" and stopped.stopped_at
+    assert (await state.load_config()).experiment("exp1") == stopped
+    assert await state.stop_experiment("nope") is None
+
+
+async def test_experiment_counters_are_exact_under_concurrency(state: State) -> None:
+    await asyncio.gather(
+        *(state.count_decision("exp1", "control" if i % 3 else "treatment") for i in range(600))
+    )
+    counts = await state.experiment_counts("exp1")
+    assert counts.decisions == {"control": 400, "treatment": 200}
+
+
+async def test_experiment_outcomes_per_variant(state: State) -> None:
+    await state.record_outcomes(
+        [
+            OutcomeRecord("a", True, 100.0, quality=1.0, experiment="exp1", variant="control"),
+            OutcomeRecord("a", False, 300.0, "timeout", experiment="exp1", variant="control"),
+            OutcomeRecord("b", True, None, experiment="exp1", variant="treatment"),
+            OutcomeRecord("b", True, 10.0),  # no experiment: not counted there
+        ]
+    )
+    counts = await state.experiment_counts("exp1")
+    assert counts.outcomes["control"] == {
+        "successes": 1,
+        "failures": 1,
+        "latency_sum": 400.0,
+        "latency_count": 2,
+        "quality_sum": 1.0,
+        "quality_count": 1,
+    }
+    assert counts.outcomes["treatment"] == {"successes": 1}
+
+
+# -- Redis only: two replicas' states on one Redis act as one
+
+
+async def test_two_redis_states_share_everything(redis_server: RedisServer, namespace: str) -> None:
+    a = RedisState(connect(redis_server.url, 1.0), namespace, breaker_policy=POLICY, timeout_s=1.0)
+    b = RedisState(connect(redis_server.url, 1.0), namespace, breaker_policy=POLICY, timeout_s=1.0)
+    other = RedisState(connect(redis_server.url, 1.0), namespace + "x", breaker_policy=POLICY, timeout_s=1.0)
+    try:
+        await a.set_session("conv", RECORD, 60)
+        assert await b.get_session("conv", 60) == RECORD
+        await a.record_outcomes(fail("dep", 2))
+        await b.record_outcomes(fail("dep", 2))  # 2 + 2 across replicas reaches min_requests
+        assert await a.open_circuits() == {"dep"} == await b.open_circuits()
+        await a.create_experiment(experiment())
+        await asyncio.gather(*(s.count_decision("exp1", "control") for s in (a, b) for _ in range(250)))
+        assert (await b.experiment_counts("exp1")).decisions == {"control": 500}
+        version = (await a.update_config(default_profile="eco")).version
+        assert await b.config_version() == version and (await b.load_config()).default_profile == "eco"
+        # Another namespace shares nothing.
+        assert await other.get_session("conv", 60) is None and await other.open_circuits() == frozenset()
+    finally:
+        for s in (a, b, other):
+            await s.close()

@@ -1,0 +1,272 @@
+"""Admin API, experiments, circuit breakers and recent decisions, in process (in-memory state)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import make_client
+
+KEY = "test-admin-key-0123456789"
+ADMIN = {"Authorization": f"Bearer {KEY}"}
+CODE = "Write a Python function that merges two sorted lists"
+TWO = [
+    {"deployment_id": "strong", "model": "x/strong", "tier": "premium", "quality": 0.95},
+    {"deployment_id": "weak", "model": "x/weak", "tier": "budget", "quality": 0.6},
+]
+
+
+@pytest.fixture(scope="module")
+def admin() -> Iterator[TestClient]:
+    with make_client(admin_key=KEY) as c:
+        yield c
+
+
+def route(client: TestClient, body: dict, **headers: str) -> dict:
+    response = client.post("/route", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_admin_key_missing_wrong_disabled(admin: TestClient) -> None:
+    missing = admin.get("/admin/config")
+    assert missing.status_code == 401 and missing.json()["error"]["type"] == "unauthorized"
+    assert missing.headers["WWW-Authenticate"] == "Bearer" and missing.headers["X-Request-ID"]
+    wrong = admin.get("/admin/config", headers={"Authorization": "Bearer not-the-key"})
+    assert wrong.status_code == 403 and wrong.json()["error"]["type"] == "forbidden"
+    assert admin.get("/admin/config", headers={"Authorization": f"Basic {KEY}"}).status_code == 401
+    assert admin.get("/admin/config", headers={"X-RouteIQ-Admin-Key": KEY}).status_code == 200
+    assert admin.get("/admin/config", headers=ADMIN).status_code == 200
+    with make_client() as off:  # no ROUTEIQ_ADMIN_KEY: the admin API is off
+        response = off.get("/admin/config", headers=ADMIN)
+        assert response.status_code == 403 and "ROUTEIQ_ADMIN_KEY" in response.json()["error"]["message"]
+
+
+def test_set_default_profile_and_strategy() -> None:
+    with make_client(admin_key=KEY) as client:
+        assert route(client, {"prompt": "hello there"})["profile"] == "auto"
+        bad = client.put("/admin/config", json={"strategy": "ml:nope"}, headers=ADMIN)
+        assert bad.status_code == 422 and bad.json()["error"]["field"] == "strategy"
+        bad = client.put("/admin/config", json={"default_profile": "nope"}, headers=ADMIN)
+        assert bad.status_code == 422 and bad.json()["error"]["field"] == "default_profile"
+        assert client.put("/admin/config", json={}, headers=ADMIN).status_code == 422
+        assert client.put("/admin/config", json={"colour": "red"}, headers=ADMIN).status_code == 422
+        done = client.put(
+            "/admin/config", json={"default_profile": "ECO", "strategy": "centroid"}, headers=ADMIN
+        )
+        assert done.status_code == 200, done.text
+        assert done.json()["default_profile"] == "eco" and done.json()["version"] == 1
+        assert route(client, {"prompt": "hello there"})["profile"] == "eco"
+        assert route(client, {"prompt": "hello there", "profile": "premium"})["profile"] == "premium"
+
+
+def test_experiment_between_profiles_sticky_counted_and_read_out() -> None:
+    with make_client(admin_key=KEY) as client:
+        spec = {
+            "name": "eco-vs-auto",
+            "variants": [{"name": "auto", "weight": 1}, {"name": "eco", "weight": 1, "profile": "eco"}],
+            "assign_by": ["session"],
+        }
+        created = client.post("/admin/experiments", json=spec, headers=ADMIN)
+        assert created.status_code == 201, created.text
+        assert client.post("/admin/experiments", json=spec, headers=ADMIN).status_code == 422  # exists
+        seen: dict[str, str] = {}
+        for i in range(40):
+            session = f"s{i % 10}"
+            d = route(client, {"prompt": f"hi {i}"}, **{"X-RouteIQ-Session": session})
+            assert d["experiment"] == "eco-vs-auto" and f"exp:eco-vs-auto={d['variant']}" in d["reason"]
+            assert seen.setdefault(session, d["variant"]) == d["variant"]  # sticky
+            assert d["profile"] == ("eco" if d["variant"] == "eco" else "auto")
+        assert set(seen.values()) == {"auto", "eco"}
+        # No session: assign_by=[session] only, so the request stays out of the experiment.
+        assert "experiment" not in route(client, {"prompt": "hi"})
+        d = route(client, {"prompt": "hi"}, **{"X-RouteIQ-Session": "s1"})
+        client.post(
+            "/feedback",
+            json={
+                "outcomes": [
+                    {
+                        "deployment_id": d["deployment_id"],
+                        "success": True,
+                        "latency_ms": 120,
+                        "quality": 0.8,
+                        "experiment": "eco-vs-auto",
+                        "variant": d["variant"],
+                    },
+                    {
+                        "deployment_id": d["deployment_id"],
+                        "success": False,
+                        "latency_ms": 80,
+                        "experiment": "eco-vs-auto",
+                        "variant": d["variant"],
+                    },
+                ]
+            },
+        )
+        out = client.get("/admin/experiments/eco-vs-auto", headers=ADMIN).json()
+        assert out["decisions"] == 41
+        rows = {v["variant"]: v for v in out["variants"]}
+        assert sum(r["decisions"] for r in rows.values()) == 41
+        mine = rows[d["variant"]]
+        assert (mine["success_rate"], mine["mean_latency_ms"], mine["mean_quality"]) == (0.5, 100.0, 0.8)
+        stopped = client.post("/admin/experiments/eco-vs-auto/stop", headers=ADMIN)
+        assert stopped.json()["experiment"]["status"] == "stopped"
+        assert "experiment" not in route(client, {"prompt": "hi"}, **{"X-RouteIQ-Session": "s1"})
+        assert client.get("/admin/experiments/none", headers=ADMIN).status_code == 404
+        listed = client.get("/admin/experiments", headers=ADMIN).json()["experiments"]
+        assert [e["status"] for e in listed] == ["stopped"]
+
+
+def test_experiment_with_a_strategy_not_loaded_falls_back_to_centroid_and_says_so() -> None:
+    with make_client(admin_key=KEY) as client:
+        spec = {
+            "name": "ml-trial",
+            "variants": [
+                {"name": "c", "weight": 1, "strategy": "centroid"},
+                {"name": "m", "weight": 1, "strategy": "ml:knn"},
+            ],
+        }
+        created = client.post("/admin/experiments", json=spec, headers=ADMIN).json()
+        assert created["warnings"] and "ml:knn" in created["warnings"][0]
+        variants = set()
+        for _ in range(30):  # assigned by request id: spread over both
+            d = route(client, {"prompt": CODE})
+            variants.add(d["variant"])
+            assert d["strategy"] == "centroid"
+            if d["variant"] == "m":
+                assert "strategy_missing:ml:knn->centroid" in d["reason"]
+        assert variants == {"c", "m"}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (
+            {
+                "name": "bad name!",
+                "variants": [{"name": "a", "weight": 1}, {"name": "b", "weight": 1, "profile": "eco"}],
+            },
+            "name",
+        ),
+        ({"name": "x", "variants": [{"name": "a", "weight": 1}]}, "variants"),
+        ({"name": "x", "variants": [{"name": "a", "weight": 1}, {"name": "b", "weight": 1}]}, "variants"),
+        (
+            {
+                "name": "x",
+                "variants": [{"name": "a", "weight": 1}, {"name": "b", "weight": 1, "profile": "gold"}],
+            },
+            "variants.b",
+        ),
+        (
+            {
+                "name": "x",
+                "variants": [{"name": "a", "weight": 0}, {"name": "b", "weight": 1, "profile": "eco"}],
+            },
+            "variants.0.weight",
+        ),
+        (
+            {
+                "name": "x",
+                "variants": [{"name": "a", "weight": 1, "strategy": "magic"}, {"name": "b", "weight": 1}],
+            },
+            "variants.0.strategy",
+        ),
+    ],
+)
+def test_experiment_validation(admin: TestClient, body: dict, field: str) -> None:
+    response = admin.post("/admin/experiments", json=body, headers=ADMIN)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == field
+
+
+def test_feedback_opens_a_breaker_and_the_decision_says_so() -> None:
+    with make_client(admin_key=KEY, breaker_min_requests=3, breaker_open_seconds=60) as client:
+        before = route(client, {"prompt": CODE, "candidates": TWO})
+        assert before["deployment_id"] == "strong"
+        failures = [{"deployment_id": "strong", "success": False, "error_class": "timeout"}] * 3
+        assert client.post("/feedback", json={"outcomes": failures}).json() == {"accepted": 3}
+        after = route(client, {"prompt": CODE, "candidates": TWO, "explain": True})
+        assert after["deployment_id"] == "weak" and after["fallbacks"] == ["strong"]
+        assert "circuit_open:strong" in after["reason"]
+        rows = {r["deployment_id"]: r for r in after["candidates"]}
+        assert rows["strong"]["demoted"] == ["circuit_open"]
+        # Never an empty answer: with only the open one left, it is still chosen, and said so.
+        only = route(client, {"prompt": CODE, "candidates": TWO[:1]})
+        assert only["deployment_id"] == "strong" and "best_available:circuit_open" in only["reason"]
+        breakers = client.get("/admin/breakers", headers=ADMIN).json()["breakers"]
+        assert breakers["strong"]["state"] == "open"
+        assert client.post("/admin/breakers/strong/reset", headers=ADMIN).json()["reset"] is True
+        assert route(client, {"prompt": CODE, "candidates": TWO})["deployment_id"] == "strong"
+
+
+def test_half_open_breaker_sends_one_probe_then_closes_on_success() -> None:
+    settings = {"breaker_min_requests": 2, "breaker_open_seconds": 0.2, "breaker_half_open_probes": 1}
+    with make_client(admin_key=KEY, **settings) as client:
+        client.post("/feedback", json={"outcomes": [{"deployment_id": "strong", "success": False}] * 2})
+        assert route(client, {"prompt": CODE, "candidates": TWO})["deployment_id"] == "weak"
+        time.sleep(0.25)
+        probe = route(client, {"prompt": CODE, "candidates": TWO})
+        assert probe["deployment_id"] == "strong" and "circuit_probe:strong" in probe["reason"]
+        assert route(client, {"prompt": CODE, "candidates": TWO})["deployment_id"] == "weak"  # slot taken
+        client.post("/feedback", json={"outcomes": [{"deployment_id": "strong", "success": True}]})
+        closed = route(client, {"prompt": CODE, "candidates": TWO})
+        assert closed["deployment_id"] == "strong" and "circuit" not in closed["reason"]
+
+
+def test_recent_decisions_with_filters() -> None:
+    with make_client(admin_key=KEY, recent_decisions_size=5) as client:
+        for profile in ["eco", "auto", "eco", "premium", "eco", "auto", "eco"]:
+            route(client, {"prompt": "hello", "profile": profile})
+        out = client.get("/admin/decisions", headers=ADMIN).json()
+        assert out["buffered"] == 5 and out["worker_pid"] > 0
+        assert [d["profile"] for d in out["decisions"]] == [
+            "eco",
+            "auto",
+            "eco",
+            "premium",
+            "eco",
+        ]  # newest first
+        eco = client.get("/admin/decisions", params={"profile": "eco", "limit": 2}, headers=ADMIN).json()
+        assert [d["profile"] for d in eco["decisions"]] == ["eco", "eco"]
+        assert client.get("/admin/decisions", params={"limit": 0}, headers=ADMIN).status_code == 422
+
+
+def test_reload_catalog_without_restart(tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog.yaml"
+    entry = "  - {deployment_id: %s, model: x/%s, tier: mid, quality: 0.8}\n"
+    catalog.write_text("version: 1\nmodels:\n" + entry % ("one", "one"))
+    with make_client(admin_key=KEY, catalog_file=str(catalog)) as client:
+        ids = {m["deployment_id"] for m in client.get("/v1/catalog").json()["models"]}
+        assert "one" in ids and "two" not in ids
+        catalog.write_text("version: 1\nmodels:\n" + entry % ("one", "one") + entry % ("two", "two"))
+        reloaded = client.post("/admin/reload", headers=ADMIN)
+        assert reloaded.status_code == 200, reloaded.text
+        assert {"catalog", "profiles", "prototypes"} <= set(reloaded.json()["reloaded"])
+        assert "two" in {m["deployment_id"] for m in client.get("/v1/catalog").json()["models"]}
+        assert route(client, {"prompt": "hi", "model": "x/two"})["deployment_id"] == "two"
+        catalog.write_text("models: [oops")
+        broken = client.post("/admin/reload", headers=ADMIN)
+        assert broken.status_code == 422 and broken.json()["error"]["type"] == "invalid_request"
+        assert "two" in {m["deployment_id"] for m in client.get("/v1/catalog").json()["models"]}  # unchanged
+
+
+def test_redis_unreachable_routing_goes_on_and_readiness_is_degraded(tmp_path: Path) -> None:
+    url = f"unix://{tmp_path}/absent.sock"
+    with make_client(redis_url=url, admin_key=KEY) as client:
+        d = route(client, {"prompt": "hello"}, **{"X-RouteIQ-Session": "abc"})
+        assert route(client, {"prompt": "more"}, **{"X-RouteIQ-Session": "abc"})["strategy"] == "session"
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["status"] == "degraded"
+        assert ready.json()["state"] == "redis"
+        metrics = client.get("/metrics").text
+        assert (
+            "routeiq_state_degraded 1.0" in metrics
+            and 'routeiq_state_fallbacks_total{op="get_session"}' in metrics
+        )
+        change = client.put("/admin/config", json={"default_profile": "eco"}, headers=ADMIN)
+        assert change.status_code == 503 and change.json()["error"]["type"] == "state_unavailable"
+        assert d["deployment_id"]
