@@ -266,3 +266,14 @@ async def test_two_redis_states_share_everything(redis_server: RedisServer, name
     finally:
         for s in (a, b, other):
             await s.close()
+
+
+# -- premium budget window (issue 5's online budget, shared through the same interface)
+
+
+async def test_premium_share_counts_in_the_window(state: State) -> None:
+    assert await state.premium_share(300) == (0, 0)
+    for premium in (True, False, False, True, False):
+        await state.count_premium_decision(premium, 300)
+    assert await state.premium_share(300) == (2, 5)
+    assert await state.premium_share(60) == (0, 0)  # another window is another counter
