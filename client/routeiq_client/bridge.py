@@ -44,6 +44,10 @@ class LoopThread:
             raise RuntimeError("LoopThread.run called from its own loop")
         return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
+    @property
+    def started(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def stop(self) -> None:
         with self._lock:
             loop, thread = self._loop, self._thread

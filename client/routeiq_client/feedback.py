@@ -33,6 +33,7 @@ class FeedbackReporter:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._pending = 0  # taken off the queue, not yet sent: lets flush() wait for them
+        self.accepted = 0  # outcomes queued so far (not dropped)
 
     def report(
         self,
@@ -56,6 +57,7 @@ class FeedbackReporter:
             else:
                 dropped = False
                 self._queue.append(outcome)
+                self.accepted += 1
                 if len(self._queue) >= self.config.feedback_batch:
                     self._cond.notify()
             self._start_locked()

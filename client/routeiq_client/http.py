@@ -71,9 +71,9 @@ class RouteIQClient:
         return decode_answer(response)
 
     async def aclose(self) -> None:
-        clients = list(self._per_loop.values())
-        self._per_loop.clear()
-        for client in clients:
+        """Close the pool of the running loop (each loop's pool can only be closed on it)."""
+        client = self._per_loop.pop(asyncio.get_running_loop(), None)
+        if client is not None:
             await client.aclose()
 
 

@@ -68,10 +68,13 @@ class Runtime:
                 self._facts[key] = found
         return found
 
-    async def aclose(self) -> None:
-        await self.client.aclose()
+    def close(self) -> None:
+        """Flush feedback, close the sync path's pool and stop the threads. Pools of other
+        event loops are closed by `await client.aclose()` on those loops."""
         if self.reporter is not None:
             self.reporter.close()
+        if self.bridge.started:
+            self.bridge.run(self.client.aclose())
         self.bridge.stop()
 
 

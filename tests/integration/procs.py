@@ -81,7 +81,7 @@ class StubSidecar:
 
     def __init__(self, mode: str = "ok", delay: float = 0.5) -> None:
         self.mode, self.delay = mode, delay
-        self.requests: list[dict[str, object]] = []
+        self.requests: list[tuple[str, dict[str, object]]] = []  # (path, body)
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -90,8 +90,8 @@ class StubSidecar:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
-                stub.requests.append(body)
-                status, payload = stub.answer(body)
+                stub.requests.append((self.path, body))
+                status, payload = stub.answer(body) if self.path == "/route" else (200, b'{"accepted":0}')
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(payload)))
@@ -122,6 +122,16 @@ class StubSidecar:
         if self.mode == "error":
             return 500, b'{"error":{"type":"internal_error","message":"boom"}}'
         return 200, json.dumps(first).encode()
+
+    def routes(self) -> list[dict[str, object]]:
+        return [body for path, body in self.requests if path == "/route"]
+
+    def outcomes(self) -> list[dict[str, object]]:
+        found: list[dict[str, object]] = []
+        for path, body in self.requests:
+            if path == "/feedback":
+                found.extend(body["outcomes"])  # type: ignore[arg-type]
+        return found
 
     def __enter__(self) -> StubSidecar:
         self._thread.start()
