@@ -10,9 +10,9 @@ through (healthy-deployment lookup + choice) — per mode:
   pays a first failure;
 - circuit open: the breaker is open, the sidecar is not called.
 Also the sidecar's own latency: the same /route bodies POSTed directly with httpx (keep-alive).
-Modes are interleaved in rounds so that load from other work on the machine hits all of them.
+Modes are interleaved request by request so that load from other work on the machine hits all.
 
-Usage: python bench/client_overhead.py [--requests 300] [--rounds 5]
+Usage: python bench/client_overhead.py [--requests 500]
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def main(requests: int, rounds: int) -> None:
+async def main(requests: int) -> None:
     service = ServiceProcess().start()
     try:
         baseline = litellm.Router(model_list=model_list(), routing_strategy="simple-shuffle")
@@ -103,13 +103,14 @@ async def main(requests: int, rounds: int) -> None:
         for fn in modes.values():  # warm-up: connections, caches, lazy imports
             for _ in range(20):
                 await fn()
-        per_round = max(1, requests // rounds)
-        for _ in range(rounds):
-            for name, fn in modes.items():
-                for _ in range(per_round):
-                    start = time.perf_counter()
-                    await fn()
-                    samples[name].append((time.perf_counter() - start) * 1000)
+        # Every request runs each mode once, in a rotating order: load from other work on the
+        # machine, and the service's own warm/cold state, hit all modes alike.
+        names = list(modes)
+        for i in range(requests):
+            for name in names[i % len(names) :] + names[: i % len(names)]:
+                start = time.perf_counter()
+                await modes[name]()
+                samples[name].append((time.perf_counter() - start) * 1000)
         await direct.aclose()
         for s in (up, down, opened):
             await s.runtime.client.aclose()
@@ -120,20 +121,20 @@ async def main(requests: int, rounds: int) -> None:
         }
     finally:
         service.kill()
-    report(samples, snapshot, requests, rounds)
+    report(samples, snapshot, requests)
 
 
-def report(samples: dict[str, list[float]], snapshot: dict[str, Any], requests: int, rounds: int) -> None:
+def report(samples: dict[str, list[float]], snapshot: dict[str, Any], requests: int) -> None:
     base = statistics.median(samples["simple-shuffle (LiteLLM default)"])
     sidecar_p50 = statistics.median(samples["sidecar alone: POST /route"])
     print("## LiteLLM client overhead (bench/client_overhead.py)\n")
     print(
-        f"Command: `python bench/client_overhead.py --requests {requests} --rounds {rounds}` "
+        f"Command: `python bench/client_overhead.py --requests {requests}` "
         f"({datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, {os.cpu_count()} vCPU shared with other "
         f"work, Python {platform.python_version()}, litellm {litellm.__version__ if hasattr(litellm, '__version__') else '1.106.2'}). "
         "Time of `router.async_get_available_deployment` on a real `litellm.Router` with the 4 "
         "mock deployments of examples/litellm/config.yaml, ms per request; each mode "
-        f"{len(samples['RouteIQ, sidecar up'])} requests, interleaved in {rounds} rounds, distinct prompts "
+        f"{len(samples['RouteIQ, sidecar up'])} requests, interleaved request by request, distinct prompts "
         "(no embedding-cache hits).\n"
     )
     print("| mode | p50 | p90 | p99 | added p50 vs simple-shuffle |")
@@ -153,7 +154,6 @@ def report(samples: dict[str, list[float]], snapshot: dict[str, Any], requests: 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=500)
     args = parser.parse_args()
-    asyncio.run(main(args.requests, args.rounds))
+    asyncio.run(main(args.requests))
