@@ -38,10 +38,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.integration.procs import ServiceProcess, free_port  # noqa: E402
+
 from routeiq_client import ClientConfig, ClientMetrics, RouteIQStrategy  # noqa: E402
 from routeiq_client.litellm_strategy import Runtime  # noqa: E402
 from routeiq_client.request import candidate, route_payload  # noqa: E402
-from tests.integration.procs import ServiceProcess, free_port  # noqa: E402
 
 PROMPT = "Summarise the main trade-offs between these two database designs for request {i}: {topic}"
 TOPICS = ["event sourcing vs CRUD", "sharding vs replicas", "row vs column store", "OLTP vs OLAP"]
@@ -58,7 +59,9 @@ def messages(i: int) -> list[dict[str, str]]:
 
 def strategy_router(url: str, **config: Any) -> tuple[litellm.Router, RouteIQStrategy]:
     router = litellm.Router(model_list=model_list())
-    runtime = Runtime(ClientConfig(url=url, feedback=False, **config), metrics=ClientMetrics(prometheus=False))
+    runtime = Runtime(
+        ClientConfig(url=url, feedback=False, **config), metrics=ClientMetrics(prometheus=False)
+    )
     return router, RouteIQStrategy(router, runtime=runtime).install()
 
 
