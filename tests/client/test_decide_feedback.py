@@ -119,7 +119,8 @@ def test_feedback_batches_and_counts_drops() -> None:
         assert reporter.flush()
         assert [o["deployment_id"] for batch in received for o in batch] == ["d0", "d1", "d2"]
         assert all(len(batch) <= 2 for batch in received)
-        assert received[0][1] == {
+        outcomes = {o["deployment_id"]: o for batch in received for o in batch}
+        assert outcomes["d1"] == {
             "deployment_id": "d1",
             "success": False,
             "latency_ms": 12.5,
