@@ -1,0 +1,75 @@
+"""Client settings: one frozen dataclass, read from `ROUTEIQ_CLIENT_*` env vars only on request.
+
+The proxy recipe has no place to pass constructor arguments (LiteLLM imports a callback
+instance by name), so `ClientConfig.from_env()` is how a proxy deployment is configured.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+from .errors import ConfigError
+
+ENV_PREFIX = "ROUTEIQ_CLIENT_"
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    # Where the sidecar listens. Same pod / same host: loopback, so no TLS and no DNS.
+    url: str = "http://127.0.0.1:8400"
+    # Total time a routing call may take (connect + send + answer), in milliseconds.
+    budget_ms: float = 50.0
+    # Consecutive sidecar failures that open the circuit, and how long it stays open.
+    failure_threshold: int = 5
+    open_seconds: float = 10.0
+    # Outcome feedback (POST /feedback): on/off, queue bound, batch size, flush period.
+    feedback: bool = True
+    feedback_queue: int = 10_000
+    feedback_batch: int = 200
+    feedback_interval_s: float = 1.0
+    feedback_timeout_s: float = 2.0
+    # Idle keep-alive connections kept to the sidecar.
+    max_connections: int = 32
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("http://", "https://")):
+            raise ConfigError(f"url must start with http:// or https://, got {self.url!r}")
+        checks = {
+            "budget_ms": 0 < self.budget_ms <= 60_000,
+            "failure_threshold": self.failure_threshold >= 1,
+            "open_seconds": self.open_seconds > 0,
+            "feedback_queue": self.feedback_queue >= 1,
+            "feedback_batch": 1 <= self.feedback_batch <= 1000,  # the service accepts at most 1000
+            "feedback_interval_s": self.feedback_interval_s > 0,
+            "feedback_timeout_s": self.feedback_timeout_s > 0,
+            "max_connections": self.max_connections >= 1,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ConfigError(f"{name}={getattr(self, name)!r} is out of range")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ClientConfig:
+        """Build from `ROUTEIQ_CLIENT_<FIELD>` variables; unset ones keep their defaults."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(f.name, raw, type(getattr(cls, f.name)))
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _parse(name: str, raw: str, kind: type) -> object:
+    try:
+        if kind is bool:
+            lowered = raw.strip().lower()
+            if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                raise ValueError(raw)
+            return lowered in {"1", "true", "yes", "on"}
+        return kind(raw.strip())
+    except ValueError as exc:
+        raise ConfigError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind.__name__}") from exc

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import pytest
+
+from routeiq_client import CircuitBreaker, ClientConfig, ConfigError
+
+
+def test_config_from_env_parses_and_validates() -> None:
+    env = {
+        "ROUTEIQ_CLIENT_URL": "http://10.0.0.1:9",
+        "ROUTEIQ_CLIENT_BUDGET_MS": "25",
+        "ROUTEIQ_CLIENT_FEEDBACK": "off",
+    }
+    config = ClientConfig.from_env(env)
+    assert (config.url, config.budget_ms, config.feedback, config.failure_threshold) == (
+        "http://10.0.0.1:9",
+        25.0,
+        False,
+        5,
+    )
+    with pytest.raises(ConfigError, match="BUDGET_MS"):
+        ClientConfig.from_env({"ROUTEIQ_CLIENT_BUDGET_MS": "fast"})
+    with pytest.raises(ConfigError, match="budget_ms"):
+        ClientConfig.from_env({"ROUTEIQ_CLIENT_BUDGET_MS": "0"})
+    with pytest.raises(ConfigError, match="url"):
+        ClientConfig(url="127.0.0.1:8400")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_breaker_opens_after_n_failures_then_lets_one_probe_through() -> None:
+    clock, changes = Clock(), []
+    breaker = CircuitBreaker(3, 10.0, clock, on_change=lambda old, new: changes.append(new))
+    for _ in range(2):
+        assert breaker.allow()
+        breaker.record_failure()
+    breaker.record_success()  # a success resets the consecutive count
+    for _ in range(3):
+        assert breaker.allow()
+        breaker.record_failure()
+    assert breaker.state == "open" and not breaker.allow()
+    clock.now = 10.0
+    assert breaker.allow()  # the probe
+    assert not breaker.allow()  # only one at a time
+    breaker.record_failure()  # the probe failed: open again for another T
+    assert breaker.state == "open" and not breaker.allow()
+    clock.now = 20.0
+    assert breaker.allow()
+    breaker.record_success()
+    assert breaker.state == "closed" and breaker.allow()
+    assert changes == ["open", "half_open", "open", "half_open", "closed"]
+
+
+def test_a_lost_probe_does_not_wedge_the_breaker() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(1, 5.0, clock)
+    breaker.record_failure()
+    clock.now = 5.0
+    assert breaker.allow()  # probe taken, never reported (request cancelled)
+    clock.now = 9.0
+    assert not breaker.allow()
+    clock.now = 10.0
+    assert breaker.allow()

@@ -1,0 +1,146 @@
+"""Decider and FeedbackReporter over httpx transports that answer in-process (the real
+service and stub servers are exercised in tests/integration)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+
+from routeiq_client import (
+    CircuitBreaker,
+    ClientConfig,
+    ClientMetrics,
+    Decider,
+    FeedbackReporter,
+    RouteIQClient,
+)
+
+HEALTHY = [
+    {"model_name": "g", "litellm_params": {"model": f"m{i}"}, "model_info": {"id": f"d{i}"}} for i in range(3)
+]
+HI = [{"role": "user", "content": "hi"}]
+
+
+def decider(handler: Any, registry: CollectorRegistry | None = None, threshold: int = 5) -> Decider:
+    config = ClientConfig(url="http://sidecar", failure_threshold=threshold)
+    http = httpx.AsyncClient(base_url=config.url, transport=httpx.MockTransport(handler))
+    metrics = ClientMetrics(registry=registry or CollectorRegistry())
+    return Decider(RouteIQClient(config, http), CircuitBreaker(threshold, 60), metrics)
+
+
+def choose_many(d: Decider, n: int) -> list[str]:
+    async def go() -> list[str]:
+        return [(await d.choose("g", HEALTHY, HI, None, {}))["model_info"]["id"] for _ in range(n)]
+
+    return asyncio.run(go())
+
+
+def test_answer_maps_to_the_healthy_deployment_and_fallbacks_are_tried() -> None:
+    answers = iter([{"deployment_id": "d2"}, {"deployment_id": "gone", "fallbacks": ["nope", "d1"]}])
+    d = decider(lambda request: httpx.Response(200, json=next(answers)))
+    assert choose_many(d, 2) == ["d2", "d1"]
+    assert d.metrics.snapshot()["decisions"] == {"sidecar": 2}
+
+
+@pytest.mark.parametrize(
+    ("response", "reason", "trips"),
+    [
+        (httpx.Response(422, json={"error": {"message": "no candidate"}}), "rejected", False),
+        (httpx.Response(503), "overloaded", True),
+        (httpx.Response(500), "http_error", True),
+        (httpx.Response(200, content=b"[1]"), "bad_response", True),
+    ],
+)
+def test_failures_fall_back_round_robin(response: httpx.Response, reason: str, trips: bool) -> None:
+    d = decider(lambda request: response, threshold=2)
+    assert choose_many(d, 3) == ["d0", "d1", "d2"]
+    counts = d.metrics.snapshot()["decisions"]
+    if trips:  # two failures open the circuit: the third request does not ask
+        assert counts == {f"fallback:{reason}": 2, "circuit_open": 1}
+    else:  # a 4xx is about the request, not the sidecar's health
+        assert counts == {f"fallback:{reason}": 3}
+
+
+def test_single_deployment_and_no_text_never_call() -> None:
+    calls: list[httpx.Request] = []
+    d = decider(lambda request: calls.append(request) or httpx.Response(200, json={"deployment_id": "d0"}))
+
+    async def go() -> None:
+        assert await d.choose("g", HEALTHY[:1], HI, None, {}) is HEALTHY[0]
+        await d.choose("g", HEALTHY, None, [[1, 2]], {})
+
+    asyncio.run(go())
+    assert calls == []
+    assert d.metrics.snapshot()["decisions"] == {"single": 1, "fallback:no_text": 1}
+
+
+def test_prometheus_metrics_and_rate_limited_logs(caplog: pytest.LogCaptureFixture) -> None:
+    registry = CollectorRegistry()
+    d = decider(lambda request: httpx.Response(500), registry, threshold=100)
+    with caplog.at_level(logging.WARNING, logger="routeiq_client"):
+        choose_many(d, 5)
+    assert (
+        registry.get_sample_value(
+            "routeiq_client_decisions_total", {"source": "fallback", "reason": "http_error"}
+        )
+        == 5
+    )
+    assert (
+        registry.get_sample_value("routeiq_client_decision_duration_seconds_count", {"source": "fallback"})
+        == 5
+    )
+    assert len([r for r in caplog.records if "not used (http_error)" in r.getMessage()]) == 1
+
+
+def test_feedback_batches_and_counts_drops() -> None:
+    received: list[list[dict[str, Any]]] = []
+    fail = {"on": False}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if fail["on"]:
+            return httpx.Response(503)
+        received.append(json.loads(request.content)["outcomes"])
+        return httpx.Response(200, json={"accepted": len(received[-1])})
+
+    config = ClientConfig(url="http://sidecar", feedback_batch=2, feedback_queue=3, feedback_interval_s=0.01)
+    metrics = ClientMetrics(registry=CollectorRegistry())
+    reporter = FeedbackReporter(config, metrics, transport=httpx.MockTransport(handler))
+    try:
+        for i in range(3):
+            reporter.report(
+                f"d{i}", success=i != 1, latency_ms=12.5, error_class="RateLimitError" if i == 1 else None
+            )
+        assert reporter.flush()
+        assert [o["deployment_id"] for batch in received for o in batch] == ["d0", "d1", "d2"]
+        assert all(len(batch) <= 2 for batch in received)
+        outcomes = {o["deployment_id"]: o for batch in received for o in batch}
+        assert outcomes["d1"] == {
+            "deployment_id": "d1",
+            "success": False,
+            "latency_ms": 12.5,
+            "error_class": "RateLimitError",
+        }
+        fail["on"] = True
+        reporter.report("d9", success=True)
+        assert reporter.flush()
+    finally:
+        reporter.close()
+    assert metrics.snapshot()["feedback"] == {"sent": 3, "dropped": 1}
+
+
+def test_feedback_queue_is_bounded() -> None:
+    config = ClientConfig(
+        url="http://127.0.0.1:9", feedback_queue=2, feedback_interval_s=60, feedback_batch=10
+    )
+    metrics = ClientMetrics(prometheus=False)
+    reporter = FeedbackReporter(config, metrics)
+    reporter.close()  # closed: nothing more is queued, all is dropped and counted
+    for i in range(3):
+        reporter.report(f"d{i}", success=True)
+    assert metrics.snapshot()["feedback"] == {"dropped": 3}

@@ -1,0 +1,158 @@
+"""End to end: `litellm --config examples/litellm/config.yaml` on 127.0.0.1 with RouteIQ's
+installer callback, mock deployments and a real routeiq service; everything checked over HTTP.
+
+Needs `litellm[proxy]` (large): marked `proxy`, deselected by default, run by .ci/run as its own
+step (`pytest -m proxy`).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .conftest import EXAMPLE_CONFIG
+from .procs import ServiceProcess, free_port, wait_http
+
+pytestmark = pytest.mark.proxy
+
+AUTO_IDS = {"gpt-4o-mini", "gemini-2.0-flash", "gpt-4o", "claude-sonnet-4"}
+HI = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
+BUDGET_MS = 1000  # generous: this machine is shared; speed is measured in bench/, not here
+
+
+class Proxy:
+    def __init__(self, sidecar_url: str, workdir: Path) -> None:
+        self.key = "sk-" + secrets.token_hex(32)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            "LITELLM_MASTER_KEY": self.key,
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "ROUTEIQ_CLIENT_URL": sidecar_url,
+            "ROUTEIQ_CLIENT_BUDGET_MS": str(BUDGET_MS),
+            "ROUTEIQ_CLIENT_FEEDBACK_INTERVAL_S": "0.1",
+        }
+        litellm_cli = Path(sys.executable).parent / "litellm"
+        self.log = (workdir / "proxy.log").open("wb")
+        self.proc = subprocess.Popen(
+            [
+                str(litellm_cli),
+                "--config",
+                str(EXAMPLE_CONFIG),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            env=env,
+            cwd=workdir,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self.http = httpx.Client(
+            base_url=self.url, headers={"authorization": f"Bearer {self.key}"}, timeout=30, trust_env=False
+        )
+
+    def post(self, path: str, body: dict[str, object], profile: str | None = None) -> httpx.Response:
+        headers = {"x-routeiq-profile": profile} if profile else {}
+        return self.http.post(path, json=body, headers=headers)
+
+    def stop(self) -> None:
+        self.http.close()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def service() -> Iterator[ServiceProcess]:
+    proc = ServiceProcess().start()
+    yield proc
+    proc.kill()
+
+
+@pytest.fixture(scope="module")
+def proxy(service: ServiceProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    workdir = tmp_path_factory.mktemp("proxy")
+    proxy = Proxy(service.url, workdir)
+    try:
+        wait_http(proxy.url + "/health/liveliness", None, timeout=120)
+    except RuntimeError:
+        proxy.stop()
+        raise RuntimeError((workdir / "proxy.log").read_text(errors="replace")[-4000:]) from None
+    yield proxy
+    proxy.stop()
+
+
+def model_id(response: httpx.Response) -> str:
+    assert response.status_code == 200, response.text
+    return response.headers["x-litellm-model-id"]
+
+
+def test_chat_completions_are_routed_and_the_profile_header_changes_the_choice(proxy: Proxy) -> None:
+    assert model_id(proxy.post("/v1/chat/completions", HI)) in AUTO_IDS
+    eco = proxy.post("/v1/chat/completions", HI, profile="eco")
+    premium = proxy.post("/v1/chat/completions", HI, profile="premium")
+    assert model_id(eco) == "gemini-2.0-flash"
+    assert model_id(premium) in {"gpt-4o", "claude-sonnet-4"}
+    assert premium.json()["choices"][0]["message"]["content"] == f"served by {model_id(premium)}"
+
+
+def test_responses_and_embeddings(proxy: Proxy) -> None:
+    responses = proxy.post("/v1/responses", {"model": "auto", "input": "hi"}, profile="eco")
+    assert model_id(responses) == "gemini-2.0-flash"  # the header reaches /v1/responses too
+    assert responses.json()["output"][0]["content"][0]["text"] == "served by gemini-2.0-flash"
+    embeddings = proxy.post("/v1/embeddings", {"model": "embed", "input": "hello"})
+    assert model_id(embeddings) in {"text-embedding-3-small", "text-embedding-3-large"}
+    assert embeddings.json()["data"][0]["embedding"] == [0.1, 0.2, 0.3]
+
+
+def test_outcomes_are_reported_to_the_service(proxy: Proxy, service: ServiceProcess) -> None:
+    proxy.post("/v1/chat/completions", HI, profile="premium")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        stats = service.stats()["deployments"]
+        assert isinstance(stats, dict)
+        if sum(s["successes"] for s in stats.values()) >= 5:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"outcomes did not arrive: {service.stats()}")
+
+
+def test_service_slow_requests_still_succeed(proxy: Proxy, service: ServiceProcess) -> None:
+    assert service.proc is not None
+    service.proc.send_signal(signal.SIGSTOP)  # accepts connections, never answers
+    try:
+        for _ in range(2):
+            start = time.perf_counter()
+            assert model_id(proxy.post("/v1/chat/completions", HI, profile="eco")) in AUTO_IDS
+            # Bounded by the budget, not by the (indefinitely) stalled sidecar.
+            assert time.perf_counter() - start < BUDGET_MS / 1000 + 3
+    finally:
+        service.proc.send_signal(signal.SIGCONT)
+
+
+def test_service_down_requests_still_succeed(proxy: Proxy, service: ServiceProcess) -> None:
+    service.kill()
+    served = {model_id(proxy.post("/v1/chat/completions", HI, profile="eco")) for _ in range(4)}
+    assert served == AUTO_IDS  # round-robin over every healthy deployment
+    assert model_id(proxy.post("/v1/responses", {"model": "auto", "input": "hi"})) in AUTO_IDS
+    assert model_id(proxy.post("/v1/embeddings", {"model": "embed", "input": "hello"})) in {
+        "text-embedding-3-small",
+        "text-embedding-3-large",
+    }
