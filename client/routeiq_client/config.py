@@ -32,6 +32,18 @@ class ClientConfig:
     feedback_timeout_s: float = 2.0
     # Idle keep-alive connections kept to the sidecar.
     max_connections: int = 32
+    # Bearer token for a shared RouteIQ service with auth on (empty: send none, sidecar mode).
+    token: str = ""
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def __repr__(self) -> str:  # never print the token
+        shown = {
+            f.name: ("***" if f.name == "token" and self.token else getattr(self, f.name))
+            for f in fields(self)
+        }
+        return f"ClientConfig({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("http://", "https://")):

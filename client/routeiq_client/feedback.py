@@ -72,6 +72,7 @@ class FeedbackReporter:
     def _run(self) -> None:
         with httpx.Client(
             base_url=self.config.url,
+            headers=self.config.auth_headers(),
             timeout=httpx.Timeout(self.config.feedback_timeout_s),
             transport=self._transport,
             trust_env=False,

@@ -44,6 +44,7 @@ class RouteIQClient:
             seconds = self.config.budget_ms / 1000
             client = httpx.AsyncClient(
                 base_url=self.config.url,
+                headers=self.config.auth_headers(),
                 timeout=httpx.Timeout(seconds),
                 limits=httpx.Limits(
                     max_connections=self.config.max_connections,
