@@ -5,7 +5,8 @@ Driven by bench/run_load.py through environment variables:
 - BENCH_SESSIONS:  `unique` sends a fresh X-RouteIQ-Session per request, so no request rides on
                    session affinity and every one pays for its decision; `natural` sends none
                    (agent conversations then stick by their opening, as in production);
-- BENCH_USER_RATE: requests/s per user (open-loop-ish offered load for the overload steps);
+- BENCH_USER_RATE: requests/s per user, Poisson arrivals (offered load for the overload steps;
+                   fixed pacing would fire all users in lock-step bursts);
                    0 = each user sends its next request as soon as the last one is answered,
                    except after a 503: a refused gateway falls back and makes its LLM call
                    without us, so that user comes back after BENCH_REFUSED_PAUSE_S (0.25 s)
@@ -23,7 +24,7 @@ import os
 import uuid
 from pathlib import Path
 
-from locust import FastHttpUser, constant_throughput, task
+from locust import FastHttpUser, poisson, task
 
 BODIES = [
     json.dumps(b).encode() for b in json.loads(Path(os.environ["BENCH_BODIES"]).read_text(encoding="utf-8"))
@@ -31,7 +32,7 @@ BODIES = [
 UNIQUE_SESSIONS = os.environ.get("BENCH_SESSIONS", "natural") == "unique"
 RATE = float(os.environ.get("BENCH_USER_RATE", "0"))
 REFUSED_PAUSE_S = float(os.environ.get("BENCH_REFUSED_PAUSE_S", "0.25"))
-_PACING = constant_throughput(RATE) if RATE > 0 else None
+_PACING = poisson(RATE) if RATE > 0 else None
 _next = itertools.count()
 
 

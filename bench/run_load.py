@@ -306,7 +306,7 @@ class Runner:
         self.emit("#### Decisions/s and latency by workload and concurrency")
         self.emit()
         self.emit(
-            "Default configuration (1 worker x 2 inference threads x 1 ORT thread, queue depth 8 per thread). "
+            "Default configuration (1 worker x 2 inference threads x 1 ORT thread, queue depth 8 per thread, expected wait ≤ 30 ms). "
             "`raw /s` is batch-1 ONNX embedding throughput on the same texts with the same threads, measured "
             "in the same run just before and after the workload's steps (mean). short32 and mixed run with the "
             "embedding cache off and a fresh session id per request, so every decision embeds; repeat and "
@@ -319,7 +319,7 @@ class Runner:
             "| mode | workload | users | decisions/s | p50 | p95 | p99 | 503/s | raw /s | service ÷ raw "
             "| server CPU ms/answer | raw CPU ms/embed | load |"
         )
-        self.emit("|---|---|---|---|---|---|---|---|---|---|---|")
+        self.emit("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         rss: list[tuple[str, float, list[float]]] = []
         for mode, redis in modes:
             for workload in self.args.workloads:
@@ -357,7 +357,7 @@ class Runner:
         self.emit()
         self.emit(
             f"Capacity = best short32 decisions/s above ({capacity:.0f}/s). Each user sends {per_user:.1f} requests/s "
-            "whatever happens (a refused caller falls back and carries on); 1x = 64 users, 2x = 128 users."
+            "(Poisson arrivals) whatever happens (a refused caller falls back and carries on); 1x = 64 users, 2x = 128 users."
         )
         self.emit()
         self.emit("| offered | decisions/s | p50 | p99 | 503/s | 503 p99 | slowest 503 | failures | load |")
