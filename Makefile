@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEPS   := pyproject.toml $(wildcard client/pyproject.toml)
 
-.PHONY: serve test lint typecheck unit bench clean-venv
+.PHONY: serve test lint typecheck unit bench bench-load clean-venv
 
 $(STAMP): $(DEPS)
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/micro.py
+
+## bench-load: locust load matrix + raw ONNX baseline in the same run (a few minutes); see bench/RESULTS.md
+bench-load: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/run_load.py --all --write
 
 clean-venv:
 	rm -rf $(VENV)

@@ -23,11 +23,11 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import numpy as np
 
+from prompts import prompts_of_length
 from routeiq.embed import cache_key
 from routeiq.engine import Engine
 from routeiq.extract import embed_segments, view_of
@@ -36,23 +36,7 @@ from routeiq.pipeline import Context, decide
 from routeiq.schemas import RouteRequest
 from routeiq.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
 LENGTHS = (10, 32, 64, 128, 256)
-
-
-def prompts_of_length(engine: Engine, tokens: int, count: int) -> list[str]:
-    tokenizer = engine.embedder._tokenizer
-    out = []
-    for line in (ROOT / "bench/data/labelled_prompts.jsonl").read_text().splitlines():
-        text = json.loads(line)["prompt"]
-        ids = tokenizer.encode(text, add_special_tokens=False).ids
-        if len(ids) >= tokens:
-            out.append(tokenizer.decode(ids[:tokens]))
-        if len(out) == count:
-            return out
-    while len(out) < count:  # pad from the longest prompts when few are long enough
-        out.append(" ".join(out[-1].split() * 2)[: tokens * 6])
-    return out
 
 
 def pct(samples: list[float], q: float) -> float:
@@ -86,7 +70,7 @@ def main() -> None:
         return out
 
     for tokens in LENGTHS:
-        prompts = prompts_of_length(engine, tokens, 20)
+        prompts = prompts_of_length(engine.embedder, tokens, 20)
         requests = [RouteRequest(prompt=p) for p in prompts]
         segments = [embed_segments(view_of(r), budget) for r in requests]
         raw, n = [], args.iterations

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import centroids as centroid_io
+from .admission import EmbedQueue
 from .breaker import BreakerPolicy
 from .catalog import Catalog
 from .centroids import Centroids
@@ -21,6 +22,7 @@ from .metrics import Metrics
 from .profiles import Profiles
 from .recent import RecentDecisions
 from .settings import Settings
+from .shared_cache import RedisEmbeddingCache
 from .state import MemoryState, RuntimeConfig, State
 from .strategies import CentroidStrategy, Strategy
 
@@ -68,6 +70,9 @@ class Engine:
     # Called (on an executor thread) by POST /admin/reload after catalog/profiles/centroids;
     # trained routers register theirs here to be re-read without a restart.
     reload_hooks: list[Callable[[Engine], None]] = field(default_factory=list)
+    # Embeddings running or queued on `executor`; past depth or expected wait -> 503 at once.
+    embed_queue: EmbedQueue = field(default_factory=lambda: EmbedQueue(2, 8, 0.03))
+    shared_cache: RedisEmbeddingCache | None = None
 
     @classmethod
     def load(cls, settings: Settings, metrics: Metrics, state: State | None = None) -> Engine:
@@ -91,7 +96,7 @@ class Engine:
         engine = cls(
             settings=settings,
             embedder=embedder,
-            cache=EmbeddingCache(settings.embedding_cache_size),
+            cache=EmbeddingCache.sized(settings.embedding_cache_mb, settings.embedding_cache_size),
             centroids=centroids,
             complexity=complexity,
             catalog=catalog,
@@ -107,6 +112,17 @@ class Engine:
         timed("routers", engine.load_routers)
         # POST /admin/reload re-reads trained routers too (refusing to drop the one in use).
         engine.reload_hooks.append(Engine.load_routers)
+        engine.embed_queue = EmbedQueue(
+            settings.inference_threads, settings.queue_depth_per_thread, settings.max_queue_wait_ms / 1000
+        )
+        if settings.embedding_cache_redis and settings.redis_url:
+            engine.shared_cache = RedisEmbeddingCache.connect(
+                settings.redis_url,
+                settings.namespace,
+                embedder.dimension,
+                ttl_seconds=settings.embedding_cache_redis_ttl_seconds,
+                timeout_s=settings.embedding_cache_redis_timeout_ms / 1000,
+            )
         return engine
 
     def load_routers(self) -> None:
@@ -142,6 +158,8 @@ class Engine:
     async def close(self) -> None:
         self.ready = False
         self.executor.shutdown(wait=True, cancel_futures=False)
+        if self.shared_cache is not None:
+            await self.shared_cache.close()
         await self.state.close()
 
 

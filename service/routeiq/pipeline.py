@@ -13,12 +13,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from .budget import apply_premium_budget
 from .catalog import CatalogEntry
 from .classify import Classification, classify, describe
 from .embed import Vector, cache_key
 from .engine import Engine
-from .errors import InvalidRequest, NoCandidate
+from .errors import InvalidRequest, NoCandidate, Overloaded
 from .experiments import KeyKind
 from .extract import PromptView, embed_segments, view_of
 from .metrics import label
@@ -269,17 +272,45 @@ def _str(value: Any) -> str | None:
 
 
 async def _embed(engine: Engine, segments: list[str]) -> Vector:
+    """Local cache, then the shared cache (if configured), then an inference thread — admitted
+    only while the embedding queue has room: past it the request is answered 503 at once
+    (Retry-After): a caller with a ~50 ms budget gains nothing from a longer queue (admission.py)."""
     budget = engine.settings.token_budget
     key = cache_key(segments, budget)
     cached = engine.cache.get(key)
-    engine.metrics.cache.labels("hit" if cached is not None else "miss").inc()
     if cached is not None:
+        engine.metrics.cache.labels("hit").inc()
         return cached
-    loop = asyncio.get_running_loop()
-    matrix = await loop.run_in_executor(engine.executor, engine.embedder.embed, [segments], budget)
+    shared = engine.shared_cache
+    if shared is not None:
+        cached = await shared.get(key)
+        if cached is not None:
+            engine.metrics.cache.labels("shared_hit").inc()
+            engine.cache.put(key, cached)
+            return cached
+    engine.metrics.cache.labels("miss").inc()
+    queue = engine.embed_queue
+    if not queue.try_acquire():
+        engine.metrics.rejected.labels("queue_full").inc()
+        raise Overloaded("the embedding queue is full; retry shortly", retry_after=1)
+    try:
+        loop = asyncio.get_running_loop()
+        matrix, seconds = await loop.run_in_executor(engine.executor, _timed_embed, engine, segments, budget)
+        queue.observe(seconds)
+    finally:
+        queue.release()
     vector: Vector = matrix[0]
     engine.cache.put(key, vector)
+    if shared is not None:
+        shared.put(key, vector)
     return vector
+
+
+def _timed_embed(engine: Engine, segments: list[str], budget: int) -> tuple[npt.NDArray[np.float32], float]:
+    """Runs on an inference thread; its wall time (contention included) feeds admission."""
+    start = time.perf_counter()
+    matrix = engine.embedder.embed([segments], budget)
+    return matrix, time.perf_counter() - start
 
 
 async def _session_choice(

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -84,7 +84,36 @@ class Settings(BaseSettings):
     ort_graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"
     inference_threads: int = Field(2, ge=1, le=64, description="Threads that run embeddings.")
     token_budget: int = Field(64, ge=8, le=512, description="Tokens of prompt text embedded per decision.")
-    embedding_cache_size: int = Field(4096, ge=0, description="LRU embedding cache entries (0 = off).")
+    embedding_cache_size: int | None = Field(
+        None,
+        ge=0,
+        description="Cap on LRU embedding cache entries (0 = off; unset = bounded by memory only).",
+    )
+    embedding_cache_mb: float = Field(
+        16.0, ge=0, description="Memory for the LRU embedding cache per worker, MiB (~1.8 KB per entry)."
+    )
+    queue_depth_per_thread: int = Field(
+        8,
+        ge=1,
+        le=1024,
+        description="Embeddings running or queued per inference thread; past it: 503 for new prompts.",
+    )
+    max_queue_wait_ms: float = Field(
+        30.0,
+        ge=0,
+        le=60_000,
+        description="Longest expected wait for an inference thread; past it: 503 for new prompts.",
+    )
+    embedding_cache_redis: bool = Field(
+        False, description="Share embeddings across workers and replicas through ROUTEIQ_REDIS_URL."
+    )
+    embedding_cache_redis_ttl_seconds: int = Field(86400, ge=1, description="Lifetime of a shared embedding.")
+    embedding_cache_redis_timeout_ms: int = Field(
+        20,
+        ge=1,
+        le=10_000,
+        description="Longest wait for the shared embedding cache before embedding locally.",
+    )
 
     # -- decision
     strategy: str = Field("centroid", description="Active strategy: centroid or ml:<router name>.")
@@ -173,6 +202,12 @@ class Settings(BaseSettings):
         if value != "centroid" and not (value.startswith("ml:") and len(value) > 3):
             raise ValueError("must be 'centroid' or 'ml:<router name>'")
         return value
+
+    @model_validator(mode="after")
+    def _shared_cache_needs_redis(self) -> Settings:
+        if self.embedding_cache_redis and not self.redis_url:
+            raise ValueError("ROUTEIQ_EMBEDDING_CACHE_REDIS=true needs ROUTEIQ_REDIS_URL")
+        return self
 
     @property
     def embedder_dir(self) -> Path:

@@ -1,0 +1,91 @@
+"""The shared embedding cache on a real redis-server: one worker's embedding serves another,
+a hit still goes through the current profile, and Redis down never stops routing."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_client
+
+pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+
+PROMPT = {"prompt": "Write a Python function that merges two sorted lists"}
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("redis")
+    sock = folder / "redis.sock"
+    server = subprocess.Popen(
+        ["redis-server", "--port", "0", "--unixsocket", str(sock), "--save", "", "--appendonly", "no"],
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(200):
+            if sock.exists():
+                break
+            time.sleep(0.01)
+        yield f"unix://{sock}"
+    finally:
+        server.terminate()
+        server.wait(5)
+
+
+def _cache_counts(metrics: str) -> dict[str, float]:
+    out = {}
+    for line in metrics.splitlines():
+        if line.startswith("routeiq_embedding_cache_total{"):
+            result = line.split('result="')[1].split('"')[0]
+            out[result] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def test_an_embedding_made_by_one_worker_is_a_hit_for_another(redis_url: str) -> None:
+    settings = {"redis_url": redis_url, "embedding_cache_redis": True, "namespace": "t1"}
+    with make_client(**settings) as first, make_client(**settings) as second:
+        a = first.post("/route", json=PROMPT)
+        assert a.status_code == 200
+        time.sleep(0.05)  # the SET is fire-and-forget
+        b = second.post("/route", json=PROMPT)
+        assert b.status_code == 200
+        assert _cache_counts(first.get("/metrics").text).get("miss") == 1.0
+        counts = _cache_counts(second.get("/metrics").text)
+        assert counts.get("shared_hit") == 1.0 and "miss" not in counts
+        assert (a.json()["category"], a.json()["tier"]) == (b.json()["category"], b.json()["tier"])
+        # The shared entry is an embedding, not a decision: the profile asked for now applies.
+        eco = second.post("/route", json=PROMPT, headers={"X-RouteIQ-Profile": "eco"}).json()
+        premium = second.post("/route", json=PROMPT, headers={"X-RouteIQ-Profile": "premium"}).json()
+        assert eco["profile"] == "eco" and premium["profile"] == "premium"
+        assert eco["deployment_id"] != premium["deployment_id"]
+
+
+def test_redis_down_means_local_embedding_not_an_error(tmp_path: Path) -> None:
+    settings = {
+        "redis_url": f"unix://{tmp_path / 'nobody-listens.sock'}",
+        "embedding_cache_redis": True,
+        "embedding_cache_redis_timeout_ms": 50,
+    }
+    with make_client(**settings) as client:
+        start = time.perf_counter()
+        for i in range(5):
+            response = client.post("/route", json={"prompt": f"summarise chapter {i} of the report"})
+            assert response.status_code == 200
+        # One failed attempt, then Redis is left alone for a second: no request waits again.
+        assert time.perf_counter() - start < 2.0
+        assert "shared_hit" not in _cache_counts(client.get("/metrics").text)
+
+
+def test_shared_cache_without_redis_url_is_a_start_up_error() -> None:
+    from pydantic import ValidationError
+
+    from routeiq.settings import Settings
+
+    with pytest.raises(ValidationError, match="ROUTEIQ_REDIS_URL"):
+        Settings(embedding_cache_redis=True)

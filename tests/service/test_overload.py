@@ -1,0 +1,40 @@
+"""Overload: past the embedding queue depth a request is answered 503 at once, traceably."""
+
+from __future__ import annotations
+
+from tests.conftest import make_client
+
+
+def test_full_embedding_queue_sheds_new_prompts_but_serves_cached_ones() -> None:
+    with make_client(inference_threads=1, queue_depth_per_thread=3) as client:
+        engine = client.app.state.engine  # type: ignore[attr-defined]
+        assert engine.embed_queue.capacity == 3  # threads x depth
+        cached = {"prompt": "translate good morning into French"}
+        assert client.post("/route", json=cached).status_code == 200
+
+        # Occupy every place in the queue, as three embeddings in progress would.
+        for _ in range(3):
+            assert engine.embed_queue.try_acquire()
+        try:
+            shed = client.post(
+                "/route", json={"prompt": "write a haiku about queues"}, headers={"X-Request-ID": "abc-123"}
+            )
+            assert shed.status_code == 503
+            assert shed.headers["Retry-After"] == "1"
+            assert shed.headers["X-Request-ID"] == "abc-123"
+            assert shed.json()["error"]["type"] == "overloaded"
+            # A prompt whose embedding is cached needs no inference thread: still answered.
+            assert client.post("/route", json=cached).status_code == 200
+            metrics = client.get("/metrics").text
+            assert 'routeiq_requests_rejected_total{reason="queue_full"} 1.0' in metrics
+        finally:
+            for _ in range(3):
+                engine.embed_queue.release()
+        assert client.post("/route", json={"prompt": "write a haiku about queues"}).status_code == 200
+        assert engine.embed_queue.in_flight == 0
+
+
+def test_queue_capacity_follows_inference_threads() -> None:
+    with make_client(inference_threads=2) as client:
+        engine = client.app.state.engine  # type: ignore[attr-defined]
+        assert engine.embed_queue.capacity == 2 * engine.settings.queue_depth_per_thread
