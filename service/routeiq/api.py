@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from . import limits
 from .engine import Engine
 from .errors import (
     BadRequest,
@@ -21,6 +22,7 @@ from .errors import (
     RouteIQError,
     Unauthorized,
 )
+from .logs import decision_summary
 from .pipeline import Context, decide
 from .schemas import (
     BatchItemError,
@@ -57,6 +59,7 @@ async def route(
     x_routeiq_session: SessionHeader = None,
 ) -> Response:
     engine = engine_of(request)
+    limits.enforce(body, engine.settings)
     ctx = _context(request, x_routeiq_profile, x_routeiq_session)
     if not engine.limiter.try_acquire():
         engine.metrics.rejected.labels("overloaded").inc()
@@ -64,6 +67,7 @@ async def route(
     engine.metrics.inflight.inc()
     try:
         decision = await decide(engine, body, ctx)
+        request.state.decision = decision_summary(decision, body, include_prompt=engine.settings.log_prompts)
         # Serialise once with pydantic-core; returning the model would make FastAPI validate
         # and encode it a second time (~0.1 ms per decision).
         return Response(decision.model_dump_json(exclude_none=True), media_type="application/json")
@@ -87,6 +91,8 @@ async def route_batch(
         raise PayloadTooLarge(
             f"batch of {len(body)} exceeds {limit} (ROUTEIQ_MAX_BATCH_SIZE)", field="body", limit=limit
         )
+    for index, item in enumerate(body):
+        limits.enforce(item, engine.settings, prefix=f"{index}.")
     if not engine.limiter.try_acquire():
         engine.metrics.rejected.labels("overloaded").inc()
         raise Overloaded("too many decisions in flight; retry shortly", retry_after=1)
@@ -103,6 +109,12 @@ async def route_batch(
                 results.append(BatchItemError(error=exc.to_body()["error"] | {"index": index}))
     finally:
         engine.limiter.release()
+    decided = [r for r in results if isinstance(r, RouteResponse)]
+    request.state.decision = {
+        "batch": len(body),
+        "decided": len(decided),
+        "models": sorted({r.model for r in decided}),
+    }
     return BatchResponse(results=results)
 
 
@@ -137,7 +149,8 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request) -> JSONResponse:
     engine: Engine | None = getattr(request.app.state, "engine", None)
     if engine is None or not engine.ready:
-        return JSONResponse({"status": "not_ready"}, status_code=503)
+        draining = getattr(request.app.state, "draining", False)
+        return JSONResponse({"status": "draining" if draining else "not_ready"}, status_code=503)
     healthy = await engine.state.healthy()
     return JSONResponse(
         {
@@ -182,6 +195,7 @@ def error_response(request: Request, exc: RouteIQError) -> JSONResponse:
     engine: Engine | None = getattr(request.app.state, "engine", None)
     if engine is not None:
         engine.metrics.errors.labels(exc.type).inc()
+    request.state.error_type = exc.type
     headers = {}
     if isinstance(exc, Overloaded | NotReady):
         headers["Retry-After"] = str(exc.extra.get("retry_after", 1))
@@ -216,13 +230,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        # 400 here: a body the JSON parser could not take (e.g. nested past its recursion limit)
+        kind = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "http_error"
+        )
+        request.state.error_type = kind
         return JSONResponse(
             {"error": {"type": kind, "message": str(exc.detail)}},
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
 
+    # Safety net only: RequestIdMiddleware answers unexpected errors first, with the request id.
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error", exc_info=exc)
         return JSONResponse(

@@ -8,11 +8,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CollectorRegistry, multiprocess
 
 from . import __version__
 from .admin import router as admin_router
 from .api import install_error_handlers, router
+from .auth import AuthMiddleware, TokenSet, startup_warnings
 from .engine import Engine
 from .metrics import Metrics
 from .middleware import BodyLimitMiddleware, RequestIdMiddleware
@@ -25,9 +27,12 @@ log = logging.getLogger("routeiq")
 def create_app(settings: Settings | None = None, registry: CollectorRegistry | None = None) -> FastAPI:
     settings = settings or Settings()
     metrics = Metrics.create(registry)
+    tokens = TokenSet.from_settings(settings)  # a bad token file stops start-up here
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for warning in startup_warnings(settings, tokens):
+            log.warning(warning)
         engine = Engine.load(settings, metrics, build_state(settings, metrics))
         engine.warm_up()
         sync = RuntimeSync(engine)
@@ -35,10 +40,11 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
         app.state.sync = sync
         app.state.engine = engine
         log.info(
-            "routeiq ready: embedder=%s strategy=%s state=%s",
+            "routeiq ready: embedder=%s strategy=%s state=%s auth=%s",
             engine.embedder.name,
             engine.strategy().name,
             engine.state.backend,
+            f"on ({', '.join(sorted(tokens.digests))})" if tokens.enabled else "off",
         )
         try:
             yield
@@ -61,5 +67,22 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
     app.include_router(admin_router)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Auth outside the body limit: an unauthenticated caller is refused before its body is read.
+    app.add_middleware(AuthMiddleware, tokens=tokens, metrics=metrics)
+    if settings.cors_allow_origins:
+        # Outside auth and every error source, so browsers can read 401s and shed 503s too.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allow_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "X-Request-ID",
+                "X-RouteIQ-Profile",
+                "X-RouteIQ-Session",
+            ],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
     app.add_middleware(RequestIdMiddleware)  # added last = outermost
     return app

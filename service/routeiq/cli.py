@@ -25,38 +25,14 @@ def _settings(overrides: dict[str, Any]) -> Any:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     settings = _settings({"host": args.host, "port": args.port, "workers": args.workers})
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
     if settings.workers > 1 or settings.prometheus_multiproc_dir is not None:
         # Workers are separate processes: each writes its metrics to files that /metrics (in any
         # worker) adds up. Set before prometheus_client is first imported (by the app).
         prepare_metrics_dir(settings.prometheus_multiproc_dir)
-    if settings.workers > 1:
-        # Each worker builds its app from the environment.
-        uvicorn.run(
-            "routeiq.app:create_app",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            log_level=settings.log_level,
-            access_log=False,
-        )
-        return 0
-    from .app import create_app
+    from .server import run  # imports prometheus_client: after the line above
 
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=False,
-    )
-    return 0
+    return run(settings)
 
 
 def prepare_metrics_dir(directory: Path | None) -> Path:
@@ -229,6 +205,19 @@ def _add_training_commands(sub: Any) -> None:
     cal.set_defaults(func=cmd_calibrate)
 
 
+def cmd_artifacts(args: argparse.Namespace) -> int:
+    from .artifacts import Bundle, write_manifest
+
+    models = Path(args.models) if args.models else _settings({}).models_path
+    if args.artifacts_command == "manifest":
+        path = write_manifest(models)
+        print(f"wrote {path}")
+    else:
+        bundle = Bundle.verify(models)
+        print(f"ok: {len(bundle.files)} files in {models} match {models / 'manifest.json'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="routeiq", description="Routing decisions for LLM gateways.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -259,6 +248,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(func=cmd_verify)
     _add_training_commands(sub)
+
+    arts = sub.add_parser("artifacts", help="sha256 manifest of the models folder")
+    arts_sub = arts.add_subparsers(dest="artifacts_command", required=True)
+    for name, text in (
+        ("manifest", "(re)write models/manifest.json after changing a file in models/"),
+        ("verify", "check every file in models/ against models/manifest.json"),
+    ):
+        cmd = arts_sub.add_parser(name, help=text)
+        cmd.add_argument("--models", help="models folder (default: ROUTEIQ_MODELS_PATH or the bundled one)")
+        cmd.set_defaults(func=cmd_artifacts)
     return parser
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import centroids as centroid_io
 from .admission import EmbedQueue
+from .artifacts import Bundle
 from .breaker import BreakerPolicy
 from .catalog import Catalog
 from .centroids import Centroids
@@ -27,6 +28,9 @@ from .state import MemoryState, RuntimeConfig, State
 from .strategies import CentroidStrategy, Strategy
 
 log = logging.getLogger("routeiq")
+
+# Files the engine loads from the models folder; each must be pinned in models/manifest.json.
+BUNDLED_FILES = ("catalog.yaml", "profiles.yaml", "prototypes.yaml", "centroids.json", "complexity.json")
 
 
 @dataclass
@@ -78,6 +82,11 @@ class Engine:
     def load(cls, settings: Settings, metrics: Metrics, state: State | None = None) -> Engine:
         models = settings.models_path
         timed = _Timer(metrics)
+        bundle = timed("manifest", lambda: Bundle.verify(models))
+        for name in BUNDLED_FILES:
+            bundle.require(name)
+        if settings.embedder_path is None:
+            bundle.require("embedder/manifest.json")
         embedder = timed(
             "embedder",
             lambda: OnnxEmbedder(

@@ -52,6 +52,7 @@ class Metrics:
     state_degraded: Gauge
     experiment_decisions: Counter
     breaker_state: Gauge
+    auth: Counter
     _stages: dict[str, Any] = field(default_factory=dict)
 
     def stage(self, name: str) -> Any:
@@ -151,5 +152,11 @@ class Metrics:
                 ["deployment"],
                 registry=registry,
                 multiprocess_mode="livemax",
+            ),
+            auth=Counter(
+                "routeiq_auth_requests_total",
+                "Authentication checks on protected endpoints, by configured client name and result.",
+                ["client", "result"],
+                registry=registry,
             ),
         )

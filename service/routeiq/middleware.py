@@ -1,13 +1,17 @@
-"""Pure ASGI middleware: request identity (outermost) and the body-size limit.
+"""Pure ASGI middleware: request identity and access log (outermost), and the body-size limit.
 
-Request identity wraps everything, so every response — errors from other middleware and
-load-shed 503s included — carries `X-Request-ID` (the seeds' CB-4 defect was shed responses that
-bypassed it).
+Request identity wraps everything, so every response — errors from other middleware, load-shed
+503s and unexpected 500s included — carries `X-Request-ID` (the seeds' CB-4 defect was shed
+responses that bypassed it). The same layer writes one access-log line per request with the
+request id, status, timings, the authenticated client name and the decision summary the handler
+left in `request.state` (see logs.py); it never logs bodies.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 import uuid
 from typing import Any
 
@@ -15,6 +19,10 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
+# Probes and scrapers are logged at debug level: every 10 s from every kubelet is noise.
+_QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+access_log = logging.getLogger("routeiq.access")
 
 
 def new_request_id() -> str:
@@ -29,19 +37,53 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = _header(scope, b"x-request-id")
+        start = time.perf_counter()
+        incoming = header_of(scope, b"x-request-id")
         request_id = incoming if incoming and _VALID_ID.match(incoming) else new_request_id()
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         encoded = request_id.encode("ascii")
+        status = 0
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
                 headers.append((b"x-request-id", encoded))
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Starlette's ServerErrorMiddleware sits outside every user middleware, so a 500 it
+            # rendered would carry no request id: answer here instead, and log the traceback.
+            logging.getLogger("routeiq").exception("unexpected error", extra={"request_id": request_id})
+            if status == 0:
+                await send_error(scope, send_with_id, 500, "internal_error", "internal error")
+            else:
+                status = 500  # the response had started: the client sees a cut connection
+        finally:
+            _log_access(scope, state, status, start)
+
+
+def _log_access(scope: Scope, state: dict[str, Any], status: int, start: float) -> None:
+    path: str = scope.get("path", "")
+    level = logging.DEBUG if path in _QUIET_PATHS and status < 500 else logging.INFO
+    if not access_log.isEnabledFor(level):
+        return
+    fields: dict[str, Any] = {
+        "request_id": state.get("request_id"),
+        "method": scope.get("method"),
+        "path": path[:256],
+        "status": status,
+        "duration_ms": round((time.perf_counter() - start) * 1000, 3),
+    }
+    for key in ("client", "error_type", "decision"):
+        if state.get(key) is not None:
+            fields[key] = state[key]
+    access_log.log(level, "%s %s %s", fields["method"], fields["path"], status, extra={"fields": fields})
 
 
 class BodyLimitMiddleware:
@@ -55,13 +97,13 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _header(scope, b"content-length")
+        declared = header_of(scope, b"content-length")
         if declared is not None:
             if not declared.isdigit():
-                await _error(send, 400, "bad_request", "Content-Length is not a number")
+                await send_error(scope, send, 400, "bad_request", "Content-Length is not a number")
                 return
             if int(declared) > self.max_bytes:
-                await _too_large(send, self.max_bytes)
+                await _too_large(scope, send, self.max_bytes)
                 return
         # Buffer the body (bounded by the limit) before the app sees it, so an oversized
         # stream gets a clean 413 instead of a half-read request inside the framework.
@@ -74,7 +116,7 @@ class BodyLimitMiddleware:
             chunk = message.get("body", b"")
             received += len(chunk)
             if received > self.max_bytes:
-                await _too_large(send, self.max_bytes)
+                await _too_large(scope, send, self.max_bytes)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -92,7 +134,7 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def header_of(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key == name:
             decoded: str = value.decode("latin-1")
@@ -100,8 +142,9 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _too_large(send: Send, limit: int) -> None:
-    await _error(
+async def _too_large(scope: Scope, send: Send, limit: int) -> None:
+    await send_error(
+        scope,
         send,
         413,
         "payload_too_large",
@@ -111,13 +154,28 @@ async def _too_large(send: Send, limit: int) -> None:
     )
 
 
-async def _error(send: Send, status: int, kind: str, message: str, **extra: Any) -> None:
+async def send_error(
+    scope: Scope,
+    send: Send,
+    status: int,
+    kind: str,
+    message: str,
+    *,
+    headers: list[tuple[bytes, bytes]] | None = None,
+    **extra: Any,
+) -> None:
+    """The standard error body, sent from middleware (the app's handlers render the same shape)."""
+    scope.setdefault("state", {})["error_type"] = kind
     body = orjson.dumps({"error": {"type": kind, "message": message, **extra}})
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})

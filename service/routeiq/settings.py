@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -144,6 +145,36 @@ class Settings(BaseSettings):
         64, ge=1, description="Decisions in flight (running or queued) before answering 503."
     )
 
+    # -- limits on request content (issue 8): each violation is a 413 naming the setting
+    max_tools: int = Field(128, ge=0, description="Most tool definitions per request.")
+    max_content_parts: int = Field(64, ge=1, description="Most content parts in one message.")
+    max_message_chars: int = Field(
+        262_144, ge=1, description="Most characters of text in one message, prompt or input item."
+    )
+    max_total_chars: int = Field(
+        1_048_576, ge=1, description="Most characters of text in one request, all messages together."
+    )
+    max_json_depth: int = Field(
+        32, ge=2, le=256, description="Deepest nesting of free-form JSON (tools, metadata, extra fields)."
+    )
+
+    # -- security and lifecycle (issue 8)
+    auth_tokens: SecretStr | None = Field(
+        None, description="Bearer tokens as 'name:token,name:token'; set = /route, /feedback need one."
+    )
+    auth_tokens_file: Path | None = Field(
+        None, description="YAML/JSON mapping of client name to bearer token (e.g. a mounted secret)."
+    )
+    cors_allow_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins allowed by CORS, comma-separated; empty = CORS off.",
+    )
+    log_format: Literal["json", "text"] = Field("json", description="json: one JSON object per line.")
+    log_prompts: bool = Field(False, description="Put the routed prompt text in decision logs (PII!).")
+    drain_timeout_seconds: float = Field(
+        10.0, ge=0, le=600, description="On SIGTERM, how long in-flight requests may take to finish."
+    )
+
     # -- state
     redis_url: str | None = Field(None, description="Redis URL for shared state; unset = in-memory.")
     namespace: str = Field("default", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Redis key namespace.")
@@ -208,6 +239,13 @@ class Settings(BaseSettings):
         if self.embedding_cache_redis and not self.redis_url:
             raise ValueError("ROUTEIQ_EMBEDDING_CACHE_REDIS=true needs ROUTEIQ_REDIS_URL")
         return self
+
+    @field_validator("cors_allow_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [o.strip() for o in value.split(",") if o.strip()]
+        return value
 
     @property
     def embedder_dir(self) -> Path:

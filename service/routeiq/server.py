@@ -1,0 +1,97 @@
+"""`routeiq serve`: pre-flight checks, structured logs, uvicorn with a graceful drain.
+
+Lifecycle:
+- start-up fails fast: settings, token file and every pinned artifact are checked before uvicorn
+  binds the port, so a bad config or a tampered file exits 2 with one line naming it;
+- on SIGTERM readiness goes false at once (`/readyz` -> 503 "draining", new requests on kept-alive
+  connections -> 503 not_ready with Retry-After), uvicorn stops accepting connections, in-flight
+  requests get up to ROUTEIQ_DRAIN_TIMEOUT_SECONDS to finish, the lifespan closes the engine, and
+  the process exits 0 (uvicorn re-raises the signal after its shutdown; we make that a clean exit).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from types import FrameType
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from .artifacts import Bundle, verify_file
+from .auth import TokenSet
+from .embed import EmbedderManifest
+from .logs import configure_logging, logging_config
+from .settings import Settings
+
+log = logging.getLogger("routeiq")
+
+
+def preflight(settings: Settings) -> None:
+    """Cheap checks of everything start-up would load (hashes, not ONNX sessions): raises
+    RouteIQError naming the file. The lifespan verifies again when it really loads."""
+    TokenSet.from_settings(settings)
+    Bundle.verify(settings.models_path)
+    embedder = settings.embedder_dir
+    manifest = EmbedderManifest.load(embedder)
+    verify_file(embedder / "model.onnx", manifest.model_sha256, what="embedder model")
+    verify_file(embedder / "tokenizer.json", manifest.tokenizer_sha256, what="embedder tokenizer")
+
+
+def mark_draining(app: FastAPI) -> None:
+    """Readiness false: load balancers stop sending; in-flight requests carry on."""
+    if getattr(app.state, "draining", False):
+        return
+    app.state.draining = True
+    engine = getattr(app.state, "engine", None)
+    if engine is not None:
+        engine.ready = False
+    log.info("draining: readiness is false; finishing in-flight requests")
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn.Server that flips readiness before its own graceful shutdown starts."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self._routeiq_app = app
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        mark_draining(self._routeiq_app)
+        super().handle_exit(sig, frame)
+
+
+def _exit_cleanly(sig: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def run(settings: Settings) -> int:
+    configure_logging(settings)
+    preflight(settings)
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "log_config": logging_config(settings),  # JSON lines for uvicorn's messages too
+        "access_log": False,  # RequestIdMiddleware writes the access log, with request ids
+        "timeout_graceful_shutdown": settings.drain_timeout_seconds,
+        "proxy_headers": False,  # clients are gateways, not browsers behind a proxy chain
+    }
+    # uvicorn re-raises SIGTERM after a graceful shutdown; with the default handler that kills
+    # the process (exit 143). Ours turns it, and a SIGTERM before uvicorn starts, into exit 0.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    if settings.workers > 1:
+        # Workers are separate processes: each builds its app from the environment. uvicorn's
+        # supervisor drains them (listener closed, in-flight requests finish) but readiness is
+        # not flipped early in this mode. Each worker's lifespan logs the start-up warnings.
+        uvicorn.run("routeiq.app:create_app", factory=True, workers=settings.workers, **common)
+        return 0
+    from .app import create_app
+
+    app = create_app(settings)
+    server = DrainingServer(uvicorn.Config(app, **common), app)
+    server.run()
+    if not server.started:
+        return 3  # the lifespan failed; uvicorn has logged why
+    return 0
