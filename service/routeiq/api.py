@@ -241,7 +241,7 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )
 
-    # Safety net only: RequestIdMiddleware answers unexpected errors first, with the request id.
+    # Safety net only: ErrorBoundaryMiddleware answers unexpected errors first, with the request id.
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error", exc_info=exc)
         return JSONResponse(

@@ -17,7 +17,7 @@ from .api import install_error_handlers, router
 from .auth import AuthMiddleware, TokenSet, startup_warnings
 from .engine import Engine
 from .metrics import Metrics
-from .middleware import BodyLimitMiddleware, RequestIdMiddleware
+from .middleware import BodyLimitMiddleware, ErrorBoundaryMiddleware, RequestIdMiddleware
 from .runtime import RuntimeSync, build_state
 from .settings import Settings
 
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
     app.include_router(router)
     app.include_router(admin_router)
     install_error_handlers(app)
+    app.add_middleware(ErrorBoundaryMiddleware)  # added first = innermost
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Auth outside the body limit: an unauthenticated caller is refused before its body is read.
     app.add_middleware(AuthMiddleware, tokens=tokens, metrics=metrics)

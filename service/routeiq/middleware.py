@@ -57,15 +57,48 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
+            # Backstop for a bug in middleware itself (ErrorBoundaryMiddleware catches the app's):
             # Starlette's ServerErrorMiddleware sits outside every user middleware, so a 500 it
-            # rendered would carry no request id: answer here instead, and log the traceback.
-            logging.getLogger("routeiq").exception("unexpected error", extra={"request_id": request_id})
+            # rendered would carry no request id.
             if status == 0:
-                await send_error(scope, send_with_id, 500, "internal_error", "internal error")
+                await _internal_error(scope, send_with_id)
             else:
                 status = 500  # the response had started: the client sees a cut connection
         finally:
             _log_access(scope, state, status, start)
+
+
+class ErrorBoundaryMiddleware:
+    """Innermost: an unexpected exception becomes a JSON 500 *inside* the middleware stack, so it
+    travels out through CORS and request identity like any other response (and is logged with
+    the request id and its traceback). The body says nothing about the bug."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception:
+            if started:
+                raise
+            await _internal_error(scope, send)
+
+
+async def _internal_error(scope: Scope, send: Send) -> None:
+    request_id = scope.get("state", {}).get("request_id")
+    logging.getLogger("routeiq").exception("unexpected error", extra={"request_id": request_id})
+    await send_error(scope, send, 500, "internal_error", "internal error")
 
 
 def _log_access(scope: Scope, state: dict[str, Any], status: int, start: float) -> None:
