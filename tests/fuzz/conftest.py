@@ -1,0 +1,47 @@
+"""Fuzz-run plumbing: the big tests only run under `-m fuzz`; counts are printed and checked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.fuzz.counts import COUNTS, FULL_RUN_MINIMUM, TOKEN, full_run
+from tests.serve import Server, running_server
+
+
+@pytest.fixture(scope="session")
+def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One real `routeiq serve` (127.0.0.1, auth on) for every HTTP fuzzer in the session."""
+    with running_server(tmp_path_factory.mktemp("fuzz"), auth_tokens=f"fuzz:{TOKEN}") as server:
+        yield server
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if full_run(config):
+        return
+    skip = pytest.mark.skip(reason="full fuzz run: `pytest -m fuzz tests/fuzz` (its own CI step)")
+    for item in items:
+        if item.get_closest_marker("fuzz") is not None:
+            item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # type: ignore[no-untyped-def]
+    if not COUNTS:
+        return
+    generated = sum(v for k, v in COUNTS.items() if k.startswith("generated:"))
+    terminalreporter.section("fuzz counts")
+    for key in sorted(COUNTS):
+        terminalreporter.write_line(f"{key:<32} {COUNTS[key]:>8}")
+    server_errors = sum(v for k, v in COUNTS.items() if k.endswith(":5xx"))
+    terminalreporter.write_line(
+        f"generated requests: {generated}; 5xx responses: {server_errors}; "
+        f"worker crashes: {COUNTS['worker_crashes']}"
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    generated = sum(v for k, v in COUNTS.items() if k.startswith("generated:"))
+    if full_run(session.config) and exitstatus == 0 and generated < FULL_RUN_MINIMUM:
+        print(f"\nfull fuzz run generated {generated} requests, fewer than {FULL_RUN_MINIMUM}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
