@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from tests.fuzz.counts import COUNTS, FULL_RUN_MINIMUM, TOKEN, full_run
@@ -12,9 +13,17 @@ from tests.serve import Server, running_server
 
 @pytest.fixture(scope="session")
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One real `routeiq serve` (127.0.0.1, auth on) for every HTTP fuzzer in the session."""
+    """One real `routeiq serve` (127.0.0.1, auth on) for every HTTP fuzzer in the session. After
+    the last fuzzer: zero worker crashes — the same process still answers, and it logged no
+    unexpected error (a teardown failure fails the run)."""
     with running_server(tmp_path_factory.mktemp("fuzz"), auth_tokens=f"fuzz:{TOKEN}") as server:
         yield server
+        alive = server.process.poll() is None
+        COUNTS["worker_crashes"] += 0 if alive else 1
+        assert alive, server.stderr()
+        assert httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200
+        log = server.stderr()
+        assert "unexpected error" not in log and "Traceback" not in log, log[-3000:]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
