@@ -107,7 +107,8 @@ if docker build -q --force-rm "${build_args[@]}" -t routeiq-ci:tampered "$tmp_co
   docker rmi routeiq-ci:tampered >/dev/null 2>&1 || true
   fail "an image with an edited centroids.json was built"
 fi
-grep -o 'differ from a rebuild[^;]*' "$tmp_context/build.log" | head -n 1 | sed 's/^/refused as expected: centroids /'
+# models/manifest.json refuses the edited file first (issue 8); `routeiq verify`'s rebuild check is the second line
+grep -oE "(does not match its manifest|differ from a rebuild)[^;]*" "$tmp_context/build.log" | head -n 1 | sed 's/^/refused as expected: centroids.json /'
 
 # --- run + ask ----------------------------------------------------------------------------------
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

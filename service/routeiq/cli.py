@@ -80,6 +80,10 @@ def cmd_centroids_build(args: argparse.Namespace) -> int:
     counts = dict(zip(built.categories.labels, built.categories.counts, strict=True))
     tiers = dict(zip(built.tiers.labels, built.tiers.counts, strict=True))
     print(f"wrote {out}: categories {counts}, tiers {tiers}")
+    if out.resolve() == (settings.models_path / "centroids.json").resolve():
+        from .artifacts import write_manifest
+
+        print(f"wrote {write_manifest(settings.models_path)} (the new centroids' sha256)")
     return 0
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from routeiq.artifacts import write_manifest
 from routeiq.centroids import Centroids, CentroidSet
 from routeiq.cli import main
 from routeiq.errors import ArtifactError
@@ -59,5 +60,10 @@ def test_edited_centroids_file_fails_the_cli(
     monkeypatch.setenv("ROUTEIQ_MODELS_PATH", str(models))
     monkeypatch.setenv("ROUTEIQ_EMBEDDER_PATH", str(shipped / "embedder"))
 
+    # models/manifest.json pins the file: the edit is refused before anything is rebuilt ...
+    assert main(["verify"]) == 2
+    assert "centroids.json" in capsys.readouterr().err
+    # ... and an edit whose author also regenerated the manifest is still caught by the rebuild.
+    write_manifest(models)
     assert main(["verify"]) == 2
     assert f"categories.{label} differ from a rebuild" in capsys.readouterr().err
