@@ -35,6 +35,25 @@ def label(value: str | None) -> str:
     return (value or "none")[:_MAX_LABEL]
 
 
+class BoundedLabels:
+    """At most `limit` distinct label values, then "other". Model names can come from callers'
+    `candidates`: without a bound, a client sending random names grows a series per name until
+    the process runs out of memory (and /metrics scrapes with it)."""
+
+    def __init__(self, limit: int = 256) -> None:
+        self.limit = limit
+        self._seen: set[str] = set()
+
+    def __call__(self, value: str | None) -> str:
+        bounded = label(value)
+        if bounded in self._seen:
+            return bounded
+        if len(self._seen) >= self.limit:
+            return "other"
+        self._seen.add(bounded)
+        return bounded
+
+
 @dataclass
 class Metrics:
     registry: CollectorRegistry
@@ -54,6 +73,7 @@ class Metrics:
     breaker_state: Gauge
     auth: Counter
     _stages: dict[str, Any] = field(default_factory=dict)
+    model_label: BoundedLabels = field(default_factory=BoundedLabels)
 
     def stage(self, name: str) -> Any:
         """The duration histogram child for a stage; children are cached (hot path)."""

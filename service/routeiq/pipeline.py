@@ -416,7 +416,7 @@ def _finish(engine: Engine, response: RouteResponse, clock: _Clock) -> None:
         stage(name).observe(ms / 1000)
     stage("total").observe(total / 1000)
     engine.metrics.decisions.labels(
-        label(response.model),
+        engine.metrics.model_label(response.model),
         response.tier,
         label(response.category),
         label(response.profile),

@@ -166,3 +166,18 @@ def test_scrub_keeps_valid_text_and_repairs_lone_surrogates() -> None:
     assert scrub("héllo 🙂") == "héllo 🙂"
     assert scrub("a\ud800b") == "a\ufffdb"
     assert json.dumps(scrub("\udfff")) == '"\\ufffd"'
+
+
+def test_caller_model_names_cannot_grow_metrics_without_bound() -> None:
+    with make_client() as client:
+        client.app.state.engine.metrics.model_label.limit = 5  # type: ignore[attr-defined]
+        for i in range(12):
+            body = {"prompt": "hi", "candidates": [{"deployment_id": f"d{i}", "model": f"random-model-{i}"}]}
+            assert client.post("/route", json=body).status_code == 200
+        scraped = client.get("/metrics").text
+    models = {
+        line.split('model="')[1].split('"')[0]
+        for line in scraped.splitlines()
+        if "routeiq_decisions_total{" in line
+    }
+    assert len(models) == 6 and "other" in models
