@@ -160,3 +160,17 @@ def test_startup_warns_beyond_loopback_without_auth() -> None:
         assert startup_warnings(Settings(host=host), off) == [], host
     assert startup_warnings(Settings(host="0.0.0.0"), on) == []
     assert startup_warnings(Settings(log_prompts=True), on) != []
+
+
+def test_start_up_logs_the_warning(caplog) -> None:  # type: ignore[no-untyped-def]
+    # TestClient binds nothing: host only tells the app where it would listen.
+    with caplog.at_level(logging.WARNING, logger="routeiq"), make_client(host="0.0.0.0"):
+        pass
+    assert any("authentication is OFF" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with (
+        caplog.at_level(logging.WARNING, logger="routeiq"),
+        make_client(host="0.0.0.0", auth_tokens=f"a:{ALICE}"),
+    ):
+        pass
+    assert not any("authentication is OFF" in r.getMessage() for r in caplog.records)
