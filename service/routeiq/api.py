@@ -148,8 +148,8 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
     engine: Engine | None = getattr(request.app.state, "engine", None)
-    if engine is None or not engine.ready:
-        draining = getattr(request.app.state, "draining", False)
+    draining = getattr(request.app.state, "draining", False)  # SIGTERM received (server.py)
+    if engine is None or not engine.ready or draining:
         return JSONResponse({"status": "draining" if draining else "not_ready"}, status_code=503)
     healthy = await engine.state.healthy()
     return JSONResponse(

@@ -3,16 +3,20 @@
 Lifecycle:
 - start-up fails fast: settings, token file and every pinned artifact are checked before uvicorn
   binds the port, so a bad config or a tampered file exits 2 with one line naming it;
-- on SIGTERM readiness goes false at once (`/readyz` -> 503 "draining", new requests on kept-alive
-  connections -> 503 not_ready with Retry-After), uvicorn stops accepting connections, in-flight
-  requests get up to ROUTEIQ_DRAIN_TIMEOUT_SECONDS to finish, the lifespan closes the engine, and
-  the process exits 0 (uvicorn re-raises the signal after its shutdown; we make that a clean exit).
+- on SIGTERM readiness goes false at once (`/readyz` -> 503 "draining"); the service keeps
+  serving for ROUTEIQ_DRAIN_DELAY_SECONDS (load balancers and Kubernetes endpoints take a moment
+  to notice, and closing the listener earlier resets connections still arriving); then uvicorn
+  stops accepting connections, requests already received get up to
+  ROUTEIQ_DRAIN_TIMEOUT_SECONDS to finish, the lifespan closes the engine, and the process exits
+  0 (uvicorn re-raises the signal after its shutdown; we make that a clean exit). A second
+  SIGTERM, or SIGINT, skips the delay.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import threading
 from types import FrameType
 from typing import Any
 
@@ -40,25 +44,32 @@ def preflight(settings: Settings) -> None:
 
 
 def mark_draining(app: FastAPI) -> None:
-    """Readiness false: load balancers stop sending; in-flight requests carry on."""
+    """Readiness false, so load balancers stop sending. Requests that still reach the process
+    (already received, or on a kept-alive connection) are served, not refused: none is lost."""
     if getattr(app.state, "draining", False):
         return
     app.state.draining = True
-    engine = getattr(app.state, "engine", None)
-    if engine is not None:
-        engine.ready = False
     log.info("draining: readiness is false; finishing in-flight requests")
 
 
 class DrainingServer(uvicorn.Server):
-    """uvicorn.Server that flips readiness before its own graceful shutdown starts."""
+    """uvicorn.Server that flips readiness, optionally keeps serving for `delay` seconds, then
+    runs uvicorn's own graceful shutdown."""
 
-    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+    def __init__(self, config: uvicorn.Config, app: FastAPI, delay: float = 0.0) -> None:
         super().__init__(config)
         self._routeiq_app = app
+        self._delay = delay
+        self._timer: threading.Timer | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         mark_draining(self._routeiq_app)
+        if self._delay > 0 and sig == signal.SIGTERM and self._timer is None:
+            # uvicorn's loop polls `should_exit`, so setting it from a timer thread is enough
+            self._timer = threading.Timer(self._delay, super().handle_exit, (sig, frame))
+            self._timer.daemon = True
+            self._timer.start()
+            return
         super().handle_exit(sig, frame)
 
 
@@ -90,7 +101,7 @@ def run(settings: Settings) -> int:
     from .app import create_app
 
     app = create_app(settings)
-    server = DrainingServer(uvicorn.Config(app, **common), app)
+    server = DrainingServer(uvicorn.Config(app, **common), app, settings.drain_delay_seconds)
     server.run()
     if not server.started:
         return 3  # the lifespan failed; uvicorn has logged why

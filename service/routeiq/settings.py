@@ -174,6 +174,9 @@ class Settings(BaseSettings):
     drain_timeout_seconds: float = Field(
         10.0, ge=0, le=600, description="On SIGTERM, how long in-flight requests may take to finish."
     )
+    drain_delay_seconds: float = Field(
+        0.0, ge=0, le=120, description="On SIGTERM, keep serving this long (readiness false) before closing."
+    )
 
     # -- state
     redis_url: str | None = Field(None, description="Redis URL for shared state; unset = in-memory.")

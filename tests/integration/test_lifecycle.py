@@ -18,8 +18,9 @@ from tests.serve import free_port, running_server, serve_command, serve_env
 
 pytestmark = pytest.mark.slow
 
-BATCHES = 6
-ITEMS = 48
+BATCHES = 8
+ITEMS = 64
+DELAY = 1.0
 
 
 def batch_body(batch: int) -> list[dict]:
@@ -34,7 +35,14 @@ def batch_body(batch: int) -> list[dict]:
 
 
 def test_sigterm_drains_in_flight_requests_then_exits_zero(tmp_path: Path) -> None:
-    settings = {"drain_timeout_seconds": 30, "inference_threads": 1, "embedding_cache_size": 0}
+    # A short drain delay: requests still arriving when the signal lands are served too (with
+    # none, a connection the server has accepted but not yet read can be reset by the shutdown).
+    settings = {
+        "drain_delay_seconds": DELAY,
+        "drain_timeout_seconds": 30,
+        "inference_threads": 1,
+        "embedding_cache_size": 0,
+    }
     with running_server(tmp_path, **settings) as server:
         results: dict[int, tuple[int, dict | str, float]] = {}
 
@@ -55,10 +63,14 @@ def test_sigterm_drains_in_flight_requests_then_exits_zero(tmp_path: Path) -> No
             time.sleep(0.02)
         signalled = time.monotonic()
         server.terminate()
+        # readiness is false at once, while the process still serves
+        ready = httpx.get(f"{server.url}/readyz", timeout=5)
+        assert ready.status_code == 503 and ready.json() == {"status": "draining"}
         for thread in threads:
             thread.join(60)
         exit_code = server.process.wait(40)
         finished_after_signal = sum(1 for _, _, t in results.values() if t > signalled)
+        finished_after_close = sum(1 for _, _, t in results.values() if t > signalled + DELAY)
 
         assert exit_code == 0, server.stderr()
         lost = {b: r for b, r in results.items() if r[0] != 200}
@@ -66,15 +78,17 @@ def test_sigterm_drains_in_flight_requests_then_exits_zero(tmp_path: Path) -> No
         for _status, body, _ in results.values():
             assert isinstance(body, dict) and len(body["results"]) == ITEMS
             assert all("error" not in item for item in body["results"])
-        # the drain was real: requests were still running when the signal arrived
-        assert finished_after_signal >= 1
+        # the drain was real: requests were still running when the signal arrived, and some
+        # after the listener closed (the delay is over): uvicorn's drain let them finish
+        assert finished_after_signal >= 1 and finished_after_close >= 1
         log = [json.loads(line) for line in server.stderr().splitlines() if line.strip()]
         messages = [entry["msg"] for entry in log]
         assert any(m.startswith("draining") for m in messages)
         assert messages.index(next(m for m in messages if m.startswith("draining"))) < len(messages) - 1
         print(
             f"\nSIGTERM drain: {BATCHES} batch requests ({BATCHES * ITEMS} decisions) in flight, "
-            f"{finished_after_signal} finished after the signal, 0 lost, exit code {exit_code}"
+            f"{finished_after_signal} finished after the signal ({finished_after_close} after the listener "
+            f"closed), 0 lost, exit code {exit_code}"
         )
 
 
@@ -87,9 +101,9 @@ def test_readyz_turns_draining(tmp_path: Path) -> None:
         mark_draining(client.app)  # type: ignore[arg-type]
         response = client.get("/readyz")
         assert response.status_code == 503 and response.json() == {"status": "draining"}
-        refused = client.post("/route", json={"prompt": "hi"})
-        assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
-        assert refused.headers["x-request-id"]
+        assert response.headers["x-request-id"]
+        # a request that still reaches the process while it drains is served, not refused
+        assert client.post("/route", json={"prompt": "hi"}).status_code == 200
 
 
 def start_fails(tmp_path: Path, **settings: object) -> tuple[int, str, float]:

@@ -44,9 +44,14 @@ def findings(source: str, name: str = "<src>") -> list[str]:
         elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
             if node.value.id == "yaml" and node.attr in UNSAFE_YAML:
                 found.append(f"yaml.{node.attr}")
-            if node.attr == "load" and node.value.id in ("np", "numpy", "torch"):
-                found.append(f"{node.value.id}.load")  # np.load can unpickle; torch.load does
-        elif isinstance(node, ast.keyword) and node.arg == "allow_pickle":
+            if node.attr == "load" and node.value.id == "torch":
+                found.append("torch.load")  # unpickles
+        elif (
+            isinstance(node, ast.keyword)
+            and node.arg == "allow_pickle"
+            # numpy's default is False; saying False explicitly is fine, anything else is not
+            and not (isinstance(node.value, ast.Constant) and node.value.value is False)
+        ):
             found.append("allow_pickle=")
     return [f"{name}:{f}" for f in found]
 
@@ -69,6 +74,8 @@ def test_shipped_code_loads_nothing_unsafely() -> None:
         "yaml.unsafe_load(text)",
         "from yaml import load",
         "np.load(path, allow_pickle=True)",
+        "np.load(path, allow_pickle=flag)",
+        "torch.load(path)",
     ],
 )
 def test_the_scanner_catches_each_pattern(snippet: str) -> None:
@@ -77,3 +84,4 @@ def test_the_scanner_catches_each_pattern(snippet: str) -> None:
 
 def test_the_scanner_allows_the_safe_forms() -> None:
     assert findings("# never pickle\nimport yaml\nyaml.safe_load(t)\nyaml.safe_dump(d)\nx = 'eval'") == []
+    assert findings("np.load(p, allow_pickle=False)\nnp.save(p, a, allow_pickle=False)") == []
