@@ -7,16 +7,18 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.fuzz.counts import COUNTS, FULL_RUN_MINIMUM, TOKEN, full_run
+from tests.fuzz.counts import ADMIN_KEY, COUNTS, FULL_RUN_MINIMUM, TOKEN, full_run
 from tests.serve import Server, running_server
 
 
 @pytest.fixture(scope="session")
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One real `routeiq serve` (127.0.0.1, auth on) for every HTTP fuzzer in the session. After
+    """One real `routeiq serve` (127.0.0.1, client tokens and admin key on) for every HTTP fuzzer in the session. After
     the last fuzzer: zero worker crashes — the same process still answers, and it logged no
     unexpected error (a teardown failure fails the run)."""
-    with running_server(tmp_path_factory.mktemp("fuzz"), auth_tokens=f"fuzz:{TOKEN}") as server:
+    with running_server(
+        tmp_path_factory.mktemp("fuzz"), auth_tokens=f"fuzz:{TOKEN}", admin_key=ADMIN_KEY
+    ) as server:
         yield server
         alive = server.process.poll() is None
         COUNTS["worker_crashes"] += 0 if alive else 1

@@ -9,6 +9,8 @@ COUNTS: Counter[str] = Counter()
 FULL_RUN_MINIMUM = 10_000
 # The fuzz server runs with auth on; the fuzzers send this client's token.
 TOKEN = "fuzz-token-0123456789abcdef"
+# ... and the admin key, so /admin/* bodies are fuzzed past the key check too.
+ADMIN_KEY = "fuzz-admin-key-0123456789abcdef"
 
 
 def full_run(config) -> bool:  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from tests.fuzz.counts import COUNTS, TOKEN
+from tests.fuzz.counts import ADMIN_KEY, COUNTS, TOKEN
 from tests.serve import Server
 
 SMALL, FULL = 10, 150  # examples per operation (+ schemathesis' coverage-phase cases)
@@ -37,6 +37,7 @@ def operations(server: Server) -> list:  # type: ignore[type-arg]
 def run(server: Server, examples: int) -> None:
     with requests.Session() as session:
         session.headers["Authorization"] = f"Bearer {TOKEN}"
+        session.headers["X-RouteIQ-Admin-Key"] = ADMIN_KEY
         for operation in operations(server):
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
                 try:
