@@ -42,6 +42,8 @@ def test_sigterm_drains_in_flight_requests_then_exits_zero(tmp_path: Path) -> No
         "drain_timeout_seconds": 30,
         "inference_threads": 1,
         "embedding_cache_size": 0,
+        "queue_depth_per_thread": 64,  # all batches wait their turn: this test is about drain, not shedding
+        "max_queue_wait_ms": 30_000,
     }
     with running_server(tmp_path, **settings) as server:
         results: dict[int, tuple[int, dict | str, float]] = {}
