@@ -48,10 +48,15 @@ class SidecarHTTPError(SidecarError):
         super().__init__(f"HTTP {status}: {message}")
         self.status = status
         # A 4xx is about this request (bad input, no candidate fits the profile); the next
-        # request may well succeed, so it does not count against the sidecar's health.
-        self.trips_circuit = not 400 <= status < 500
-        if not self.trips_circuit:
-            self.reason = "rejected"
+        # request may well succeed, so it does not count against the sidecar's health. 401/403
+        # are the exception: a missing or wrong token fails every request alike, so they trip
+        # the circuit and show up as their own fallback reason.
+        if status in (401, 403):
+            self.trips_circuit, self.reason = True, "unauthorized"
+        else:
+            self.trips_circuit = not 400 <= status < 500
+            if not self.trips_circuit:
+                self.reason = "rejected"
 
 
 class SidecarBadResponse(SidecarError):

@@ -52,6 +52,7 @@ def test_answer_maps_to_the_healthy_deployment_and_fallbacks_are_tried() -> None
     ("response", "reason", "trips"),
     [
         (httpx.Response(422, json={"error": {"message": "no candidate"}}), "rejected", False),
+        (httpx.Response(403, json={"error": {"message": "unknown token"}}), "unauthorized", True),
         (httpx.Response(503), "overloaded", True),
         (httpx.Response(500), "http_error", True),
         (httpx.Response(200, content=b"[1]"), "bad_response", True),
