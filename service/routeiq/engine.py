@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -200,8 +201,6 @@ def load_centroids(settings: Settings, embedder: OnnxEmbedder) -> Centroids:
 
 def _built_with(path: Path) -> str | None:
     try:
-        import json
-
         value = json.loads(path.read_text(encoding="utf-8")).get("embedder_sha256")
         return str(value) if value else None
     except (OSError, ValueError, AttributeError):
