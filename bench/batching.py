@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from prompts import load_mix, prompts_of_length
-from routeiq.embed import OnnxEmbedder
+from routeiq.inference.embedder import OnnxEmbedder
 from routeiq.settings import Settings
 
 

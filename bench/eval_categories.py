@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from routeiq.decision.schemas import RouteRequest
 from routeiq.engine import Engine
-from routeiq.metrics import Metrics
+from routeiq.observability.metrics import Metrics
 from routeiq.pipeline import Context, decide
-from routeiq.schemas import RouteRequest
 from routeiq.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

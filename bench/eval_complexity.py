@@ -17,11 +17,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 from complexity_data import DATA, features, load_split
 from fit_complexity import PAIRS
-from routeiq.centroids import load as load_centroids
-from routeiq.classify import ComplexityModel
-from routeiq.embed import OnnxEmbedder
+from routeiq.decision.centroids import load as load_centroids
+from routeiq.decision.classify import ComplexityModel
+from routeiq.inference.embedder import OnnxEmbedder
 from routeiq.settings import Settings
-from routeiq.training.metrics import pair_curve
+from routeiq.training.scores import pair_curve
 
 EXTRA_PAIRS = [("llama-3.1-nemotron-51b-instruct", "llama3-chatqa-1.5-8b")]
 

@@ -28,12 +28,12 @@ import httpx
 import numpy as np
 
 from prompts import prompts_of_length
-from routeiq.embed import cache_key
+from routeiq.decision.prompt import embed_segments, view_of
+from routeiq.decision.schemas import RouteRequest
 from routeiq.engine import Engine
-from routeiq.extract import embed_segments, view_of
-from routeiq.metrics import Metrics
+from routeiq.inference.cache import cache_key
+from routeiq.observability.metrics import Metrics
 from routeiq.pipeline import Context, decide
-from routeiq.schemas import RouteRequest
 from routeiq.settings import Settings
 
 LENGTHS = (10, 32, 64, 128, 256)

@@ -20,9 +20,9 @@ import random
 from pathlib import Path
 from typing import Any
 
-from routeiq.embed import OnnxEmbedder
-from routeiq.extract import embed_segments, view_of
-from routeiq.schemas import RouteRequest
+from routeiq.decision.prompt import embed_segments, view_of
+from routeiq.decision.schemas import RouteRequest
+from routeiq.inference.embedder import OnnxEmbedder
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKLOADS = ("short32", "mixed", "repeat", "cached32")

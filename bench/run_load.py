@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from prompts import WORKLOADS, bodies, raw_segments
-from routeiq.embed import OnnxEmbedder
+from routeiq.inference.embedder import OnnxEmbedder
 from routeiq.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

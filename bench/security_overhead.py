@@ -26,10 +26,10 @@ from pathlib import Path
 
 import httpx
 
-from routeiq import limits
-from routeiq.auth import TokenSet
-from routeiq.logs import JsonFormatter, decision_summary
-from routeiq.schemas import RouteRequest, RouteResponse
+from routeiq.decision.schemas import RouteRequest, RouteResponse
+from routeiq.http import request_limits as limits
+from routeiq.http.auth import TokenSet
+from routeiq.observability.logs import JsonFormatter, decision_summary
 from routeiq.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

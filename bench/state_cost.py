@@ -31,13 +31,14 @@ sys.path.insert(0, str(ROOT))
 from tests.redis_server import RedisServer  # noqa: E402
 from tests.service_proc import free_port  # noqa: E402
 
+from routeiq.decision.experiments import ExperimentSpec, VariantSpec  # noqa: E402
+from routeiq.decision.schemas import RouteRequest  # noqa: E402
 from routeiq.engine import Engine  # noqa: E402
-from routeiq.experiments import ExperimentSpec, VariantSpec  # noqa: E402
-from routeiq.metrics import Metrics  # noqa: E402
+from routeiq.observability.metrics import Metrics  # noqa: E402
 from routeiq.pipeline import Context, decide  # noqa: E402
-from routeiq.runtime import apply, build_state  # noqa: E402
-from routeiq.schemas import RouteRequest  # noqa: E402
 from routeiq.settings import Settings  # noqa: E402
+from routeiq.state.build import build_state  # noqa: E402
+from routeiq.state.records import SharedConfig  # noqa: E402
 
 PROMPTS = ["hello there", "summarise this paragraph", "Write a Python function that merges two sorted lists"]
 SECTION = "## Shared state cost"
@@ -64,9 +65,9 @@ async def run(engine: Engine, scenario: str, n: int, offset: int) -> list[float]
     if scenario == "A/B experiment running":
         if (await engine.state.load_config()).experiment("bench") is None:
             await engine.state.create_experiment(spec)
-        apply(engine, await engine.state.load_config())
+        engine.publish(engine.snapshot.with_config(await engine.state.load_config()))
     else:
-        apply(engine, engine.runtime.__class__())
+        engine.publish(engine.snapshot.with_config(SharedConfig()))
     out = []
     for i in range(n):
         request = make(offset + i)

@@ -8,9 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from routeiq.app import create_app
 from routeiq.engine import Engine
-from routeiq.metrics import Metrics
+from routeiq.http.app import create_app
+from routeiq.observability.metrics import Metrics
 from routeiq.settings import Settings
 
 

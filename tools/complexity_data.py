@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from routeiq.centroids import Centroids
-from routeiq.classify import ComplexityModel, classify
-from routeiq.embed import OnnxEmbedder
-from routeiq.extract import embed_segments, view_of
-from routeiq.schemas import RouteRequest
-from routeiq.signals import Signals, extract_signals
+from routeiq.decision.centroids import Centroids
+from routeiq.decision.classify import ComplexityModel, classify
+from routeiq.decision.prompt import embed_segments, view_of
+from routeiq.decision.schemas import RouteRequest
+from routeiq.decision.signals import Signals, extract_signals
+from routeiq.inference.embedder import OnnxEmbedder
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "llmrouter"

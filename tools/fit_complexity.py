@@ -17,11 +17,11 @@ import json
 import numpy as np
 
 from complexity_data import DATA, features, load_split
-from routeiq.centroids import load as load_centroids
-from routeiq.classify import FEATURES, ComplexityModel
-from routeiq.embed import OnnxEmbedder
+from routeiq.decision.centroids import load as load_centroids
+from routeiq.decision.classify import FEATURES, ComplexityModel
+from routeiq.inference.embedder import OnnxEmbedder
 from routeiq.settings import Settings
-from routeiq.training.metrics import pair_curve
+from routeiq.training.scores import pair_curve
 
 # (strong, weak) pairs from dcrouter's 9 models, strongest-on-average vs small ones.
 PAIRS = [
@@ -77,9 +77,9 @@ def tier_cuts(settings, embedder, centroids, model, categories, b, w):  # type: 
     the quantile that splits the prototypes into five equal tiers."""
     import yaml
 
-    from routeiq.extract import embed_segments, view_of
-    from routeiq.schemas import RouteRequest
-    from routeiq.signals import extract_signals
+    from routeiq.decision.prompt import embed_segments, view_of
+    from routeiq.decision.schemas import RouteRequest
+    from routeiq.decision.signals import extract_signals
 
     tiers = yaml.safe_load((settings.models_path / "prototypes.yaml").read_text())["tiers"]
     prompts = [p for label in ("trivial", "simple", "moderate", "complex", "expert") for p in tiers[label]]

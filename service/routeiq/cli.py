@@ -15,11 +15,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .errors import RouteIQError
+from routeiq.errors import RouteIQError
 
 
 def _settings(overrides: dict[str, Any]) -> Any:
-    from .settings import Settings
+    from routeiq.settings import Settings
 
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
@@ -30,7 +30,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Workers are separate processes: each writes its metrics to files that /metrics (in any
         # worker) adds up. Set before prometheus_client is first imported (by the app).
         prepare_metrics_dir(settings.prometheus_multiproc_dir)
-    from .server import run  # imports prometheus_client: after the line above
+    from routeiq.http.server import run  # imports prometheus_client: after the line above
 
     return run(settings)
 
@@ -48,10 +48,10 @@ def prepare_metrics_dir(directory: Path | None) -> Path:
 
 
 def cmd_route(args: argparse.Namespace) -> int:
-    from .engine import Engine
-    from .metrics import Metrics
-    from .pipeline import Context, decide
-    from .schemas import RouteRequest
+    from routeiq.decision.schemas import RouteRequest
+    from routeiq.engine import Engine
+    from routeiq.observability.metrics import Metrics
+    from routeiq.pipeline import Context, decide
 
     engine = Engine.load(_settings({}), Metrics.create())
     engine.ready = True
@@ -65,8 +65,8 @@ def cmd_route(args: argparse.Namespace) -> int:
 
 
 def cmd_centroids_build(args: argparse.Namespace) -> int:
-    from . import centroids
-    from .embed import OnnxEmbedder
+    from routeiq.decision import centroids
+    from routeiq.inference.embedder import OnnxEmbedder
 
     settings = _settings({})
     embedder = OnnxEmbedder(settings.embedder_dir)
@@ -81,28 +81,28 @@ def cmd_centroids_build(args: argparse.Namespace) -> int:
     tiers = dict(zip(built.tiers.labels, built.tiers.counts, strict=True))
     print(f"wrote {out}: categories {counts}, tiers {tiers}")
     if out.resolve() == (settings.models_path / "centroids.json").resolve():
-        from .artifacts import write_manifest
+        from routeiq.artifacts.integrity import write_manifest
 
         print(f"wrote {write_manifest(settings.models_path)} (the new centroids' sha256)")
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .verify import verify
+    from routeiq.selfcheck import verify
 
     print(f"routeiq verify: {verify(_settings({})).summary()}")
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .embed import OnnxEmbedder
-    from .training.train import TrainPlan, run
+    from routeiq.inference.embedder import OnnxEmbedder
+    from routeiq.training.train import TrainPlan, run
 
     logging.basicConfig(level="INFO", format="%(message)s")
     settings = _settings({})
     plan = TrainPlan(
         data=Path(args.data),
-        out=Path(args.out) if args.out else settings.routers_path or settings.models_path / "routers",
+        out=Path(args.out) if args.out else settings.trained_routers_dir,
         prefix=args.name,
         kinds=tuple(args.kinds.split(",")),
         holdout=Path(args.holdout) if args.holdout else None,
@@ -124,15 +124,13 @@ def _pair(value: str) -> tuple[str, str]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .training import report
-    from .training.evaluate import EvalPlan, run
+    from routeiq.training import report
+    from routeiq.training.evaluate import EvalPlan, run
 
     settings = _settings({})
     plan = EvalPlan(
         data=Path(args.data),
-        routers=Path(args.routers)
-        if args.routers
-        else settings.routers_path or settings.models_path / "routers",
+        routers=Path(args.routers) if args.routers else settings.trained_routers_dir,
         catalog=Path(args.catalog),
         pairs=tuple(args.pair),
         train_data=Path(args.train_data) if args.train_data else None,
@@ -151,7 +149,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from .training.calibrate import calibrate, write_profile
+    from routeiq.training.calibrate import calibrate, write_profile
 
     settings = _settings({})
     result = calibrate(
@@ -210,7 +208,7 @@ def _add_training_commands(sub: Any) -> None:
 
 
 def cmd_artifacts(args: argparse.Namespace) -> int:
-    from .artifacts import Bundle, write_manifest
+    from routeiq.artifacts.integrity import Bundle, write_manifest
 
     models = Path(args.models) if args.models else _settings({}).models_path
     if args.artifacts_command == "manifest":

@@ -1,36 +1,40 @@
 """The decision pipeline: signals -> profile -> session -> embed -> classify -> strategy -> select.
 
-Each stage is a plain function over typed values; this module composes them, times each one and
-records metrics once. CPU-bound embedding runs on the engine's thread pool, never on the loop;
-a cached embedding never leaves the loop.
+Each stage is a plain function over typed values in `routeiq.decision` (pure: no I/O); this
+module composes them with the inference threads and shared state, times each stage and records
+metrics once. A decision reads one snapshot from start to end. CPU-bound embedding runs on the
+engine's inference threads, never on the loop; a cached embedding never leaves the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from .budget import apply_premium_budget
-from .catalog import CatalogEntry
-from .classify import Classification, classify, describe
-from .embed import Vector, cache_key
-from .engine import Engine
-from .errors import InvalidRequest, NoCandidate, Overloaded
-from .experiments import KeyKind
-from .extract import PromptView, embed_segments, view_of
-from .metrics import label
-from .policy import Scored, Selection, hard_exclusion, select
-from .profiles import Profile
-from .schemas import CandidateExplain, RouteRequest, RouteResponse
-from .signals import Signals, extract_signals
-from .state import SessionRecord
-from .strategies import Strategy
+from routeiq.decision.catalog import CatalogEntry
+from routeiq.decision.classify import Classification, classify, describe
+from routeiq.decision.estimators import Estimator
+from routeiq.decision.experiments import Assignment, KeyKind, assign
+from routeiq.decision.names import CENTROID, TRAINED_PREFIX
+from routeiq.decision.policy import Scored, Selection, select
+from routeiq.decision.premium_share import keep_premium_share
+from routeiq.decision.profiles import Profile
+from routeiq.decision.prompt import embed_segments, view_of
+from routeiq.decision.schemas import CandidateExplain, RouteRequest, RouteResponse
+from routeiq.decision.sessions import SessionRecord, session_key, session_record, sticky_entry
+from routeiq.decision.signals import Signals, extract_signals
+from routeiq.engine import Engine
+from routeiq.errors import InvalidRequest, NoCandidate, Overloaded
+from routeiq.inference.cache import cache_key
+from routeiq.inference.embedder import Vector
+from routeiq.observability.metrics import label
+from routeiq.observability.stopwatch import Stopwatch
+from routeiq.snapshot import Snapshot
 
 MAX_FALLBACKS = 5
 
@@ -44,79 +48,10 @@ class Context:
     session_header: str | None = None
 
 
-@dataclass
-class _Clock:
-    timings: dict[str, float] = field(default_factory=dict)
-    _last: float = field(default_factory=time.perf_counter)
-    start: float = field(default_factory=time.perf_counter)
-
-    def lap(self, stage: str) -> None:
-        now = time.perf_counter()
-        self.timings[stage] = self.timings.get(stage, 0.0) + (now - self._last) * 1000
-        self._last = now
-
-    def total_ms(self) -> float:
-        return (time.perf_counter() - self.start) * 1000
-
-
-def session_key(request: RouteRequest, ctx: Context, view: PromptView) -> str | None:
-    """The caller's session id, else a fingerprint of the conversation's opening (system prompt
-    + first user turn) once it has more than one message: agent loops stick without an id."""
-    scope = f"{request.team or ''}|{request.user or ''}"
-    explicit = ctx.session_header or request.session_id
-    if explicit:
-        return f"s:{scope}|{explicit}"
-    if view.messages > 1 and request.messages:
-        first_user = next((m for m in request.messages if m.role == "user"), None)
-        opening = f"{view.system}\x1f{first_user.content if first_user else ''}"
-        return (
-            "c:"
-            + scope
-            + "|"
-            + hashlib.blake2b(opening.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
-        )
-    return None
-
-
-@dataclass(frozen=True)
-class Assignment:
-    """This request's A/B variant: what it overrides, and notes for the reason."""
-
-    experiment: str
-    variant: str
-    strategy: str | None
-    profile: Profile | None
-    notes: tuple[str, ...] = ()
-
-
-def assign(
-    engine: Engine, request: RouteRequest, ctx: Context, profile: Profile, key: str | None
-) -> Assignment | None:
-    """The first running experiment this request takes part in (by resolved profile), and its
-    variant by the experiment's stable key. Pure: every replica assigns the same."""
-    if not engine.settings.ab_testing_enabled:
-        return None
-    user = f"{request.team or ''}|{request.user}" if request.user else None
-    keys: dict[KeyKind, str | None] = {"session": key, "user": user, "request": ctx.request_id}
-    for spec in engine.runtime.experiments:
-        if not spec.running or (spec.profile is not None and spec.profile != profile.name):
-            continue
-        stable = spec.stable_key(keys)
-        if stable is None:
-            continue
-        variant = spec.variant_for(stable[1])
-        notes = [f"exp:{spec.name}={variant.name}"]
-        vprofile = engine.profiles.profiles.get(variant.profile) if variant.profile else None
-        if variant.profile and vprofile is None:
-            notes.append(f"variant_profile_missing:{variant.profile}")
-        return Assignment(spec.name, variant.name, variant.strategy, vprofile, tuple(notes))
-    return None
-
-
 async def decide(engine: Engine, request: RouteRequest, ctx: Context) -> RouteResponse:
     """One decision, then what is shared about it: the experiment counter (exact across replicas)
     and this worker's recent-decisions buffer."""
-    response = await _decide(engine, request, ctx)
+    response = await _decide(engine, engine.snapshot, request, ctx)
     if response.experiment and response.variant:
         await engine.state.count_decision(response.experiment, response.variant)
         engine.metrics.experiment_decisions.labels(label(response.experiment), label(response.variant)).inc()
@@ -124,62 +59,63 @@ async def decide(engine: Engine, request: RouteRequest, ctx: Context) -> RouteRe
     return response
 
 
-async def _decide(engine: Engine, request: RouteRequest, ctx: Context) -> RouteResponse:
-    clock = _Clock()
+async def _decide(engine: Engine, snap: Snapshot, request: RouteRequest, ctx: Context) -> RouteResponse:
+    watch = Stopwatch()
+    settings = engine.settings
     view = view_of(request)
     signals = extract_signals(view, len(request.tools or ()))
-    segments = embed_segments(view, engine.settings.token_budget)
+    segments = embed_segments(view, settings.token_budget)
     if not segments:
         raise InvalidRequest(
             "the request has no text to route: messages carry no user or system text",
             field="messages" if request.messages is not None else "prompt",
         )
-    clock.lap("signals")
+    watch.lap("signals")
 
     metadata = request.metadata or {}
-    profile = engine.profiles.resolve(
+    profile = snap.profiles.resolve(
         ctx.profile_header,
         request.profile or _str(metadata.get("routeiq_profile")),
         request.team,
         request.key_alias,
     )
-    entries, catalog_note = engine.catalog.candidates_for(request)
-    clock.lap("profile")
+    entries, catalog_note = snap.catalog.candidates_for(request)
+    watch.lap("profile")
 
-    key = session_key(request, ctx, view)
-    assignment = assign(engine, request, ctx, profile, key)
+    key = session_key(request, ctx.session_header, view)
+    assignment = _assignment(engine, snap, request, ctx, profile, key)
     if assignment is not None and assignment.profile is not None:
         profile = assignment.profile
     sticky = await _session_choice(engine, key, profile, signals, entries)
-    clock.lap("session")
+    watch.lap("session")
     if sticky is not None:
-        response = _session_response(engine, sticky, profile, ctx, signals, request, clock)
+        response = _session_response(engine, sticky, profile, ctx, signals, request, watch)
         _mark_assignment(response, assignment, ())
         return response
 
     vector = await _embed(engine, segments)
-    clock.lap("embed")
+    watch.lap("embed")
     classification = classify(
         vector,
         signals,
-        engine.centroids,
-        engine.complexity,
-        min_confidence=engine.settings.min_category_confidence,
+        snap.centroids,
+        snap.complexity,
+        min_confidence=settings.min_category_confidence,
     )
-    clock.lap("classify")
+    watch.lap("classify")
 
-    strategy, strategy_notes = _strategy(engine, assignment)
-    estimates = strategy.estimate(vector, classification, entries)
-    clock.lap("strategy")
+    estimator, estimator_notes = _estimator(snap, assignment)
+    estimates = estimator.estimate(vector, classification, entries)
+    watch.lap("strategy")
     # A trained router drives the ranking only when it knew at least one candidate's model.
-    predicted = any(source.startswith("ml:") for _, source in estimates)
+    predicted = any(source.startswith(TRAINED_PREFIX) for _, source in estimates)
     selection = await _select(engine, entries, estimates, profile, classification, signals, predicted)
     chosen = selection.ranked[0]
     if key is not None and profile.sticky_sessions:
         await engine.state.set_session(
-            key, _record(chosen, profile, classification), engine.settings.session_ttl_seconds
+            key, session_record(chosen.entry, profile, classification), settings.session_ttl_seconds
         )
-    clock.lap("select")
+    watch.lap("select")
 
     response = RouteResponse(
         model=chosen.entry.model,
@@ -191,7 +127,7 @@ async def _decide(engine: Engine, request: RouteRequest, ctx: Context) -> RouteR
         category=classification.category,
         confidence=classification.confidence,
         complexity=classification.complexity,
-        strategy=_strategy_name(strategy, classification, predicted),
+        strategy=_strategy_name(estimator, classification, predicted),
         reason=_reason(profile, classification, selection, catalog_note),
         request_id=ctx.request_id,
         timings_ms={},
@@ -205,9 +141,19 @@ async def _decide(engine: Engine, request: RouteRequest, ctx: Context) -> RouteR
         }
         response.candidates = _explain(selection)
         response.signals["notes"] = describe(classification)["notes"]
-    _mark_assignment(response, assignment, strategy_notes)
-    _finish(engine, response, clock)
+    _mark_assignment(response, assignment, estimator_notes)
+    _finish(engine, response, watch)
     return response
+
+
+def _assignment(
+    engine: Engine, snap: Snapshot, request: RouteRequest, ctx: Context, profile: Profile, key: str | None
+) -> Assignment | None:
+    if not engine.settings.ab_testing_enabled:
+        return None
+    user = f"{request.team or ''}|{request.user}" if request.user else None
+    keys: dict[KeyKind, str | None] = {"session": key, "user": user, "request": ctx.request_id}
+    return assign(snap.config.experiments, snap.profiles, profile, keys)
 
 
 async def _select(
@@ -224,7 +170,7 @@ async def _select(
     selection = select(
         entries, estimates, profile, classification, signals, circuits.open, predicted=predicted
     )
-    await apply_premium_budget(engine, profile, selection)
+    await _premium_budget(engine, profile, selection)
     if not selection.ranked:
         raise NoCandidate(
             f"no candidate satisfies profile {profile.name!r} for this request",
@@ -239,25 +185,39 @@ async def _select(
     return selection
 
 
-def _strategy_name(strategy: Strategy, classification: Classification, predicted: bool) -> str:
+async def _premium_budget(engine: Engine, profile: Profile, selection: Selection) -> None:
+    settings = engine.settings
+    target = settings.premium_share_target
+    if target is None or profile.name not in settings.premium_share_profiles or not selection.ranked:
+        return
+    window = settings.premium_share_window_seconds
+    premium, total = await engine.state.premium_share(window)
+    if keep_premium_share(selection, premium, total, target):
+        engine.metrics.budget_downgrades.inc()
+    went_premium = selection.ranked[0].entry.tier == "premium"
+    await engine.state.count_premium_decision(went_premium, window)
+    engine.metrics.premium_share.set((premium + went_premium) / (total + 1))
+
+
+def _strategy_name(estimator: Estimator, classification: Classification, predicted: bool) -> str:
     if predicted:
-        return strategy.name  # the router's qualities decided, whatever the category
+        return estimator.name  # the router's qualities decided, whatever the category
     if classification.heuristic:
         return "heuristic"
     if classification.low_confidence:
         return "default"
-    # an ml strategy that knew none of the candidates: the priors decided
-    return "centroid" if strategy.name.startswith("ml:") else strategy.name
+    # a trained router that knew none of the candidates: the priors decided
+    return CENTROID if estimator.name.startswith(TRAINED_PREFIX) else estimator.name
 
 
-def _strategy(engine: Engine, assignment: Assignment | None) -> tuple[Strategy, tuple[str, ...]]:
-    """The active strategy, or the variant's; a variant's strategy not loaded here -> centroid."""
+def _estimator(snap: Snapshot, assignment: Assignment | None) -> tuple[Estimator, tuple[str, ...]]:
+    """The active strategy's estimator, or the variant's; one not loaded here -> centroid."""
     if assignment is None or not assignment.strategy:
-        return engine.strategy(), ()
-    strategy = engine.strategies.get(assignment.strategy) or engine.strategies["centroid"]
-    if strategy.name != assignment.strategy:
-        return strategy, (f"strategy_missing:{assignment.strategy}->{strategy.name}",)
-    return strategy, ()
+        return snap.estimator(), ()
+    estimator = snap.estimator(assignment.strategy)
+    if estimator.name != assignment.strategy:
+        return estimator, (f"strategy_missing:{assignment.strategy}->{estimator.name}",)
+    return estimator, ()
 
 
 def _mark_assignment(response: RouteResponse, assignment: Assignment | None, extra: tuple[str, ...]) -> None:
@@ -274,7 +234,7 @@ def _str(value: Any) -> str | None:
 async def _embed(engine: Engine, segments: list[str]) -> Vector:
     """Local cache, then the shared cache (if configured), then an inference thread — admitted
     only while the embedding queue has room: past it the request is answered 503 at once
-    (Retry-After): a caller with a ~50 ms budget gains nothing from a longer queue (admission.py)."""
+    (Retry-After): a caller with a ~50 ms budget gains nothing from a longer queue."""
     budget = engine.settings.token_budget
     key = cache_key(segments, budget)
     cached = engine.cache.get(key)
@@ -289,7 +249,7 @@ async def _embed(engine: Engine, segments: list[str]) -> Vector:
             engine.cache.put(key, cached)
             return cached
     engine.metrics.cache.labels("miss").inc()
-    queue = engine.embed_queue
+    queue = engine.admission.embeddings
     if not queue.try_acquire():
         engine.metrics.rejected.labels("queue_full").inc()
         raise Overloaded("the embedding queue is full; retry shortly", retry_after=1)
@@ -316,21 +276,15 @@ def _timed_embed(engine: Engine, segments: list[str], budget: int) -> tuple[npt.
 async def _session_choice(
     engine: Engine, key: str | None, profile: Profile, signals: Signals, entries: list[CatalogEntry]
 ) -> tuple[SessionRecord, CatalogEntry] | None:
-    """Keep the conversation's model unless the profile changed or forbids it now. Inside a tool
-    loop the model is kept even across a profile change (switching mid-loop breaks agents): only
-    what the request needs (tools, vision, context window) can break it; the new profile's
-    cost and provider limits apply from the next user turn."""
+    """Keep the conversation's model unless the profile changed or forbids it now, or its
+    breaker is open (see `decision.sessions.sticky_entry`)."""
     if key is None or not profile.sticky_sessions:
         return None
     record = await engine.state.get_session(key, engine.settings.session_ttl_seconds)
     if record is None:
         return None
-    if record.profile != profile.name and not signals.tool_loop:
-        return None
-    entry = next((e for e in entries if e.deployment_id == record.deployment_id), None)
+    entry = sticky_entry(record, profile, signals, entries)
     if entry is None:
-        return None
-    if hard_exclusion(entry, profile, signals, request_needs_only=signals.tool_loop) is not None:
         return None
     if entry.deployment_id in await engine.state.open_circuits():
         return None
@@ -344,7 +298,7 @@ def _session_response(
     ctx: Context,
     signals: Signals,
     request: RouteRequest,
-    clock: _Clock,
+    watch: Stopwatch,
 ) -> RouteResponse:
     record, entry = sticky
     response = RouteResponse(
@@ -364,19 +318,8 @@ def _session_response(
     )
     if request.explain:
         response.signals = signals.as_dict()
-    _finish(engine, response, clock)
+    _finish(engine, response, watch)
     return response
-
-
-def _record(chosen: Scored, profile: Profile, classification: Classification) -> SessionRecord:
-    return SessionRecord(
-        deployment_id=chosen.entry.deployment_id,
-        model=chosen.entry.model,
-        profile=profile.name,
-        category=classification.category,
-        tier=classification.tier,
-        complexity=classification.complexity,
-    )
 
 
 def _reason(profile: Profile, c: Classification, selection: Selection, note: str | None) -> str:
@@ -407,12 +350,12 @@ def _explain_row(s: Scored, rank: int | None) -> CandidateExplain:
     )
 
 
-def _finish(engine: Engine, response: RouteResponse, clock: _Clock) -> None:
-    total = clock.total_ms()
-    response.timings_ms = {k: round(v, 3) for k, v in clock.timings.items()}
+def _finish(engine: Engine, response: RouteResponse, watch: Stopwatch) -> None:
+    total = watch.total_ms()
+    response.timings_ms = {k: round(v, 3) for k, v in watch.laps_ms.items()}
     response.timings_ms["total"] = round(total, 3)
     stage = engine.metrics.stage
-    for name, ms in clock.timings.items():
+    for name, ms in watch.laps_ms.items():
         stage(name).observe(ms / 1000)
     stage("total").observe(total / 1000)
     engine.metrics.decisions.labels(

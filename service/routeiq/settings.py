@@ -19,6 +19,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from routeiq.decision.names import STRATEGY_NAME_RULE, is_strategy_name
+
 _REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
 
 
@@ -233,8 +235,8 @@ class Settings(BaseSettings):
     @field_validator("strategy")
     @classmethod
     def _strategy_shape(cls, value: str) -> str:
-        if value != "centroid" and not (value.startswith("ml:") and len(value) > 3):
-            raise ValueError("must be 'centroid' or 'ml:<router name>'")
+        if not is_strategy_name(value):
+            raise ValueError(STRATEGY_NAME_RULE)
         return value
 
     @model_validator(mode="after")
@@ -253,6 +255,10 @@ class Settings(BaseSettings):
     @property
     def embedder_dir(self) -> Path:
         return self.embedder_path or self.models_path / "embedder"
+
+    @property
+    def trained_routers_dir(self) -> Path:
+        return self.routers_path or self.models_path / "routers"
 
     @classmethod
     def settings_customise_sources(

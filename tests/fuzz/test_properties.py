@@ -14,16 +14,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from routeiq import limits
-from routeiq.catalog import CatalogEntry
-from routeiq.classify import Classification
+from routeiq.decision.catalog import CatalogEntry
+from routeiq.decision.classify import Classification
+from routeiq.decision.policy import hard_exclusion, select
+from routeiq.decision.profiles import Profile
+from routeiq.decision.prompt import embed_segments, view_of
+from routeiq.decision.schemas import MODEL_TIERS, TIERS, RouteRequest
+from routeiq.decision.signals import Signals, extract_signals
 from routeiq.engine import Engine
 from routeiq.errors import RouteIQError
-from routeiq.extract import embed_segments, view_of
-from routeiq.policy import hard_exclusion, select
-from routeiq.profiles import Profile
-from routeiq.schemas import MODEL_TIERS, TIERS, RouteRequest
-from routeiq.signals import Signals, extract_signals
+from routeiq.http import request_limits as limits
 from tests.fuzz.counts import COUNTS, TOKEN
 from tests.fuzz.strategies import feedback_body, route_body
 from tests.serve import Server
@@ -105,9 +105,9 @@ def parse_and_prepare(engine: Engine, body: object) -> None:
         for segment in segments:
             segment.encode("utf-8")  # what the tokenizer needs: no lone surrogates left
             assert len(segment) <= engine.settings.token_budget * 6 + 3
-        entries, _ = engine.catalog.candidates_for(request)
+        entries, _ = engine.snapshot.catalog.candidates_for(request)
         assert entries
-        engine.profiles.resolve(None, request.profile, request.team, request.key_alias)
+        engine.snapshot.profiles.resolve(None, request.profile, request.team, request.key_alias)
         assert signals.approx_tokens >= 0 and signals.messages >= 0
     except RouteIQError as exc:
         assert 400 <= exc.status < 500, f"{type(exc).__name__}: {exc.message}"

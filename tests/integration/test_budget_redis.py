@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from routeiq import budget_redis
-from routeiq.state import WindowCounter
+from routeiq.state import redis_premium_window as budget_redis
+from routeiq.state.memory import WindowCounter
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed")
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from routeiq.breaker import BreakerPolicy
+from routeiq.decision.experiments import ExperimentSpec, VariantSpec
 from routeiq.errors import StateUnavailable
-from routeiq.experiments import ExperimentSpec, VariantSpec
-from routeiq.metrics import Metrics
-from routeiq.state import OutcomeRecord, SessionRecord
-from routeiq.state_redis import RedisState, connect
+from routeiq.observability.metrics import Metrics
+from routeiq.state.breakers import BreakerPolicy
+from routeiq.state.records import OutcomeRecord, SessionRecord
+from routeiq.state.redis_state import RedisState, connect
 from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.anyio

@@ -11,10 +11,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from routeiq.breaker import BreakerPolicy
-from routeiq.experiments import ExperimentSpec, VariantSpec
-from routeiq.state import MemoryState, OutcomeRecord, SessionRecord, State
-from routeiq.state_redis import RedisState, connect
+from routeiq.decision.experiments import ExperimentSpec, VariantSpec
+from routeiq.state.breakers import BreakerPolicy
+from routeiq.state.memory import MemoryState
+from routeiq.state.protocols import State
+from routeiq.state.records import OutcomeRecord, SessionRecord
+from routeiq.state.redis_state import RedisState, connect
 from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.anyio

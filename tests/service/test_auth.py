@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import generate_latest
 
-from routeiq.auth import TokenSet, bearer_token, startup_warnings
 from routeiq.errors import ConfigError
+from routeiq.http.auth import TokenSet, bearer_token, startup_warnings
 from routeiq.settings import Settings
 from tests.conftest import make_client
 

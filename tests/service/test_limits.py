@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from routeiq.limits import scrub
+from routeiq.http.request_limits import scrub
 from tests.conftest import make_client
 
 LIMITS = {

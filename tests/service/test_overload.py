@@ -8,13 +8,13 @@ from tests.conftest import make_client
 def test_full_embedding_queue_sheds_new_prompts_but_serves_cached_ones() -> None:
     with make_client(inference_threads=1, queue_depth_per_thread=3) as client:
         engine = client.app.state.engine  # type: ignore[attr-defined]
-        assert engine.embed_queue.capacity == 3  # threads x depth
+        assert engine.admission.embeddings.capacity == 3  # threads x depth
         cached = {"prompt": "translate good morning into French"}
         assert client.post("/route", json=cached).status_code == 200
 
         # Occupy every place in the queue, as three embeddings in progress would.
         for _ in range(3):
-            assert engine.embed_queue.try_acquire()
+            assert engine.admission.embeddings.try_acquire()
         try:
             shed = client.post(
                 "/route", json={"prompt": "write a haiku about queues"}, headers={"X-Request-ID": "abc-123"}
@@ -29,12 +29,12 @@ def test_full_embedding_queue_sheds_new_prompts_but_serves_cached_ones() -> None
             assert 'routeiq_requests_rejected_total{reason="queue_full"} 1.0' in metrics
         finally:
             for _ in range(3):
-                engine.embed_queue.release()
+                engine.admission.embeddings.release()
         assert client.post("/route", json={"prompt": "write a haiku about queues"}).status_code == 200
-        assert engine.embed_queue.in_flight == 0
+        assert engine.admission.embeddings.in_flight == 0
 
 
 def test_queue_capacity_follows_inference_threads() -> None:
     with make_client(inference_threads=2) as client:
         engine = client.app.state.engine  # type: ignore[attr-defined]
-        assert engine.embed_queue.capacity == 2 * engine.settings.queue_depth_per_thread
+        assert engine.admission.embeddings.capacity == 2 * engine.settings.queue_depth_per_thread

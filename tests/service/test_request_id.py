@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from routeiq.logs import JsonFormatter
+from routeiq.observability.logs import JsonFormatter
 from tests.conftest import make_client
 
 ORIGIN = "https://console.example"
@@ -91,7 +91,7 @@ def test_auth_refusals_carry_id_and_cors(app_client: TestClient) -> None:
 
 
 def test_load_shed_503_carries_id_cors_and_retry_after(app_client: TestClient) -> None:
-    limiter = app_client.app.state.engine.limiter  # type: ignore[attr-defined]
+    limiter = app_client.app.state.engine.admission.decisions  # type: ignore[attr-defined]
     limiter.in_flight = limiter.capacity  # the real limiter, full: the next decision is shed
     try:
         for path, body in (("/route", {"prompt": "hi"}), ("/route/batch", [{"prompt": "hi"}])):

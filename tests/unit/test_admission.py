@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from routeiq.admission import EmbedQueue
+from routeiq.inference.admission import EmbedQueue
 
 
 def test_free_threads_always_admit_even_when_embeddings_are_slow() -> None:

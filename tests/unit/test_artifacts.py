@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from routeiq.artifacts import MANIFEST, Bundle, build_manifest, bundle_files, write_manifest
-from routeiq.engine import BUNDLED_FILES, Engine
+from routeiq.artifacts.integrity import MANIFEST, Bundle, build_manifest, bundle_files, write_manifest
+from routeiq.engine import Engine
 from routeiq.errors import ArtifactError
-from routeiq.metrics import Metrics
+from routeiq.observability.metrics import Metrics
 from routeiq.settings import Settings, default_models_path
+from routeiq.snapshot import BUNDLED_FILES
 
 MODELS = default_models_path()
 

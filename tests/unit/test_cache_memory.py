@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from routeiq.embed import ENTRY_OVERHEAD_BYTES, EmbeddingCache, cache_key
+from routeiq.inference.cache import EmbeddingCache, cache_key
+from routeiq.inference.cache import ENTRY_OVERHEAD_BYTES
 from routeiq.settings import Settings
 
 DIM = 384

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from routeiq.centroids import Centroids, CentroidSet
-from routeiq.classify import ComplexityModel, classify
+from routeiq.decision.centroids import Centroids, CentroidSet
+from routeiq.decision.classify import ComplexityModel, classify
 from tests.unit.test_policy import signals
 
 MODELS = Path(__file__).parents[2] / "models"

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from routeiq.embed import EmbeddingCache, OnnxEmbedder, cache_key, fit_budget
 from routeiq.engine import Engine
 from routeiq.errors import ArtifactError
+from routeiq.inference.cache import EmbeddingCache, cache_key
+from routeiq.inference.embedder import OnnxEmbedder, fit_budget
 
 GOLDEN = json.loads((Path(__file__).parents[1] / "data" / "golden_embeddings.json").read_text())
 

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from routeiq.catalog import Catalog, CatalogEntry
-from routeiq.classify import Classification
+from routeiq.decision.catalog import Catalog, CatalogEntry
+from routeiq.decision.classify import Classification
+from routeiq.decision.policy import select
+from routeiq.decision.profiles import Profile, Profiles
+from routeiq.decision.schemas import RouteRequest
+from routeiq.decision.signals import Signals
 from routeiq.errors import ArtifactError, UnknownProfile
-from routeiq.policy import select
-from routeiq.profiles import Profile, Profiles
-from routeiq.schemas import RouteRequest
-from routeiq.signals import Signals
 
 MODELS = Path(__file__).parents[2] / "models"
 

@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from routeiq.catalog import CatalogEntry
-from routeiq.classify import Classification
-from routeiq.policy import ML_DEFAULT_THRESHOLD, select
-from routeiq.profiles import Profile, Profiles
+from routeiq.decision.catalog import CatalogEntry
+from routeiq.decision.classify import Classification
+from routeiq.decision.policy import ML_DEFAULT_THRESHOLD, select
+from routeiq.decision.profiles import Profile, Profiles
 from routeiq.settings import Settings
-from routeiq.state import MemoryState, WindowCounter
+from routeiq.state.memory import MemoryState, WindowCounter
 from routeiq.training.calibrate import calibrate, write_profile
-from routeiq.training.metrics import auc, pair_curve, threshold_policy
+from routeiq.training.scores import auc, pair_curve, threshold_policy
 from tests.unit.test_policy import signals
 
 REPO = Path(__file__).resolve().parents[2]

@@ -3,6 +3,7 @@ foreign graphs, unknown-model candidates, and the shipped routers."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -10,13 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from routeiq.catalog import CatalogEntry
-from routeiq.classify import Classification
+from routeiq.decision.catalog import CatalogEntry
+from routeiq.decision.classify import Classification
+from routeiq.decision.estimators import CentroidEstimator
 from routeiq.engine import Engine
 from routeiq.errors import ArtifactError, InvalidRequest
-from routeiq.routers import MLStrategy, OnnxRouter, load_routers
-from routeiq.routers.runtime import PRIOR_SOURCE
-from routeiq.strategies import CentroidStrategy
+from routeiq.trained.router import PRIOR_SOURCE, TrainedEstimator, TrainedRouter, load_trained
 from routeiq.training import data
 from routeiq.training.train import TrainPlan, run
 
@@ -58,7 +58,7 @@ def test_every_kind_round_trips_through_onnx_within_1e5(trained, engine: Engine)
     folder, results, vectors = trained
     assert sorted(m.kind for m, _ in results) == ["knn", "linear", "mf", "mlp"]
     for manifest, params in results:
-        router = OnnxRouter(folder / f"{manifest.name}.json", engine.embedder.fingerprint)
+        router = TrainedRouter(folder / f"{manifest.name}.json", engine.embedder.fingerprint)
         served = router.predict(vectors)
         assert served.shape == (len(vectors), 2)
         np.testing.assert_allclose(served, params.predict(vectors), atol=1e-5, err_msg=manifest.kind)
@@ -73,7 +73,7 @@ def test_trained_routers_learn_which_model_wins(trained, engine: Engine) -> None
         engine.settings.token_budget,
     )
     for manifest, _ in results:
-        q = OnnxRouter(folder / f"{manifest.name}.json", engine.embedder.fingerprint).predict(probe)
+        q = TrainedRouter(folder / f"{manifest.name}.json", engine.embedder.fingerprint).predict(probe)
         assert q[0, 0] > q[0, 1], manifest.kind  # math: the big model
         assert q[1, 1] > q[1, 0], manifest.kind  # chat: the small model
 
@@ -92,8 +92,10 @@ def test_a_tampered_graph_is_refused(trained, engine: Engine, tmp_path: Path) ->
     blob[-20] ^= 0x01  # one bit in a weight
     graph.write_bytes(bytes(blob))
     with pytest.raises(ArtifactError, match="does not match its manifest"):
-        OnnxRouter(manifest, engine.embedder.fingerprint)
-    loaded, report = load_routers(tmp_path, engine.embedder.fingerprint, engine.strategies["centroid"])
+        TrainedRouter(manifest, engine.embedder.fingerprint)
+    loaded, report = load_trained(
+        tmp_path, engine.embedder.fingerprint, engine.snapshot.estimator("centroid")
+    )
     assert loaded == {} and "does not match" in report.refused["t-linear"]
 
 
@@ -104,15 +106,15 @@ def test_a_router_trained_on_another_embedder_is_refused(trained, engine: Engine
     body["embedder"]["sha256"] = "0" * 64
     manifest.write_text(json.dumps(body))
     with pytest.raises(ArtifactError, match="retrain it"):
-        OnnxRouter(manifest, engine.embedder.fingerprint)
+        TrainedRouter(manifest, engine.embedder.fingerprint)
 
 
 def test_a_missing_graph_is_refused(trained, engine: Engine, tmp_path: Path) -> None:
     folder, _, _ = trained
     manifest = _copy(folder, "t-mf", tmp_path)
     (tmp_path / "t-mf.onnx").unlink()
-    with pytest.raises(ArtifactError, match="cannot be read"):
-        OnnxRouter(manifest, engine.embedder.fingerprint)
+    with pytest.raises(ArtifactError, match="graph is missing"):
+        TrainedRouter(manifest, engine.embedder.fingerprint)
 
 
 def _classification(complexity: float = 0.5) -> Classification:
@@ -121,9 +123,9 @@ def _classification(complexity: float = 0.5) -> Classification:
 
 def test_unknown_model_candidates_fall_back_to_the_prior(trained, engine: Engine) -> None:
     folder, _, vectors = trained
-    router = OnnxRouter(folder / "t-knn.json", engine.embedder.fingerprint)
-    fallback = CentroidStrategy(engine.complexity)
-    strategy = MLStrategy(router, fallback)
+    router = TrainedRouter(folder / "t-knn.json", engine.embedder.fingerprint)
+    fallback = CentroidEstimator(engine.snapshot.complexity)
+    strategy = TrainedEstimator(router, fallback)
     entries = [
         CatalogEntry(deployment_id="a", model="provider/big-model", tier="premium"),  # known by suffix
         CatalogEntry(deployment_id="b", model="mystery-model", tier="budget", quality=0.7),
@@ -142,9 +144,9 @@ def test_unknown_model_candidates_fall_back_to_the_prior(trained, engine: Engine
 def test_shipped_routers_load_and_cover_the_dcrouter_models(engine: Engine) -> None:
     names = {p.stem for p in SHIPPED.glob("*.json")}
     assert names == {"dcrouter-knn", "dcrouter-mlp", "dcrouter-linear", "dcrouter-mf"}
-    assert {f"ml:{n}" for n in names} <= set(engine.strategies)
+    assert {f"ml:{n}" for n in names} <= set(engine.snapshot.estimators)
     for name in names:
-        router = OnnxRouter(SHIPPED / f"{name}.json", engine.embedder.fingerprint)
+        router = TrainedRouter(SHIPPED / f"{name}.json", engine.embedder.fingerprint)
         assert len(router.manifest.models) == 9
         assert router.manifest.training["holdout_prompts_dropped"] > 0
 
@@ -178,33 +180,34 @@ def test_training_data_formats_and_errors(tmp_path: Path) -> None:
 
 
 def test_reload_swaps_routers_but_never_drops_the_active_one(trained, tmp_path: Path) -> None:
-    from routeiq.metrics import Metrics
-    from routeiq.routers import reload_routers
+    from routeiq.config_sync import ConfigSync
+    from routeiq.observability.metrics import Metrics
     from routeiq.settings import Settings
 
     folder, _, _ = trained
     for name in ("t-linear", "t-mf"):
         _copy(folder, name, tmp_path)
     engine = Engine.load(Settings(routers_path=tmp_path, strategy="ml:t-linear"), Metrics.create())
+    sync = ConfigSync(engine)
     try:
-        assert {"ml:t-linear", "ml:t-mf"} <= set(engine.strategies)
+        assert {"ml:t-linear", "ml:t-mf"} <= set(engine.snapshot.estimators)
         (tmp_path / "t-mf.json").unlink()
         (tmp_path / "t-mf.onnx").unlink()
-        report = reload_routers(engine)
-        assert report.loaded == ["ml:t-linear"] and "ml:t-mf" not in engine.strategies
+        asyncio.run(sync.reload())
+        assert "ml:t-linear" in engine.snapshot.estimators and "ml:t-mf" not in engine.snapshot.estimators
         graph = tmp_path / "t-linear.onnx"
         graph.write_bytes(graph.read_bytes() + b"\x00")
-        before = engine.strategies
+        before = engine.snapshot
         with pytest.raises(ArtifactError, match="active strategy ml:t-linear would be lost"):
-            reload_routers(engine)
-        assert engine.strategies is before and engine.strategy().name == "ml:t-linear"
+            asyncio.run(sync.reload())
+        assert engine.snapshot is before and engine.snapshot.estimator().name == "ml:t-linear"
     finally:
         engine.executor.shutdown()
 
 
 def test_verify_fails_on_a_refused_router(trained, tmp_path: Path) -> None:
+    from routeiq.selfcheck import verify
     from routeiq.settings import Settings
-    from routeiq.verify import verify
 
     folder, _, _ = trained
     _copy(folder, "t-mlp", tmp_path)

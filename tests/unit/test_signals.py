@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from routeiq.extract import embed_segments, view_of
-from routeiq.schemas import RouteRequest
-from routeiq.signals import Signals, detect_language, extract_signals
+from routeiq.decision.prompt import embed_segments, view_of
+from routeiq.decision.schemas import RouteRequest
+from routeiq.decision.signals import Signals, detect_language, extract_signals
 
 
 def signals_of(**body: object) -> Signals:

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from routeiq.artifacts import write_manifest
-from routeiq.centroids import Centroids, CentroidSet
+from routeiq.artifacts.integrity import write_manifest
 from routeiq.cli import main
+from routeiq.decision.centroids import Centroids, CentroidSet
 from routeiq.errors import ArtifactError
+from routeiq.selfcheck import CENTROID_TOLERANCE, compare, verify
 from routeiq.settings import Settings, default_models_path
-from routeiq.verify import CENTROID_TOLERANCE, compare, verify
 
 
 def _set(labels: tuple[str, ...], matrix: list[list[float]]) -> CentroidSet:

@@ -16,20 +16,20 @@ from typing import Any
 import numpy as np
 import yaml
 
-from ..catalog import Catalog
-from ..classify import ComplexityModel, classify
-from ..embed import OnnxEmbedder
-from ..engine import load_centroids
-from ..errors import InvalidRequest
-from ..extract import view_of
-from ..policy import select
-from ..profiles import Profile, Profiles
-from ..routers.runtime import MLStrategy, OnnxRouter
-from ..settings import Settings
-from ..signals import extract_signals
-from ..strategies import CentroidStrategy
-from . import data
-from .embeddings import DEFAULT_CACHE_DIR, embed_examples
+from routeiq.decision.catalog import Catalog
+from routeiq.decision.classify import ComplexityModel, classify
+from routeiq.decision.estimators import CentroidEstimator
+from routeiq.decision.policy import select
+from routeiq.decision.profiles import Profile, Profiles
+from routeiq.decision.prompt import view_of
+from routeiq.decision.signals import extract_signals
+from routeiq.errors import InvalidRequest
+from routeiq.inference.embedder import OnnxEmbedder
+from routeiq.settings import Settings
+from routeiq.snapshot import centroids_for
+from routeiq.trained.router import TrainedEstimator, TrainedRouter
+from routeiq.training import data
+from routeiq.training.embeddings import DEFAULT_CACHE_DIR, embed_examples
 
 GRID = np.round(np.linspace(0.0, 1.0, 201), 3)
 
@@ -73,10 +73,10 @@ def calibrate(
         raise InvalidRequest("the catalog has no premium-tier model to budget", field="catalog")
     embedder = OnnxEmbedder(settings.embedder_dir, intra_op_threads=settings.ort_intra_op_threads)
     complexity = ComplexityModel.load(models / "complexity.json")
-    centroids = load_centroids(settings, embedder)
-    folder = settings.routers_path or models / "routers"
-    strategy = MLStrategy(
-        OnnxRouter(folder / f"{router_name}.json", embedder.fingerprint), CentroidStrategy(complexity)
+    centroids = centroids_for(settings, embedder)
+    folder = settings.trained_routers_dir
+    strategy = TrainedEstimator(
+        TrainedRouter(folder / f"{router_name}.json", embedder.fingerprint), CentroidEstimator(complexity)
     )
     examples = data.load_examples(sample, settings.token_budget, scores=False)
     vectors = embed_examples(embedder, examples, settings.token_budget, cache_dir)

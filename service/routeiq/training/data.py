@@ -23,9 +23,9 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import ValidationError
 
-from ..errors import InvalidRequest
-from ..extract import embed_segments, view_of
-from ..schemas import RouteRequest
+from routeiq.decision.prompt import embed_segments, view_of
+from routeiq.decision.schemas import RouteRequest
+from routeiq.errors import InvalidRequest
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from ..embed import OnnxEmbedder
-from .data import Example
+from routeiq.inference.embedder import OnnxEmbedder
+from routeiq.training.data import Example
 
 log = logging.getLogger("routeiq.training")
 

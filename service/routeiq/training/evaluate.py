@@ -17,21 +17,21 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..artifacts import sha256_file
-from ..catalog import Catalog
-from ..classify import ComplexityModel, classify
-from ..embed import OnnxEmbedder
-from ..engine import load_centroids
-from ..errors import ArtifactError, InvalidRequest
-from ..extract import view_of
-from ..routers.runtime import MLStrategy, OnnxRouter
-from ..settings import Settings
-from ..signals import extract_signals
-from ..strategies import CentroidStrategy
-from . import data
-from .embeddings import DEFAULT_CACHE_DIR, embed_examples
-from .metrics import PairCurve, auc, pair_curve, threshold_policy
-from .train import training_set
+from routeiq.artifacts.integrity import sha256_file
+from routeiq.decision.catalog import Catalog
+from routeiq.decision.classify import ComplexityModel, classify
+from routeiq.decision.estimators import CentroidEstimator
+from routeiq.decision.prompt import view_of
+from routeiq.decision.signals import extract_signals
+from routeiq.errors import ArtifactError, InvalidRequest
+from routeiq.inference.embedder import OnnxEmbedder
+from routeiq.settings import Settings
+from routeiq.snapshot import centroids_for
+from routeiq.trained.router import TrainedEstimator, TrainedRouter
+from routeiq.training import data
+from routeiq.training.embeddings import DEFAULT_CACHE_DIR, embed_examples
+from routeiq.training.scores import PairCurve, auc, pair_curve, threshold_policy
+from routeiq.training.train import training_set
 
 log = logging.getLogger("routeiq.training")
 F64 = npt.NDArray[np.float64]
@@ -72,13 +72,13 @@ class EvalResult:
     refused: dict[str, str]
 
 
-def _load_routers(plan: EvalPlan, embedder: OnnxEmbedder) -> tuple[list[OnnxRouter], dict[str, str]]:
+def _load_routers(plan: EvalPlan, embedder: OnnxEmbedder) -> tuple[list[TrainedRouter], dict[str, str]]:
     routers, refused = [], {}
     for manifest in sorted(plan.routers.glob("*.json")):
         if plan.names and manifest.stem not in plan.names:
             continue
         try:
-            routers.append(OnnxRouter(manifest, embedder.fingerprint))
+            routers.append(TrainedRouter(manifest, embedder.fingerprint))
         except ArtifactError as exc:
             refused[manifest.stem] = exc.message
     if not routers:
@@ -91,7 +91,7 @@ def _complexity_and_length(
 ) -> tuple[F64, F64]:
     """The live pipeline's `complexity` and task length for each prompt (same signals, same
     classify, same vectors)."""
-    centroids = load_centroids(settings, embedder)
+    centroids = centroids_for(settings, embedder)
     model = ComplexityModel.load(settings.models_path / "complexity.json")
     complexity, length = [], []
     for example, vector in zip(examples, x, strict=True):
@@ -109,11 +109,11 @@ def _complexity_and_length(
 
 
 def _timing(
-    router: OnnxRouter, vector: npt.NDArray[np.float32], runs: int, catalog: Catalog
+    router: TrainedRouter, vector: npt.NDArray[np.float32], runs: int, catalog: Catalog
 ) -> dict[str, float]:
     """Median/p99 microseconds of one prediction for one prompt, and of the whole strategy
     estimate over the catalog's candidates (name matching + clamping included)."""
-    from ..classify import Classification
+    from routeiq.decision.classify import Classification
 
     one = vector[None, :]
     for _ in range(min(200, runs)):
@@ -123,7 +123,7 @@ def _timing(
         start = time.perf_counter()
         router.predict(one)
         samples[i] = time.perf_counter() - start
-    strategy = MLStrategy(router, CentroidStrategy(ComplexityModel(0.0, {}, {}, (0.2, 0.4, 0.6, 0.8))))
+    strategy = TrainedEstimator(router, CentroidEstimator(ComplexityModel(0.0, {}, {}, (0.2, 0.4, 0.6, 0.8))))
     entries = list(catalog.entries)
     classification = Classification("conversation", 1.0, False, 0.5, "moderate", {}, {}, {})
     estimate = np.empty(runs)

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ..routers.manifest import INPUT_NAME, OUTPUT_NAME, RouterManifest
-from .trainers import Trained
+from routeiq.trained.manifest import INPUT_NAME, OUTPUT_NAME, RouterManifest
+from routeiq.training.trainers import Trained
 
 OPSET = 17
 

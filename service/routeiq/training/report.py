@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .evaluate import EvalResult, pair_curves, per_model_auc, routing_summary, threshold_curve
-from .metrics import PairCurve
+from routeiq.training.evaluate import EvalResult, pair_curves, per_model_auc, routing_summary, threshold_curve
+from routeiq.training.scores import PairCurve
 
 SECTION = "## Trained routers"
 TARGET_US = {"knn": 300.0, "mlp": 100.0, "linear": 100.0, "mf": 100.0}

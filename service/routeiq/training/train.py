@@ -10,13 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from ..embed import OnnxEmbedder
-from ..errors import InvalidRequest
-from ..routers.manifest import KINDS, NAME_PATTERN, RouterManifest
-from . import data
-from .embeddings import DEFAULT_CACHE_DIR, embed_examples
-from .export import write_router
-from .trainers import CHOSEN, TRAINERS, Trained, masked_bce
+from routeiq.errors import InvalidRequest
+from routeiq.inference.embedder import OnnxEmbedder
+from routeiq.trained.manifest import KINDS, NAME_PATTERN, RouterManifest
+from routeiq.training import data
+from routeiq.training.embeddings import DEFAULT_CACHE_DIR, embed_examples
+from routeiq.training.export import write_router
+from routeiq.training.trainers import CHOSEN, TRAINERS, Trained, masked_bce
 
 log = logging.getLogger("routeiq.training")
 

@@ -1,0 +1,90 @@
+"""create_app + lifespan. Nothing is loaded at import time: the engine is built in the lifespan."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from prometheus_client import CollectorRegistry, multiprocess
+
+from routeiq import __version__
+from routeiq.config_sync import ConfigSync
+from routeiq.engine import Engine
+from routeiq.http.admin import router as admin_router
+from routeiq.http.auth import AuthMiddleware, TokenSet, startup_warnings
+from routeiq.http.handlers import install_error_handlers, router
+from routeiq.http.middleware import BodyLimitMiddleware, ErrorBoundaryMiddleware, RequestIdMiddleware
+from routeiq.observability.metrics import Metrics
+from routeiq.settings import Settings
+from routeiq.state.build import build_state
+
+log = logging.getLogger("routeiq")
+
+
+def create_app(settings: Settings | None = None, registry: CollectorRegistry | None = None) -> FastAPI:
+    settings = settings or Settings()
+    metrics = Metrics.create(registry)
+    tokens = TokenSet.from_settings(settings)  # a bad token file stops start-up here
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for warning in startup_warnings(settings, tokens):
+            log.warning(warning)
+        engine = Engine.load(settings, metrics, build_state(settings, metrics))
+        engine.warm_up()
+        sync = ConfigSync(engine)
+        await sync.start()
+        app.state.sync = sync
+        app.state.engine = engine
+        log.info(
+            "routeiq ready: embedder=%s strategy=%s state=%s auth=%s",
+            engine.embedder.name,
+            engine.snapshot.estimator().name,
+            engine.state.backend,
+            f"on ({', '.join(sorted(tokens.digests))})" if tokens.enabled else "off",
+        )
+        try:
+            yield
+        finally:
+            await sync.stop()
+            await engine.close()
+            if settings.prometheus_multiproc_dir is not None:
+                # This worker's live gauges (in flight, degraded) stop counting once it is gone.
+                multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+    app = FastAPI(
+        title="RouteIQ",
+        version=__version__,
+        summary="Routing decisions for LLM gateways: which model and deployment should serve this prompt.",
+        lifespan=lifespan,
+    )
+    app.state.metrics = metrics
+    app.state.settings = settings
+    app.include_router(router)
+    app.include_router(admin_router)
+    install_error_handlers(app)
+    app.add_middleware(ErrorBoundaryMiddleware)  # added first = innermost
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Auth outside the body limit: an unauthenticated caller is refused before its body is read.
+    app.add_middleware(AuthMiddleware, tokens=tokens, metrics=metrics)
+    if settings.cors_allow_origins:
+        # Outside auth and every error source, so browsers can read 401s and shed 503s too.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allow_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "X-Request-ID",
+                "X-RouteIQ-Profile",
+                "X-RouteIQ-Session",
+            ],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(RequestIdMiddleware)  # added last = outermost
+    return app

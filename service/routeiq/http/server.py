@@ -1,0 +1,108 @@
+"""`routeiq serve`: pre-flight checks, structured logs, uvicorn with a graceful drain.
+
+Lifecycle:
+- start-up fails fast: settings, token file and every pinned artifact are checked before uvicorn
+  binds the port, so a bad config or a tampered file exits 2 with one line naming it;
+- on SIGTERM readiness goes false at once (`/readyz` -> 503 "draining"); the service keeps
+  serving for ROUTEIQ_DRAIN_DELAY_SECONDS (load balancers and Kubernetes endpoints take a moment
+  to notice, and closing the listener earlier resets connections still arriving); then uvicorn
+  stops accepting connections, requests already received get up to
+  ROUTEIQ_DRAIN_TIMEOUT_SECONDS to finish, the lifespan closes the engine, and the process exits
+  0 (uvicorn re-raises the signal after its shutdown; we make that a clean exit). A second
+  SIGTERM, or SIGINT, skips the delay.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from routeiq.artifacts.integrity import Bundle, verify_file
+from routeiq.http.auth import TokenSet
+from routeiq.inference.embedder import EmbedderManifest
+from routeiq.observability.logs import configure_logging, logging_config
+from routeiq.settings import Settings
+
+log = logging.getLogger("routeiq")
+
+
+def preflight(settings: Settings) -> None:
+    """Cheap checks of everything start-up would load (hashes, not ONNX sessions): raises
+    RouteIQError naming the file. The lifespan verifies again when it really loads."""
+    TokenSet.from_settings(settings)
+    Bundle.verify(settings.models_path)
+    embedder = settings.embedder_dir
+    manifest = EmbedderManifest.load(embedder)
+    verify_file(embedder / "model.onnx", manifest.model_sha256, what="embedder model")
+    verify_file(embedder / "tokenizer.json", manifest.tokenizer_sha256, what="embedder tokenizer")
+
+
+def mark_draining(app: FastAPI) -> None:
+    """Readiness false, so load balancers stop sending. Requests that still reach the process
+    (already received, or on a kept-alive connection) are served, not refused: none is lost."""
+    if getattr(app.state, "draining", False):
+        return
+    app.state.draining = True
+    log.info("draining: readiness is false; finishing in-flight requests")
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn.Server that flips readiness, optionally keeps serving for `delay` seconds, then
+    runs uvicorn's own graceful shutdown."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI, delay: float = 0.0) -> None:
+        super().__init__(config)
+        self._routeiq_app = app
+        self._delay = delay
+        self._timer: threading.Timer | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        mark_draining(self._routeiq_app)
+        if self._delay > 0 and sig == signal.SIGTERM and self._timer is None:
+            # uvicorn's loop polls `should_exit`, so setting it from a timer thread is enough
+            self._timer = threading.Timer(self._delay, super().handle_exit, (sig, frame))
+            self._timer.daemon = True
+            self._timer.start()
+            return
+        super().handle_exit(sig, frame)
+
+
+def _exit_cleanly(sig: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def run(settings: Settings) -> int:
+    configure_logging(settings)
+    preflight(settings)
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "log_config": logging_config(settings),  # JSON lines for uvicorn's messages too
+        "access_log": False,  # RequestIdMiddleware writes the access log, with request ids
+        "timeout_graceful_shutdown": settings.drain_timeout_seconds,
+        "proxy_headers": False,  # clients are gateways, not browsers behind a proxy chain
+    }
+    # uvicorn re-raises SIGTERM after a graceful shutdown; with the default handler that kills
+    # the process (exit 143). Ours turns it, and a SIGTERM before uvicorn starts, into exit 0.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    if settings.workers > 1:
+        # Workers are separate processes: each builds its app from the environment. uvicorn's
+        # supervisor drains them (listener closed, in-flight requests finish) but readiness is
+        # not flipped early in this mode. Each worker's lifespan logs the start-up warnings.
+        uvicorn.run("routeiq.http.app:create_app", factory=True, workers=settings.workers, **common)
+        return 0
+    from routeiq.http.app import create_app
+
+    app = create_app(settings)
+    server = DrainingServer(uvicorn.Config(app, **common), app, settings.drain_delay_seconds)
+    server.run()
+    if not server.started:
+        return 3  # the lifespan failed; uvicorn has logged why
+    return 0

@@ -1,0 +1,195 @@
+"""`MemoryState`: the embedded default (one process, nothing to install). It implements every
+protocol of `state.protocols`; `RedisState` keeps the same contract across replicas."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+from routeiq.decision.experiments import ExperimentCounts, ExperimentSpec, outcome_increments
+from routeiq.state.breakers import BreakerInfo, BreakerPolicy, CircuitView, MemoryBreakers
+from routeiq.state.records import DeploymentStats, OutcomeRecord, SessionRecord, SharedConfig
+
+
+class MemoryState:
+    """Process-local state. TTLs use a monotonic clock (injectable for tests)."""
+
+    backend = "memory"
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        max_sessions: int = 100_000,
+        breaker_policy: BreakerPolicy | None = None,
+    ) -> None:
+        self._clock = clock
+        self._max_sessions = max_sessions
+        self._sessions: dict[str, tuple[float, SessionRecord]] = {}
+        self._stats: dict[str, DeploymentStats] = {}
+        self._budget = WindowCounter(clock)
+        self._breakers = MemoryBreakers(breaker_policy or BreakerPolicy(), clock)
+        self._config = SharedConfig()
+        self._counts: dict[str, ExperimentCounts] = {}
+
+    async def get_session(self, key: str, ttl_seconds: float) -> SessionRecord | None:
+        now = self._clock()
+        item = self._sessions.get(key)
+        if item is None:
+            return None
+        expires, record = item
+        if expires <= now:
+            del self._sessions[key]
+            return None
+        self._sessions[key] = (now + ttl_seconds, record)
+        return record
+
+    async def set_session(self, key: str, record: SessionRecord, ttl_seconds: float) -> None:
+        if len(self._sessions) >= self._max_sessions and key not in self._sessions:
+            self._evict_expired()
+            if len(self._sessions) >= self._max_sessions:
+                # Bounded memory: drop the oldest insertion (dicts keep insertion order).
+                self._sessions.pop(next(iter(self._sessions)))
+        self._sessions[key] = (self._clock() + ttl_seconds, record)
+
+    def _evict_expired(self) -> None:
+        now = self._clock()
+        for key in [k for k, (exp, _) in self._sessions.items() if exp <= now]:
+            del self._sessions[key]
+
+    async def record_outcomes(self, outcomes: list[OutcomeRecord]) -> None:
+        for outcome in outcomes:
+            stats = self._stats.setdefault(outcome.deployment_id, DeploymentStats())
+            if outcome.success:
+                stats.successes += 1
+            else:
+                stats.failures += 1
+                error = outcome.error_class or "unknown"
+                stats.errors[error] = stats.errors.get(error, 0) + 1
+            if outcome.latency_ms is not None:
+                stats.latency_ms_sum += outcome.latency_ms
+                stats.latency_count += 1
+            if outcome.quality is not None:
+                stats.quality_sum += outcome.quality
+                stats.quality_count += 1
+            self._breakers.record(outcome.deployment_id, outcome.success)
+            if outcome.experiment and outcome.variant:
+                sums = self._counts.setdefault(outcome.experiment, ExperimentCounts()).outcomes
+                per_variant = sums.setdefault(outcome.variant, {})
+                for name, value in outcome_increments(
+                    outcome.success, outcome.latency_ms, outcome.quality
+                ).items():
+                    per_variant[name] = per_variant.get(name, 0) + value
+
+    async def deployment_stats(self) -> dict[str, DeploymentStats]:
+        return dict(self._stats)
+
+    async def open_circuits(self) -> frozenset[str]:
+        return self._breakers.view().open
+
+    async def circuit_view(self) -> CircuitView:
+        return self._breakers.view()
+
+    async def claim_probe(self, deployment_id: str) -> None:
+        self._breakers.claim_probe(deployment_id)
+
+    async def breakers(self) -> dict[str, BreakerInfo]:
+        return self._breakers.info()
+
+    async def reset_breaker(self, deployment_id: str) -> bool:
+        return self._breakers.reset(deployment_id)
+
+    async def config_version(self) -> int:
+        return self._config.version
+
+    async def load_config(self) -> SharedConfig:
+        return self._config
+
+    async def update_config(
+        self, *, strategy: str | None = None, default_profile: str | None = None, reload: bool = False
+    ) -> SharedConfig:
+        c = self._config
+        self._config = replace(
+            c,
+            version=c.version + 1,
+            strategy=strategy or c.strategy,
+            default_profile=default_profile or c.default_profile,
+            reload=c.reload + 1 if reload else c.reload,
+        )
+        return self._config
+
+    async def create_experiment(self, spec: ExperimentSpec) -> bool:
+        if self._config.experiment(spec.name) is not None:
+            return False
+        c = self._config
+        self._config = replace(c, version=c.version + 1, experiments=(*c.experiments, spec))
+        return True
+
+    async def stop_experiment(self, name: str) -> ExperimentSpec | None:
+        c = self._config
+        spec = c.experiment(name)
+        if spec is None:
+            return None
+        if spec.running:
+            stopped = spec.model_copy(update={"status": "stopped", "stopped_at": time.time()})
+            experiments = tuple(stopped if e.name == name else e for e in c.experiments)
+            self._config = replace(c, version=c.version + 1, experiments=experiments)
+            return stopped
+        return spec
+
+    async def count_decision(self, experiment: str, variant: str) -> None:
+        decisions = self._counts.setdefault(experiment, ExperimentCounts()).decisions
+        decisions[variant] = decisions.get(variant, 0) + 1
+
+    async def experiment_counts(self, name: str) -> ExperimentCounts:
+        counts = self._counts.get(name, ExperimentCounts())
+        return ExperimentCounts(dict(counts.decisions), {k: dict(v) for k, v in counts.outcomes.items()})
+
+    async def count_premium_decision(self, premium: bool, window_seconds: int) -> None:
+        self._budget.add(premium, window_seconds)
+
+    async def premium_share(self, window_seconds: int) -> tuple[int, int]:
+        return self._budget.totals(window_seconds)
+
+    async def healthy(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None
+
+
+# Windows are counted in BUCKETS_PER_WINDOW buckets: the window slides in steps of 1/30 of
+# itself (10 s for the default 300 s), which bounds memory and Redis round trips.
+BUCKETS_PER_WINDOW = 30
+
+
+def bucket_seconds(window_seconds: int) -> int:
+    return max(1, window_seconds // BUCKETS_PER_WINDOW)
+
+
+class WindowCounter:
+    """(premium, total) counts in time buckets; the last window's buckets are summed."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._buckets: dict[tuple[int, int], list[int]] = {}
+
+    def add(self, premium: bool, window_seconds: int) -> None:
+        size = bucket_seconds(window_seconds)
+        bucket = int(self._clock() // size)
+        counts = self._buckets.setdefault((window_seconds, bucket), [0, 0])
+        counts[0] += int(premium)
+        counts[1] += 1
+        oldest = bucket - window_seconds // size
+        for key in [k for k in self._buckets if k[0] == window_seconds and k[1] <= oldest]:
+            del self._buckets[key]
+
+    def totals(self, window_seconds: int) -> tuple[int, int]:
+        size = bucket_seconds(window_seconds)
+        oldest = int(self._clock() // size) - window_seconds // size
+        premium = total = 0
+        for (window, bucket), (p, t) in self._buckets.items():
+            if window == window_seconds and bucket > oldest:
+                premium += p
+                total += t
+        return premium, total

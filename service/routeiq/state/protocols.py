@@ -1,0 +1,92 @@
+"""What the decision path and the admin API need from shared state, one protocol per concern.
+
+`State` is all of them together: the one object the engine holds (`MemoryState` or
+`RedisState`). A consumer that needs one concern types against that protocol only.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from routeiq.decision.experiments import ExperimentCounts, ExperimentSpec
+from routeiq.state.breakers import BreakerInfo, CircuitView
+from routeiq.state.records import DeploymentStats, OutcomeRecord, SessionRecord, SharedConfig
+
+
+class SessionStore(Protocol):
+    async def get_session(self, key: str, ttl_seconds: float) -> SessionRecord | None:
+        """The affinity record, its TTL refreshed on use; None when absent or expired."""
+        ...
+
+    async def set_session(self, key: str, record: SessionRecord, ttl_seconds: float) -> None: ...
+
+
+class OutcomeStore(Protocol):
+    async def record_outcomes(self, outcomes: list[OutcomeRecord]) -> None:
+        """Count outcomes per deployment (and per experiment variant) and feed the breakers."""
+        ...
+
+    async def deployment_stats(self) -> dict[str, DeploymentStats]: ...
+
+
+class BreakerStore(Protocol):
+    async def open_circuits(self) -> frozenset[str]:
+        """Deployments whose circuit breaker is open now."""
+        ...
+
+    async def circuit_view(self) -> CircuitView:
+        """Open (demote) and half-open-with-probe-slots deployments, in one read."""
+        ...
+
+    async def claim_probe(self, deployment_id: str) -> None:
+        """A decision picked a half-open deployment: take one of its probe slots."""
+        ...
+
+    async def breakers(self) -> dict[str, BreakerInfo]: ...
+
+    async def reset_breaker(self, deployment_id: str) -> bool: ...
+
+
+class PremiumWindow(Protocol):
+    async def count_premium_decision(self, premium: bool, window_seconds: int) -> None:
+        """Count one decision (and whether it went to a premium model) in the sliding window."""
+        ...
+
+    async def premium_share(self, window_seconds: int) -> tuple[int, int]:
+        """(premium decisions, all decisions) over the last `window_seconds`, across replicas
+        when the state is shared."""
+        ...
+
+
+class ConfigStore(Protocol):
+    async def config_version(self) -> int: ...
+
+    async def load_config(self) -> SharedConfig: ...
+
+    async def update_config(
+        self, *, strategy: str | None = None, default_profile: str | None = None, reload: bool = False
+    ) -> SharedConfig:
+        """Set the given fields (None = leave as is), bump the version, return the new snapshot."""
+        ...
+
+    async def create_experiment(self, spec: ExperimentSpec) -> bool:
+        """False when an experiment of that name exists (names are never reused: counters)."""
+        ...
+
+    async def stop_experiment(self, name: str) -> ExperimentSpec | None: ...
+
+
+class ExperimentCounters(Protocol):
+    async def count_decision(self, experiment: str, variant: str) -> None: ...
+
+    async def experiment_counts(self, name: str) -> ExperimentCounts: ...
+
+
+class State(
+    SessionStore, OutcomeStore, BreakerStore, PremiumWindow, ConfigStore, ExperimentCounters, Protocol
+):
+    backend: str
+
+    async def healthy(self) -> bool: ...
+
+    async def close(self) -> None: ...

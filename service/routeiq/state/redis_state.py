@@ -1,0 +1,458 @@
+"""Redis-backed shared state: every worker and replica acts as one (keys in docs/state.md).
+
+Two kinds of operation:
+- on the decision path (sessions, circuits, outcomes, experiment counters): a per-operation
+  timeout, and on any Redis failure the local `MemoryState` answers instead; Redis is then left
+  alone for `retry_seconds` so requests do not each pay the timeout. Routing never fails
+  because of Redis.
+- admin changes and readouts: raise `StateUnavailable` (503) instead; a change that only one
+  worker would see is worse than a clear refusal.
+
+Read-modify-write steps (breakers, outcome sums) run as Lua scripts: atomic across replicas.
+Times are wall-clock seconds (`time.time`), shared by every host; keep their clocks in sync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar, cast
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from routeiq.decision.experiments import OUTCOME_FIELDS, ExperimentCounts, ExperimentSpec
+from routeiq.errors import StateUnavailable
+from routeiq.observability.metrics import Metrics
+from routeiq.state import redis_premium_window as budget_redis
+from routeiq.state.breakers import BreakerInfo, BreakerPolicy, CircuitView
+from routeiq.state.lua import CIRCUIT_VIEW, CLAIM_PROBE, RECORD_OUTCOMES
+from routeiq.state.memory import MemoryState
+from routeiq.state.records import DeploymentStats, OutcomeRecord, SessionRecord, SharedConfig
+
+log = logging.getLogger("routeiq.state")
+T = TypeVar("T")
+_FAILURES = (RedisError, OSError, asyncio.TimeoutError)
+
+
+def connect(url: str, timeout_s: float, max_connections: int = 32) -> Redis:
+    """redis:// rediss:// unix://. A blocking pool: a burst waits for a free connection (within
+    the operation's timeout) instead of failing. No client-side retries: the local fallback is
+    the retry."""
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=timeout_s,
+        decode_responses=True,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=0,
+    )
+    return Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
+
+
+class RedisState:
+    backend = "redis"
+
+    def __init__(
+        self,
+        client: Redis,
+        namespace: str = "default",
+        *,
+        timeout_s: float = 0.05,
+        retry_seconds: float = 1.0,
+        breaker_policy: BreakerPolicy | None = None,
+        metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.time,
+        view_cache_seconds: float = 0.0,
+    ) -> None:
+        self._r = client
+        self._p = f"routeiq:{namespace}:"
+        self._timeout = timeout_s
+        self._retry_seconds = retry_seconds
+        self._policy = breaker_policy or BreakerPolicy()
+        self._metrics = metrics
+        self._clock = clock
+        # Local state: write-through copy of sessions and the stand-in while Redis is down.
+        self.local = MemoryState(breaker_policy=self._policy)
+        self._down_until = 0.0
+        self._degraded = False
+        self._last_view = CircuitView()
+        # Every decision reads the circuit view; reusing it for a few ms saves a round trip per
+        # decision. Breakers judge failure rates over tens of seconds: that staleness is noise.
+        self._view_cache_seconds = view_cache_seconds
+        self._view_expires = 0.0
+        self._last_config = SharedConfig()
+        self._record = client.register_script(RECORD_OUTCOMES)
+        self._view = client.register_script(CIRCUIT_VIEW)
+        self._claim = client.register_script(CLAIM_PROBE)
+
+    # -- failure handling
+    async def _try(
+        self, op: str, make: Callable[[], Awaitable[T]], fallback: Callable[[], Awaitable[T]]
+    ) -> T:
+        if self._degraded and time.monotonic() < self._down_until:
+            self._count_fallback(op)
+            return await fallback()
+        try:
+            async with asyncio.timeout(self._timeout):  # no extra task, unlike wait_for on 3.11
+                result = await make()
+        except _FAILURES as exc:
+            self._mark_down(op, exc)
+            self._count_fallback(op)
+            return await fallback()
+        self._mark_up()
+        return result
+
+    async def _must(self, op: str, make: Callable[[], Awaitable[T]]) -> T:
+        try:
+            async with asyncio.timeout(max(self._timeout, 1.0)):
+                result = await make()
+        except _FAILURES as exc:
+            self._mark_down(op, exc)
+            raise StateUnavailable(f"shared state (Redis) is unavailable: {type(exc).__name__}") from exc
+        self._mark_up()
+        return result
+
+    def _count_fallback(self, op: str) -> None:
+        if self._metrics is not None:
+            self._metrics.state_fallbacks.labels(op).inc()
+
+    def _mark_down(self, op: str, exc: BaseException) -> None:
+        self._down_until = time.monotonic() + self._retry_seconds
+        if not self._degraded:
+            self._degraded = True
+            log.warning("redis unavailable (%s: %r); routing goes on with local state", op, exc)
+            if self._metrics is not None:
+                self._metrics.state_degraded.set(1)
+
+    def _mark_up(self) -> None:
+        if self._degraded:
+            self._degraded = False
+            log.warning("redis is back; shared state restored")
+            if self._metrics is not None:
+                self._metrics.state_degraded.set(0)
+
+    # -- sessions
+    def _session_key(self, key: str) -> str:
+        # Hashed: bounded length whatever the caller's ids, and no user text in key names.
+        return self._p + "session:" + hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+
+    async def get_session(self, key: str, ttl_seconds: float) -> SessionRecord | None:
+        async def read() -> SessionRecord | None:
+            pipe = self._r.pipeline(transaction=False)
+            pipe.hgetall(self._session_key(key))
+            pipe.pexpire(self._session_key(key), int(ttl_seconds * 1000))
+            data, _ = await pipe.execute()
+            if not data:
+                return await self.local.get_session(key, ttl_seconds)
+            try:
+                return SessionRecord.from_dict(data)
+            except (KeyError, ValueError):
+                return None
+
+        return await self._try("get_session", read, lambda: self.local.get_session(key, ttl_seconds))
+
+    async def set_session(self, key: str, record: SessionRecord, ttl_seconds: float) -> None:
+        await self.local.set_session(key, record, ttl_seconds)
+
+        async def write() -> None:
+            pipe = self._r.pipeline(transaction=True)
+            pipe.delete(self._session_key(key))
+            pipe.hset(self._session_key(key), mapping=_mapping(record.to_dict()))
+            pipe.pexpire(self._session_key(key), int(ttl_seconds * 1000))
+            await pipe.execute()
+
+        await self._try("set_session", write, _nothing)
+
+    # -- outcomes and breakers
+    async def record_outcomes(self, outcomes: list[OutcomeRecord]) -> None:
+        p = self._policy
+        args: list[Any] = [
+            self._p,
+            repr(self._clock()),
+            "1" if p.enabled else "0",
+            int(p.window_seconds * 1000),
+            p.min_requests,
+            repr(p.failure_rate),
+            repr(p.open_seconds),
+            p.half_open_probes,
+        ]
+        for o in outcomes:
+            args += [
+                o.deployment_id,
+                "1" if o.success else "0",
+                "" if o.latency_ms is None else repr(float(o.latency_ms)),
+                o.error_class or "",
+                "" if o.quality is None else repr(float(o.quality)),
+                o.experiment or "",
+                o.variant or "",
+            ]
+
+        self._view_expires = 0.0  # this worker sees its own feedback at once
+
+        async def write() -> None:
+            opened = await self._record(args=args)
+            for deployment_id in opened or ():
+                log.warning("circuit breaker opened for deployment %s", deployment_id)
+
+        await self._try("record_outcomes", write, lambda: self.local.record_outcomes(outcomes))
+
+    async def deployment_stats(self) -> dict[str, DeploymentStats]:
+        async def read() -> dict[str, DeploymentStats]:
+            ids = await self._members("stats:deployments")
+            pipe = self._r.pipeline(transaction=False)
+            for deployment_id in ids:
+                pipe.hgetall(self._p + "stats:" + deployment_id)
+            return {d: _stats(raw) for d, raw in zip(ids, await pipe.execute(), strict=True)}
+
+        return await self._must("deployment_stats", read)
+
+    async def open_circuits(self) -> frozenset[str]:
+        return (await self.circuit_view()).open
+
+    async def circuit_view(self) -> CircuitView:
+        if not self._degraded and time.monotonic() < self._view_expires:
+            return self._last_view
+
+        async def read() -> CircuitView:
+            open_, probing = await self._view(
+                args=[self._p, repr(self._clock()), self._policy.half_open_probes]
+            )
+            self._last_view = CircuitView(frozenset(open_), frozenset(probing))
+            self._view_expires = time.monotonic() + self._view_cache_seconds
+            return self._last_view
+
+        async def local() -> CircuitView:
+            # What was open when Redis went away stays open, plus what this worker saw since.
+            mine = await self.local.circuit_view()
+            return CircuitView(self._last_view.open | mine.open, mine.probing - self._last_view.open)
+
+        return await self._try("circuit_view", read, local)
+
+    async def claim_probe(self, deployment_id: str) -> None:
+        lifetime_ms = int(self._policy.open_seconds * 1000)
+        self._view_expires = 0.0
+
+        async def write() -> None:
+            await self._claim(args=[self._p, repr(self._clock()), deployment_id, lifetime_ms])
+
+        await self._try("claim_probe", write, lambda: self.local.claim_probe(deployment_id))
+
+    async def breakers(self) -> dict[str, BreakerInfo]:
+        async def read() -> dict[str, BreakerInfo]:
+            now = self._clock()
+            pairs = await self._r.zrange(self._p + "breaker:open", 0, -1, withscores=True)
+            opened = {str(d): float(score) for d, score in cast("list[tuple[str, float]]", pairs)}
+            ids = sorted(set(await self._members("stats:deployments")) | set(opened))
+            pipe = self._r.pipeline(transaction=False)
+            for d in ids:
+                pipe.hgetall(self._p + "breaker:window:" + d)
+                pipe.get(self._p + "breaker:probes:" + d)
+                pipe.hget(self._p + "breaker:ok", d)
+            raw = await pipe.execute()
+            out: dict[str, BreakerInfo] = {}
+            for i, d in enumerate(ids):
+                window, probes, ok = raw[3 * i : 3 * i + 3]
+                if d in opened and opened[d] > now:
+                    out[d] = BreakerInfo("open", seconds_until_half_open=round(opened[d] - now, 3))
+                elif d in opened:
+                    out[d] = BreakerInfo(
+                        "half_open", probes_claimed=int(probes or 0), probe_successes=int(ok or 0)
+                    )
+                elif window:
+                    out[d] = BreakerInfo(
+                        "closed", int(window.get("requests", 0)), int(window.get("failures", 0))
+                    )
+            return out
+
+        return await self._must("breakers", read)
+
+    async def reset_breaker(self, deployment_id: str) -> bool:
+        async def write() -> bool:
+            pipe = self._r.pipeline(transaction=True)
+            pipe.zrem(self._p + "breaker:open", deployment_id)
+            pipe.hdel(self._p + "breaker:ok", deployment_id)
+            pipe.delete(
+                self._p + "breaker:probes:" + deployment_id, self._p + "breaker:window:" + deployment_id
+            )
+            removed, *_ = await pipe.execute()
+            return bool(removed)
+
+        await self.local.reset_breaker(deployment_id)
+        self._view_expires = 0.0
+        return await self._must("reset_breaker", write)
+
+    # -- runtime config and experiments
+    async def config_version(self) -> int:
+        async def read() -> int:
+            value = await self._r.get(self._p + "version")
+            if value is None and self._last_config.version > 0:
+                await self._reseed(self._last_config)
+                return self._last_config.version
+            return int(value or 0)
+
+        async def last() -> int:
+            return self._last_config.version
+
+        return await self._try("config_version", read, last)
+
+    async def _reseed(self, config: SharedConfig) -> None:
+        """Redis came back empty (restarted without persistence): put back what every worker
+        still holds, so admin changes and experiments survive. Idempotent across workers."""
+        log.warning("redis lost the shared config; restoring version %d from memory", config.version)
+        pipe = self._r.pipeline(transaction=True)
+        for field, value in (("strategy", config.strategy), ("default_profile", config.default_profile)):
+            if value:
+                pipe.hsetnx(self._p + "config", field, value)
+        pipe.hsetnx(self._p + "config", "reload", config.reload)
+        for spec in config.experiments:
+            pipe.hsetnx(self._p + "experiments", spec.name, spec.model_dump_json())
+        pipe.set(self._p + "version", config.version, nx=True)
+        await pipe.execute()
+
+    async def load_config(self) -> SharedConfig:
+        async def last() -> SharedConfig:
+            return self._last_config
+
+        return await self._try("load_config", self._fetch_config, last)
+
+    async def _fetch_config(self) -> SharedConfig:
+        pipe = self._r.pipeline(transaction=True)
+        pipe.get(self._p + "version")
+        pipe.hgetall(self._p + "config")
+        pipe.hgetall(self._p + "experiments")
+        version, config, experiments = await pipe.execute()
+        specs = sorted(
+            (ExperimentSpec.model_validate_json(v) for v in experiments.values()),
+            key=lambda e: (e.created_at, e.name),
+        )
+        self._last_config = SharedConfig(
+            version=int(version or 0),
+            strategy=config.get("strategy") or None,
+            default_profile=config.get("default_profile") or None,
+            reload=int(config.get("reload", 0)),
+            experiments=tuple(specs),
+        )
+        return self._last_config
+
+    async def update_config(
+        self, *, strategy: str | None = None, default_profile: str | None = None, reload: bool = False
+    ) -> SharedConfig:
+        async def write() -> None:
+            pipe = self._r.pipeline(transaction=True)
+            fields = {k: v for k, v in (("strategy", strategy), ("default_profile", default_profile)) if v}
+            if fields:
+                pipe.hset(self._p + "config", mapping=_mapping(fields))
+            if reload:
+                pipe.hincrby(self._p + "config", "reload", 1)
+            pipe.incr(self._p + "version")
+            await pipe.execute()
+
+        await self._must("update_config", write)
+        return await self._must("load_config", self._fetch_config)
+
+    async def create_experiment(self, spec: ExperimentSpec) -> bool:
+        async def write() -> bool:
+            created = await self._r.hsetnx(self._p + "experiments", spec.name, spec.model_dump_json())
+            if created:
+                await self._r.incr(self._p + "version")
+            return bool(created)
+
+        return await self._must("create_experiment", write)
+
+    async def stop_experiment(self, name: str) -> ExperimentSpec | None:
+        async def write() -> ExperimentSpec | None:
+            raw = await self._r.hget(self._p + "experiments", name)
+            if raw is None:
+                return None
+            spec = ExperimentSpec.model_validate_json(raw)
+            if not spec.running:
+                return spec
+            spec = spec.model_copy(update={"status": "stopped", "stopped_at": time.time()})
+            pipe = self._r.pipeline(transaction=True)
+            pipe.hset(self._p + "experiments", name, spec.model_dump_json())
+            pipe.incr(self._p + "version")
+            await pipe.execute()
+            return spec
+
+        return await self._must("stop_experiment", write)
+
+    async def count_premium_decision(self, premium: bool, window_seconds: int) -> None:
+        async def write() -> None:
+            await budget_redis.count(self._r, self._p, premium, window_seconds, self._clock())
+
+        await self._try(
+            "count_premium_decision",
+            write,
+            lambda: self.local.count_premium_decision(premium, window_seconds),
+        )
+
+    async def premium_share(self, window_seconds: int) -> tuple[int, int]:
+        async def read() -> tuple[int, int]:
+            return await budget_redis.share(self._r, self._p, window_seconds, self._clock())
+
+        return await self._try("premium_share", read, lambda: self.local.premium_share(window_seconds))
+
+    async def count_decision(self, experiment: str, variant: str) -> None:
+        async def write() -> None:
+            await self._r.hincrby(f"{self._p}exp:{experiment}:decisions", variant, 1)
+
+        await self._try("count_decision", write, lambda: self.local.count_decision(experiment, variant))
+
+    async def experiment_counts(self, name: str) -> ExperimentCounts:
+        async def read() -> ExperimentCounts:
+            pipe = self._r.pipeline(transaction=False)
+            pipe.hgetall(f"{self._p}exp:{name}:decisions")
+            pipe.hgetall(f"{self._p}exp:{name}:outcomes")
+            decisions, outcomes = await pipe.execute()
+            sums: dict[str, dict[str, float]] = {}
+            for key, value in outcomes.items():
+                variant, _, field = key.rpartition(":")
+                if field in OUTCOME_FIELDS:
+                    sums.setdefault(variant, {})[field] = float(value)
+            return ExperimentCounts({k: int(v) for k, v in decisions.items()}, sums)
+
+        return await self._must("experiment_counts", read)
+
+    async def _members(self, key: str) -> list[str]:
+        return sorted(str(m) for m in await self._r.smembers(self._p + key))
+
+    # -- health
+    async def healthy(self) -> bool:
+        async def ping() -> bool:
+            return bool(await self._r.ping())
+
+        async def down() -> bool:
+            return False
+
+        return await self._try("ping", ping, down)
+
+    async def close(self) -> None:
+        await self._r.aclose()
+
+
+def _mapping(values: dict[str, str]) -> Mapping[Any, Any]:
+    return values  # redis-py's annotation wants a Mapping over every value type it accepts
+
+
+async def _nothing() -> None:
+    return None
+
+
+def _stats(raw: dict[str, str]) -> DeploymentStats:
+    return DeploymentStats(
+        successes=int(raw.get("successes", 0)),
+        failures=int(raw.get("failures", 0)),
+        latency_ms_sum=float(raw.get("latency_sum", 0)),
+        latency_count=int(raw.get("latency_count", 0)),
+        quality_sum=float(raw.get("quality_sum", 0)),
+        quality_count=int(raw.get("quality_count", 0)),
+        errors={k[4:]: int(v) for k, v in raw.items() if k.startswith("err:")},
+    )
