@@ -1,7 +1,7 @@
 """One error taxonomy and one status map.
 
-Every error a caller can cause is a `RouteIQError`; `api.py` registers one handler for the base
-class and renders `{"error": {"type", "message", "field"}}` with the status below. Dependency
+Every error a caller can cause is a `RouteIQError`; `http/errors.py` registers one handler for
+the base class and renders `{"error": {"type", "message", "field"}}` with the status below. Dependency
 errors (onnxruntime, redis, yaml) are translated at the boundary with `raise ... from exc`.
 """
 
@@ -46,6 +46,11 @@ class Forbidden(RouteIQError):
 class NotFound(RouteIQError):
     status = 404
     type = "not_found"
+
+
+class MethodNotAllowed(RouteIQError):
+    status = 405
+    type = "method_not_allowed"
 
 
 class PayloadTooLarge(RouteIQError):

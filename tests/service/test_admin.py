@@ -35,7 +35,7 @@ def route(client: TestClient, body: dict, **headers: str) -> dict:
 def test_admin_key_missing_wrong_disabled(admin: TestClient) -> None:
     missing = admin.get("/admin/config")
     assert missing.status_code == 401 and missing.json()["error"]["type"] == "unauthorized"
-    assert missing.headers["WWW-Authenticate"] == "Bearer" and missing.headers["X-Request-ID"]
+    assert missing.headers["WWW-Authenticate"] == 'Bearer realm="routeiq"' and missing.headers["X-Request-ID"]
     wrong = admin.get("/admin/config", headers={"Authorization": "Bearer not-the-key"})
     assert wrong.status_code == 403 and wrong.json()["error"]["type"] == "forbidden"
     assert admin.get("/admin/config", headers={"Authorization": f"Basic {KEY}"}).status_code == 401

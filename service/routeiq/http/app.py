@@ -10,13 +10,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CollectorRegistry, multiprocess
+from starlette.middleware import Middleware
 
 from routeiq import __version__
 from routeiq.config_sync import ConfigSync
 from routeiq.engine import Engine
 from routeiq.http.admin import router as admin_router
 from routeiq.http.auth import AuthMiddleware, TokenSet, startup_warnings
-from routeiq.http.handlers import install_error_handlers, router
+from routeiq.http.errors import install_error_handlers
+from routeiq.http.handlers import router
 from routeiq.http.middleware import BodyLimitMiddleware, ErrorBoundaryMiddleware, RequestIdMiddleware
 from routeiq.observability.metrics import Metrics
 from routeiq.settings import Settings
@@ -61,30 +63,40 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
         version=__version__,
         summary="Routing decisions for LLM gateways: which model and deployment should serve this prompt.",
         lifespan=lifespan,
+        middleware=middleware_stack(settings, tokens, metrics),
     )
     app.state.metrics = metrics
     app.state.settings = settings
     app.include_router(router)
     app.include_router(admin_router)
     install_error_handlers(app)
-    app.add_middleware(ErrorBoundaryMiddleware)  # added first = innermost
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    # Auth outside the body limit: an unauthenticated caller is refused before its body is read.
-    app.add_middleware(AuthMiddleware, tokens=tokens, metrics=metrics)
+    return app
+
+
+def middleware_stack(settings: Settings, tokens: TokenSet, metrics: Metrics) -> list[Middleware]:
+    """In execution order: the first sees each request first and its response last."""
+    stack = [Middleware(RequestIdMiddleware)]  # every response, however made, carries the id
     if settings.cors_allow_origins:
         # Outside auth and every error source, so browsers can read 401s and shed 503s too.
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_allow_origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=[
-                "Authorization",
-                "Content-Type",
-                "X-Request-ID",
-                "X-RouteIQ-Profile",
-                "X-RouteIQ-Session",
-            ],
-            expose_headers=["X-Request-ID", "Retry-After"],
+        stack.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_allow_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=[
+                    "Authorization",
+                    "Content-Type",
+                    "X-Request-ID",
+                    "X-RouteIQ-Profile",
+                    "X-RouteIQ-Session",
+                ],
+                expose_headers=["X-Request-ID", "Retry-After"],
+            )
         )
-    app.add_middleware(RequestIdMiddleware)  # added last = outermost
-    return app
+    return [
+        *stack,
+        # Auth before the body limit: an unauthenticated caller is refused before its body is read.
+        Middleware(AuthMiddleware, tokens=tokens, metrics=metrics),
+        Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+        Middleware(ErrorBoundaryMiddleware),  # innermost: a bug's 500 still passes through the rest
+    ]

@@ -30,7 +30,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from routeiq.artifacts.files import load_yaml
 from routeiq.errors import ConfigError, Forbidden, Unauthorized
-from routeiq.http.middleware import header_of, send_error
+from routeiq.http.errors import send_error
+from routeiq.http.middleware import header_of
 from routeiq.observability.metrics import Metrics
 from routeiq.settings import Settings
 
@@ -182,32 +183,16 @@ class AuthMiddleware:
                     if problem == "missing"
                     else "malformed Authorization header: expected 'Bearer <token>'"
                 )
-                await send_error(
-                    scope,
-                    send,
-                    401,
-                    "unauthorized",
-                    message,
-                    field="Authorization",
-                    headers=[(b"www-authenticate", b'Bearer realm="routeiq"')],
-                )
+                await send_error(scope, send, Unauthorized(message, field="Authorization"))
             else:
-                await send_error(scope, send, 403, "forbidden", "unknown token", field="Authorization")
+                await send_error(scope, send, Forbidden("unknown token", field="Authorization"))
             return
         self.metrics.auth.labels(name, "ok").inc()
         scope.setdefault("state", {})["client"] = name
         await self.app(scope, receive, send)
 
 
-# -- operators: the admin key (issue 4)
-
-
-def bearer(authorization: str | None) -> str | None:
-    """The token of an `Authorization: Bearer <token>` header, else None."""
-    if not authorization:
-        return None
-    scheme, _, token = authorization.partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+# -- operators: the admin key
 
 
 def keys_match(given: str, expected: str) -> bool:
@@ -220,7 +205,7 @@ async def require_admin(
     x_routeiq_admin_key: Annotated[str | None, Header(alias="X-RouteIQ-Admin-Key")] = None,
 ) -> None:
     settings: Settings = request.app.state.settings
-    given = x_routeiq_admin_key or bearer(authorization)
+    given = x_routeiq_admin_key or bearer_token(authorization)[0]
     if not given:
         raise Unauthorized(
             "admin key required: send 'Authorization: Bearer <key>' or 'X-RouteIQ-Admin-Key'",

@@ -1,15 +1,13 @@
-"""HTTP handlers: thin. Parse, admit, call the pipeline, render. Errors map in one place."""
+"""HTTP handlers: thin. Parse, admit, call the pipeline, render. Errors render in `http.errors`."""
 
 from __future__ import annotations
 
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Header, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from routeiq.decision.schemas import (
     BatchItemError,
@@ -20,13 +18,11 @@ from routeiq.decision.schemas import (
 )
 from routeiq.engine import Engine
 from routeiq.errors import (
-    BadRequest,
     InvalidRequest,
     NotReady,
     Overloaded,
     PayloadTooLarge,
     RouteIQError,
-    Unauthorized,
 )
 from routeiq.http import request_limits as limits
 from routeiq.observability.logs import decision_summary
@@ -189,66 +185,3 @@ async def profiles(request: Request) -> dict[str, Any]:
         "teams": p.teams,
         "keys": p.keys,
     }
-
-
-def error_response(request: Request, exc: RouteIQError) -> JSONResponse:
-    engine: Engine | None = getattr(request.app.state, "engine", None)
-    if engine is not None:
-        engine.metrics.errors.labels(exc.type).inc()
-    request.state.error_type = exc.type
-    headers = {}
-    if isinstance(exc, Overloaded | NotReady):
-        headers["Retry-After"] = str(exc.extra.get("retry_after", 1))
-    if isinstance(exc, Unauthorized):
-        headers["WWW-Authenticate"] = "Bearer"
-    return JSONResponse(exc.to_body(), status_code=exc.status, headers=headers)
-
-
-def _field_of(location: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in location if p not in ("body",)]
-    return ".".join(parts) or "body"
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    async def on_routeiq_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RouteIQError)
-        if exc.status >= 500 and not isinstance(exc, Overloaded | NotReady):
-            log.error("internal error: %s", exc.message)
-        return error_response(request, exc)
-
-    async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
-        errors = exc.errors()
-        first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request", "type": ""}
-        if first.get("type") == "json_invalid":
-            return error_response(request, BadRequest(f"malformed JSON: {first.get('msg')}", field="body"))
-        field = _field_of(tuple(first.get("loc", ())))
-        message = f"{field}: {first.get('msg')}"
-        if len(errors) > 1:
-            message += f" (and {len(errors) - 1} more problem(s))"
-        return error_response(request, InvalidRequest(message, field=field))
-
-    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, StarletteHTTPException)
-        # 400 here: a body the JSON parser could not take (e.g. nested past its recursion limit)
-        kind = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(
-            exc.status_code, "http_error"
-        )
-        request.state.error_type = kind
-        return JSONResponse(
-            {"error": {"type": kind, "message": str(exc.detail)}},
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
-        )
-
-    # Safety net only: ErrorBoundaryMiddleware answers unexpected errors first, with the request id.
-    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error", exc_info=exc)
-        return JSONResponse(
-            {"error": {"type": "internal_error", "message": "internal error"}}, status_code=500
-        )
-
-    app.add_exception_handler(RouteIQError, on_routeiq_error)
-    app.add_exception_handler(RequestValidationError, on_validation_error)
-    app.add_exception_handler(StarletteHTTPException, on_http_error)
-    app.add_exception_handler(Exception, on_unexpected)

@@ -1,8 +1,9 @@
-"""Pure ASGI middleware: request identity and access log (outermost), and the body-size limit.
+"""Pure ASGI middleware: request identity and access log (outermost), the body-size limit, and
+the error boundary (innermost). `http.app.middleware_stack` lists them in execution order.
 
 Request identity wraps everything, so every response — errors from other middleware, load-shed
-503s and unexpected 500s included — carries `X-Request-ID` (the seeds' CB-4 defect was shed
-responses that bypassed it). The same layer writes one access-log line per request with the
+503s and unexpected 500s included — carries `X-Request-ID`: a shed response that cannot be
+traced is a shed response nobody can explain. The same layer writes one access-log line per request with the
 request id, status, timings, the authenticated client name and the decision summary the handler
 left in `request.state` (see logs.py); it never logs bodies.
 """
@@ -15,8 +16,10 @@ import time
 import uuid
 from typing import Any
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from routeiq.errors import BadRequest, PayloadTooLarge
+from routeiq.http.errors import internal_error, send_error
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 # Probes and scrapers are logged at debug level: every 10 s from every kubelet is noise.
@@ -98,7 +101,7 @@ class ErrorBoundaryMiddleware:
 async def _internal_error(scope: Scope, send: Send) -> None:
     request_id = scope.get("state", {}).get("request_id")
     logging.getLogger("routeiq").exception("unexpected error", extra={"request_id": request_id})
-    await send_error(scope, send, 500, "internal_error", "internal error")
+    await send_error(scope, send, internal_error())
 
 
 def _log_access(scope: Scope, state: dict[str, Any], status: int, start: float) -> None:
@@ -133,7 +136,7 @@ class BodyLimitMiddleware:
         declared = header_of(scope, b"content-length")
         if declared is not None:
             if not declared.isdigit():
-                await send_error(scope, send, 400, "bad_request", "Content-Length is not a number")
+                await send_error(scope, send, BadRequest("Content-Length is not a number"))
                 return
             if int(declared) > self.max_bytes:
                 await _too_large(scope, send, self.max_bytes)
@@ -176,39 +179,7 @@ def header_of(scope: Scope, name: bytes) -> str | None:
 
 
 async def _too_large(scope: Scope, send: Send, limit: int) -> None:
-    await send_error(
-        scope,
-        send,
-        413,
-        "payload_too_large",
-        f"request body exceeds {limit} bytes (ROUTEIQ_MAX_BODY_BYTES)",
-        field="body",
-        limit=limit,
+    error = PayloadTooLarge(
+        f"request body exceeds {limit} bytes (ROUTEIQ_MAX_BODY_BYTES)", field="body", limit=limit
     )
-
-
-async def send_error(
-    scope: Scope,
-    send: Send,
-    status: int,
-    kind: str,
-    message: str,
-    *,
-    headers: list[tuple[bytes, bytes]] | None = None,
-    **extra: Any,
-) -> None:
-    """The standard error body, sent from middleware (the app's handlers render the same shape)."""
-    scope.setdefault("state", {})["error_type"] = kind
-    body = orjson.dumps({"error": {"type": kind, "message": message, **extra}})
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *(headers or []),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_error(scope, send, error)
