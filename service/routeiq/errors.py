@@ -1,6 +1,6 @@
 """One error taxonomy and one status map.
 
-Every error a caller can cause is a `RouteIQError`; `api.py` registers one handler for the base
+Every error a caller can cause is a `RouteIQError`; `http/handlers.py` registers one handler for the base
 class and renders `{"error": {"type", "message", "field"}}` with the status below. Dependency
 errors (onnxruntime, redis, yaml) are translated at the boundary with `raise ... from exc`.
 """
