@@ -31,8 +31,10 @@ RUN python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.tom
         > /tmp/requirements.txt \
     && /opt/venv/bin/pip install --requirement /tmp/requirements.txt
 
-COPY README.md ./
+# models/ is package data of the wheel (`routeiq.models`): the venv carries the one copy.
+COPY README.md LICENSE ./
 COPY service/ service/
+COPY models/ models/
 RUN /opt/venv/bin/pip install --no-deps . \
     && /opt/venv/bin/pip uninstall --yes setuptools pip \
     # pip/setuptools and bundled test suites are dead weight at run time.
@@ -40,7 +42,7 @@ RUN /opt/venv/bin/pip install --no-deps . \
     && /opt/venv/bin/python -m compileall -q -j 0 /opt/venv/lib
 
 # ---------------------------------------------------------------------------------------------
-# runtime: the base image + the venv + models/. Everything is owned by root and read-only for the
+# runtime: the base image + the venv (models included). Everything is owned by root and read-only for the
 # service user, so the root filesystem can be mounted read-only (writes go to /tmp only).
 FROM ${BASE_IMAGE} AS runtime
 
@@ -57,13 +59,14 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     ROUTEIQ_HOST=0.0.0.0 \
     ROUTEIQ_PORT=8400 \
-    ROUTEIQ_WORKERS=1 \
-    ROUTEIQ_MODELS_PATH=/app/models
+    ROUTEIQ_WORKERS=1
 
 COPY --from=builder /opt/venv /opt/venv
-COPY models/ /app/models/
 COPY docker/entrypoint.sh docker/healthcheck.py /app/docker/
 WORKDIR /app
+# The bundled models are the default (no ROUTEIQ_MODELS_PATH needed); /app/models stays as a
+# read-only view of them for anyone who looks there. ROUTEIQ_MODELS_PATH still overrides.
+RUN ln -s "$(python3 -c 'import routeiq.models, os; print(os.path.dirname(routeiq.models.__file__))')" /app/models
 
 # Fail the build on a missing or altered artifact: hashes, centroids vs prototypes, one decision.
 RUN ["routeiq", "verify"]

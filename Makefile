@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEPS   := pyproject.toml $(wildcard client/pyproject.toml)
 
-.PHONY: serve test lint typecheck unit bench bench-load clean-venv
+.PHONY: serve test lint typecheck bench bench-load clean-venv
 
 $(STAMP): $(DEPS)
 	$(PYTHON) -m venv $(VENV)

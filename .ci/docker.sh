@@ -94,7 +94,7 @@ echo "built $IMAGE in $(($(date +%s) - start)) s: $((size / 1000000)) MB"
 
 step "a tampered artifact must fail the build"
 tmp_context="$(mktemp -d)"
-cp -r Dockerfile .dockerignore pyproject.toml README.md service models docker "$tmp_context/"
+cp -r Dockerfile .dockerignore pyproject.toml README.md LICENSE service models docker "$tmp_context/"
 python3 - "$tmp_context/models/centroids.json" <<'PY'
 import json, sys
 path = sys.argv[1]
@@ -107,7 +107,7 @@ if docker build -q --force-rm "${build_args[@]}" -t routeiq-ci:tampered "$tmp_co
   docker rmi routeiq-ci:tampered >/dev/null 2>&1 || true
   fail "an image with an edited centroids.json was built"
 fi
-# models/manifest.json refuses the edited file first (issue 8); `routeiq verify`'s rebuild check is the second line
+# models/manifest.json refuses the edited file first; `routeiq verify`'s rebuild check is the second line
 grep -oE "(does not match its manifest|differ from a rebuild)[^;]*" "$tmp_context/build.log" | head -n 1 | sed 's/^/refused as expected: centroids.json /'
 
 # --- run + ask ----------------------------------------------------------------------------------

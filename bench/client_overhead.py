@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 from tests.integration.procs import ServiceProcess, free_port  # noqa: E402
 
 from routeiq_client import ClientConfig, ClientMetrics, RouteIQStrategy  # noqa: E402
-from routeiq_client.litellm_strategy import Runtime  # noqa: E402
+from routeiq_client.litellm_strategy import ClientResources  # noqa: E402
 from routeiq_client.request import candidate, route_payload  # noqa: E402
 
 PROMPT = "Summarise the main trade-offs between these two database designs for request {i}: {topic}"
@@ -59,10 +59,10 @@ def messages(i: int) -> list[dict[str, str]]:
 
 def strategy_router(url: str, **config: Any) -> tuple[litellm.Router, RouteIQStrategy]:
     router = litellm.Router(model_list=model_list())
-    runtime = Runtime(
+    resources = ClientResources(
         ClientConfig(url=url, feedback=False, **config), metrics=ClientMetrics(prometheus=False)
     )
-    return router, RouteIQStrategy(router, runtime=runtime).install()
+    return router, RouteIQStrategy(router, resources=resources).install()
 
 
 def pct(values: list[float], q: float) -> float:
@@ -74,12 +74,12 @@ async def main(requests: int) -> None:
     service = ServiceProcess().start()
     try:
         baseline = litellm.Router(model_list=model_list(), routing_strategy="simple-shuffle")
-        up_router, up = strategy_router(service.url, budget_ms=1000)
+        up_router, up = strategy_router(service.url, deadline_ms=1000)
         down_router, down = strategy_router(f"http://127.0.0.1:{free_port()}", failure_threshold=10**9)
         open_router, opened = strategy_router(service.url, failure_threshold=1, open_seconds=1e6)
-        opened.runtime.breaker.record_failure()
+        opened.resources.breaker.record_failure()
         direct = httpx.AsyncClient(base_url=service.url, trust_env=False)
-        candidates = [c for c in (candidate(d, up.runtime.facts(d)) for d in model_list()) if c]
+        candidates = [c for c in (candidate(d, up.resources.facts(d)) for d in model_list()) if c]
         counter = iter(range(10**9))
 
         def select(router: litellm.Router) -> Callable[[], Awaitable[Any]]:
@@ -116,11 +116,11 @@ async def main(requests: int) -> None:
                 samples[name].append((time.perf_counter() - start) * 1000)
         await direct.aclose()
         for s in (up, down, opened):
-            await s.runtime.client.aclose()
+            await s.resources.client.aclose()
         snapshot = {
-            "up": up.runtime.metrics.snapshot()["decisions"],
-            "down": down.runtime.metrics.snapshot()["decisions"],
-            "open": opened.runtime.metrics.snapshot()["decisions"],
+            "up": up.resources.metrics.snapshot()["decisions"],
+            "down": down.resources.metrics.snapshot()["decisions"],
+            "open": opened.resources.metrics.snapshot()["decisions"],
         }
     finally:
         service.kill()

@@ -1,7 +1,7 @@
 """Request bodies for the load tests, built from bench/data so every run sends the same traffic.
 
 Workloads (each a list of /route JSON bodies, deterministic for a seed):
-- `short32`: single prompts cut to exactly 32 tokens (the issue's headline workload);
+- `short32`: single prompts cut to exactly 32 tokens (the headline throughput workload);
 - `mixed`:   45% short chat, 15% long documents (1-4k words, summarise/analyse), 20% agent
              tool loops (system prompt + tools + tool calls/results), 20% code questions;
 - `repeat`:  what an agent gateway really sends over and over — a few conversations whose

@@ -1,4 +1,4 @@
-"""What the security and tracing layers cost per request, measured in one run (issue 8).
+"""What the security and tracing layers cost per request, measured in one run.
 
 In process (µs, median of many calls): the token check, the request limits, the decision
 summary and the JSON access-log line. Over HTTP: POST /route to two real `routeiq serve` on

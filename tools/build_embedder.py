@@ -215,7 +215,7 @@ def fuse(src: Path, out: Path, require_attention: bool) -> dict[str, int]:
 def quantize(src: Path, out: Path, reduce_range: bool) -> None:
     """Dynamic int8: weights int8 per output channel, activations quantised at run time, so
     the heavy MatMuls run as integer kernels. Per-channel, because per-tensor moved ~15% of
-    centroid decisions here against ~6-8% per-channel (DESIGN.md)."""
+    centroid decisions here against ~6-8% per-channel (measured when the embedder was built)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 

@@ -7,20 +7,25 @@ instance by name), so `ClientConfig.from_env()` is how a proxy deployment is con
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import InitVar, dataclass, fields
 
 from .errors import ConfigError
 
 ENV_PREFIX = "ROUTEIQ_CLIENT_"
+# `deadline_ms` was called `budget_ms`, a word the service uses for other things (token budget,
+# premium budget). The old keyword and variable still work, with a DeprecationWarning.
+_OLD_DEADLINE_ENV = ENV_PREFIX + "BUDGET_MS"
 
 
 @dataclass(frozen=True)
 class ClientConfig:
     # Where the sidecar listens. Same pod / same host: loopback, so no TLS and no DNS.
     url: str = "http://127.0.0.1:8400"
-    # Total time a routing call may take (connect + send + answer), in milliseconds.
-    budget_ms: float = 50.0
+    # Deadline of one routing call (connect + send + answer), in milliseconds; past it the
+    # client falls back to its own choice.
+    deadline_ms: float = 50.0
     # Consecutive sidecar failures that open the circuit, and how long it stays open.
     failure_threshold: int = 5
     open_seconds: float = 10.0
@@ -34,6 +39,8 @@ class ClientConfig:
     max_connections: int = 32
     # Bearer token for a shared RouteIQ service with auth on (empty: send none, sidecar mode).
     token: str = ""
+    # Deprecated spelling of `deadline_ms` (keyword only in practice; not a field).
+    budget_ms: InitVar[float | None] = None
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
@@ -45,11 +52,18 @@ class ClientConfig:
         }
         return f"ClientConfig({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, budget_ms: float | None) -> None:
+        if budget_ms is not None:
+            warnings.warn(
+                "ClientConfig(budget_ms=...) is deprecated; use deadline_ms", DeprecationWarning, stacklevel=3
+            )
+            if self.deadline_ms not in (budget_ms, ClientConfig.deadline_ms):
+                raise ConfigError(f"budget_ms={budget_ms!r} and deadline_ms={self.deadline_ms!r} disagree")
+            object.__setattr__(self, "deadline_ms", float(budget_ms))
         if not self.url.startswith(("http://", "https://")):
             raise ConfigError(f"url must start with http:// or https://, got {self.url!r}")
         checks = {
-            "budget_ms": 0 < self.budget_ms <= 60_000,
+            "deadline_ms": 0 < self.deadline_ms <= 60_000,
             "failure_threshold": self.failure_threshold >= 1,
             "open_seconds": self.open_seconds > 0,
             "feedback_queue": self.feedback_queue >= 1,
@@ -72,7 +86,16 @@ class ClientConfig:
             if raw is None or raw == "":
                 continue
             values[f.name] = _parse(f.name, raw, type(getattr(cls, f.name)))
+        old = env.get(_OLD_DEADLINE_ENV)
+        if old and "deadline_ms" not in values:
+            message = f"{_OLD_DEADLINE_ENV} is deprecated; use {ENV_PREFIX}DEADLINE_MS"
+            warnings.warn(message, DeprecationWarning, stacklevel=2)
+            values["deadline_ms"] = _parse("budget_ms", old, float)
         return cls(**values)  # type: ignore[arg-type]
+
+
+# Reading the old name gives the deadline (the InitVar's class default would otherwise say None).
+ClientConfig.budget_ms = property(lambda self: self.deadline_ms)  # type: ignore[attr-defined]
 
 
 def _parse(name: str, raw: str, kind: type) -> object:

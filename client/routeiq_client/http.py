@@ -1,4 +1,4 @@
-"""The HTTP boundary: one pooled httpx.AsyncClient per event loop, an explicit total budget, and
+"""The HTTP boundary: one pooled httpx.AsyncClient per event loop, an explicit deadline, and
 every httpx / decoding failure translated into this package's `SidecarError` tree."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class RouteIQClient:
         loop = asyncio.get_running_loop()
         client = self._per_loop.get(loop)
         if client is None:
-            seconds = self.config.budget_ms / 1000
+            seconds = self.config.deadline_ms / 1000
             client = httpx.AsyncClient(
                 base_url=self.config.url,
                 headers=self.config.auth_headers(),
@@ -57,12 +57,12 @@ class RouteIQClient:
         return client
 
     async def route(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """POST /route within the total budget; returns the decoded answer or raises SidecarError."""
+        """POST /route within the deadline; returns the decoded answer or raises SidecarError."""
         try:
-            async with asyncio.timeout(self.config.budget_ms / 1000):
+            async with asyncio.timeout(self.config.deadline_ms / 1000):
                 response = await self._http().post("/route", json=payload)
         except TimeoutError as exc:
-            raise SidecarTimeout(f"no answer within {self.config.budget_ms:g} ms") from exc
+            raise SidecarTimeout(f"no answer within {self.config.deadline_ms:g} ms") from exc
         except httpx.TimeoutException as exc:
             raise SidecarTimeout(f"{type(exc).__name__}: {exc}") from exc
         except (httpx.TransportError, OSError) as exc:

@@ -17,6 +17,7 @@ import logging
 import math
 import threading
 import time
+import warnings
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,9 +37,10 @@ from .metrics import SPECIFIC, ClientMetrics
 log = logging.getLogger("routeiq_client")
 
 
-class Runtime:
+class ClientResources:
     """What outlives one strategy instance: the connection pool, the circuit breaker, metrics,
-    the feedback queue and the sync bridge. A re-installed strategy keeps using them."""
+    the feedback queue, the sync bridge and the per-deployment facts cache. A re-installed
+    strategy keeps using them; `close()` releases them."""
 
     def __init__(
         self,
@@ -80,12 +82,15 @@ class Runtime:
 
 class RouteIQStrategy(CustomRoutingStrategyBase):
     def __init__(
-        self, router: litellm.Router, config: ClientConfig | None = None, runtime: Runtime | None = None
+        self,
+        router: litellm.Router,
+        config: ClientConfig | None = None,
+        resources: ClientResources | None = None,
     ) -> None:
         self.router = router
-        self.runtime = runtime or Runtime(config)
+        self.resources = resources or ClientResources(config)
         self.decider = Decider(
-            self.runtime.client, self.runtime.breaker, self.runtime.metrics, self.runtime.facts
+            self.resources.client, self.resources.breaker, self.resources.metrics, self.resources.facts
         )
 
     async def async_get_available_deployment(
@@ -107,7 +112,7 @@ class RouteIQStrategy(CustomRoutingStrategyBase):
             specific_deployment=specific_deployment,
         )
         if isinstance(healthy, dict):  # a deployment id or specific_deployment: LiteLLM already chose
-            self.runtime.metrics.decision(SPECIFIC, time.perf_counter() - start)
+            self.resources.metrics.decision(SPECIFIC, time.perf_counter() - start)
             return healthy
         return await self.decider.choose(model, healthy, messages, input, kwargs)
 
@@ -119,9 +124,9 @@ class RouteIQStrategy(CustomRoutingStrategyBase):
         specific_deployment: bool | None = False,
         request_kwargs: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Sync entry (Router.completion): the async path on the runtime's private loop, which
+        """Sync entry (Router.completion): the async path on the resources' private loop, which
         works whether or not the calling thread is already running an event loop."""
-        return self.runtime.bridge.run(
+        return self.resources.bridge.run(
             self.async_get_available_deployment(model, messages, input, specific_deployment, request_kwargs)
         )
 
@@ -137,23 +142,23 @@ class RouteIQStrategy(CustomRoutingStrategyBase):
 class RouteIQFeedbackLogger(CustomLogger):
     """Reports every call's outcome (deployment id, success, latency, error class) to the sidecar."""
 
-    def __init__(self, runtime: Runtime | None = None, **kwargs: Any) -> None:
+    def __init__(self, resources: ClientResources | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._runtime = runtime
-        self._runtime_lock = threading.Lock()
+        self._resources = resources
+        self._resources_lock = threading.Lock()
 
     @property
-    def runtime(self) -> Runtime:
+    def resources(self) -> ClientResources:
         # Built on first use, not at import: the proxy imports this module before reading its env.
-        if self._runtime is None:
-            with self._runtime_lock:
-                if self._runtime is None:
-                    self._runtime = Runtime()
-        return self._runtime
+        if self._resources is None:
+            with self._resources_lock:
+                if self._resources is None:
+                    self._resources = ClientResources()
+        return self._resources
 
     def _report(self, kwargs: Mapping[str, Any], success: bool, start: Any, end: Any) -> None:
         try:
-            reporter = self.runtime.reporter
+            reporter = self.resources.reporter
             deployment_id = deployment_id_of(kwargs)
             if reporter is None or deployment_id is None:
                 return
@@ -185,15 +190,15 @@ class RouteIQFeedbackLogger(CustomLogger):
 class RouteIQProxyInstaller(RouteIQFeedbackLogger):
     """Put `routeiq_client.litellm_strategy.proxy_installer` in `litellm_settings.callbacks`."""
 
-    def __init__(self, runtime: Runtime | None = None, **kwargs: Any) -> None:
-        super().__init__(runtime, **kwargs)
+    def __init__(self, resources: ClientResources | None = None, **kwargs: Any) -> None:
+        super().__init__(resources, **kwargs)
         self.strategy: RouteIQStrategy | None = None
         self.installs = 0
 
     def ensure_installed(self, router: Any) -> None:
         if router is None or (self.strategy is not None and self.strategy.is_installed(router)):
             return
-        self.strategy = RouteIQStrategy(router, runtime=self.runtime).install()
+        self.strategy = RouteIQStrategy(router, resources=self.resources).install()
         self.installs += 1
         log.info("routeiq strategy installed on the proxy router (install #%d)", self.installs)
 
@@ -213,8 +218,8 @@ def install(
 ) -> RouteIQStrategy:
     """SDK mode in one call: route `router` through RouteIQ and report outcomes."""
     strategy = RouteIQStrategy(router, config).install()
-    if feedback and strategy.runtime.reporter is not None:
-        litellm.callbacks.append(RouteIQFeedbackLogger(strategy.runtime))
+    if feedback and strategy.resources.reporter is not None:
+        litellm.callbacks.append(RouteIQFeedbackLogger(strategy.resources))
     return strategy
 
 
@@ -285,5 +290,17 @@ def _latency_ms(start: Any, end: Any) -> float | None:
 
 
 # The instance LiteLLM's proxy imports by name (`litellm_settings.callbacks`). Cheap: the
-# runtime (pools, threads) is built on the first request.
+# resources (pools, threads) are built on the first request.
 proxy_installer = RouteIQProxyInstaller()
+
+
+def __getattr__(name: str) -> Any:
+    # `Runtime` was this module's name for ClientResources; kept importable for a while.
+    if name == "Runtime":
+        warnings.warn(
+            "routeiq_client.litellm_strategy.Runtime is deprecated; use ClientResources",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return ClientResources
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

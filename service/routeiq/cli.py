@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from routeiq import __version__
 from routeiq.errors import RouteIQError
 
 
@@ -222,6 +223,7 @@ def cmd_artifacts(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="routeiq", description="Routing decisions for LLM gateways.")
+    parser.add_argument("--version", action="version", version=f"routeiq {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the HTTP service (settings from ROUTEIQ_* env vars)")

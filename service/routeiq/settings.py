@@ -7,6 +7,7 @@ Precedence: init kwargs > environment > YAML file (`ROUTEIQ_CONFIG_FILE`) > defa
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -21,14 +22,11 @@ from pydantic_settings import (
 
 from routeiq.decision.names import STRATEGY_NAME_RULE, is_strategy_name
 
-_REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
-
 
 def default_models_path() -> Path:
-    """The bundled `models/` folder: next to the source tree, or /app/models in the image."""
-    if _REPO_MODELS.is_dir():
-        return _REPO_MODELS
-    return Path("/app/models")
+    """The bundled models folder, installed with the package as `routeiq.models` (the repository's
+    top-level `models/`; an editable install maps it there). ROUTEIQ_MODELS_PATH overrides it."""
+    return Path(str(resources.files("routeiq.models")))
 
 
 class _YamlFileSource(PydanticBaseSettingsSource):
@@ -147,7 +145,8 @@ class Settings(BaseSettings):
         64, ge=1, description="Decisions in flight (running or queued) before answering 503."
     )
 
-    # -- limits on request content (issue 8): each violation is a 413 naming the setting
+    # -- limits on request content: each violation is a 413 naming the setting, so one request
+    # cannot cost more than the operator allows
     max_tools: int = Field(128, ge=0, description="Most tool definitions per request.")
     max_content_parts: int = Field(64, ge=1, description="Most content parts in one message.")
     max_message_chars: int = Field(
@@ -160,7 +159,7 @@ class Settings(BaseSettings):
         32, ge=2, le=256, description="Deepest nesting of free-form JSON (tools, metadata, extra fields)."
     )
 
-    # -- security and lifecycle (issue 8)
+    # -- security and lifecycle
     auth_tokens: SecretStr | None = Field(
         None, description="Bearer tokens as 'name:token,name:token'; set = /route, /feedback need one."
     )

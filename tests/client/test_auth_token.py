@@ -43,7 +43,7 @@ def server() -> Iterator[str]:
 @pytest.mark.parametrize(("token", "expected"), [("s3cret-token", "Bearer s3cret-token"), ("", None)])
 def test_token_is_sent_as_bearer(server: str, token: str, expected: str | None) -> None:
     seen_headers.clear()
-    client = RouteIQClient(ClientConfig(url=server, budget_ms=2000, token=token))
+    client = RouteIQClient(ClientConfig(url=server, deadline_ms=2000, token=token))
 
     async def go() -> dict[str, object]:
         return await client.route({"prompt": "hi"})

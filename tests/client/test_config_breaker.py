@@ -8,22 +8,51 @@ from routeiq_client import CircuitBreaker, ClientConfig, ConfigError
 def test_config_from_env_parses_and_validates() -> None:
     env = {
         "ROUTEIQ_CLIENT_URL": "http://10.0.0.1:9",
-        "ROUTEIQ_CLIENT_BUDGET_MS": "25",
+        "ROUTEIQ_CLIENT_DEADLINE_MS": "25",
         "ROUTEIQ_CLIENT_FEEDBACK": "off",
     }
     config = ClientConfig.from_env(env)
-    assert (config.url, config.budget_ms, config.feedback, config.failure_threshold) == (
+    assert (config.url, config.deadline_ms, config.feedback, config.failure_threshold) == (
         "http://10.0.0.1:9",
         25.0,
         False,
         5,
     )
-    with pytest.raises(ConfigError, match="BUDGET_MS"):
-        ClientConfig.from_env({"ROUTEIQ_CLIENT_BUDGET_MS": "fast"})
-    with pytest.raises(ConfigError, match="budget_ms"):
-        ClientConfig.from_env({"ROUTEIQ_CLIENT_BUDGET_MS": "0"})
+    with pytest.raises(ConfigError, match="DEADLINE_MS"):
+        ClientConfig.from_env({"ROUTEIQ_CLIENT_DEADLINE_MS": "fast"})
+    with pytest.raises(ConfigError, match="deadline_ms"):
+        ClientConfig.from_env({"ROUTEIQ_CLIENT_DEADLINE_MS": "0"})
     with pytest.raises(ConfigError, match="url"):
         ClientConfig(url="127.0.0.1:8400")
+
+
+def test_old_budget_ms_spellings_still_set_the_deadline() -> None:
+    with pytest.warns(DeprecationWarning, match="ROUTEIQ_CLIENT_DEADLINE_MS"):
+        config = ClientConfig.from_env({"ROUTEIQ_CLIENT_BUDGET_MS": "25"})
+    assert config.deadline_ms == 25.0
+    with pytest.warns(DeprecationWarning, match="deadline_ms"):
+        config = ClientConfig(budget_ms=80)
+    assert config.deadline_ms == 80.0
+    assert config.budget_ms == 80.0  # the old name still reads the deadline
+    # the new variable wins over the old one; a bad old value is reported under its own name
+    assert (
+        ClientConfig.from_env(
+            {"ROUTEIQ_CLIENT_DEADLINE_MS": "30", "ROUTEIQ_CLIENT_BUDGET_MS": "25"}
+        ).deadline_ms
+        == 30.0
+    )
+    with pytest.warns(DeprecationWarning), pytest.raises(ConfigError, match="BUDGET_MS"):
+        ClientConfig.from_env({"ROUTEIQ_CLIENT_BUDGET_MS": "fast"})
+    with pytest.warns(DeprecationWarning), pytest.raises(ConfigError, match="disagree"):
+        ClientConfig(deadline_ms=30, budget_ms=80)
+
+
+def test_runtime_is_a_deprecated_name_for_client_resources() -> None:
+    pytest.importorskip("litellm")
+    from routeiq_client import litellm_strategy
+
+    with pytest.warns(DeprecationWarning, match="ClientResources"):
+        assert litellm_strategy.Runtime is litellm_strategy.ClientResources
 
 
 class Clock:

@@ -17,7 +17,7 @@ TOKEN = "litellm-cluster-a-0123456789"
 
 
 def route(url: str, token: str) -> dict[str, object]:
-    client = RouteIQClient(ClientConfig(url=url, budget_ms=5000, token=token))
+    client = RouteIQClient(ClientConfig(url=url, deadline_ms=5000, token=token))
 
     async def go() -> dict[str, object]:
         try:

@@ -15,7 +15,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from routeiq_client import ClientConfig, ClientMetrics, RouteIQStrategy
-from routeiq_client.litellm_strategy import RouteIQFeedbackLogger, Runtime
+from routeiq_client.litellm_strategy import ClientResources, RouteIQFeedbackLogger
 
 from .conftest import example_model_list
 from .procs import ServiceProcess, StubSidecar, free_port
@@ -30,9 +30,11 @@ def make_strategy(
     **config: Any,
 ) -> RouteIQStrategy:
     router = litellm.Router(model_list=model_list or example_model_list(), **(router_kwargs or {}))
-    settings = {"budget_ms": 10_000.0, "feedback": False, **config}  # speed is bench/, not tests
-    runtime = Runtime(ClientConfig(url=url, **settings), metrics=ClientMetrics(registry=CollectorRegistry()))
-    return RouteIQStrategy(router, runtime=runtime).install()
+    settings = {"deadline_ms": 10_000.0, "feedback": False, **config}  # speed is bench/, not tests
+    resources = ClientResources(
+        ClientConfig(url=url, **settings), metrics=ClientMetrics(registry=CollectorRegistry())
+    )
+    return RouteIQStrategy(router, resources=resources).install()
 
 
 @pytest.fixture
@@ -40,7 +42,7 @@ def strategies() -> Iterator[list[RouteIQStrategy]]:
     made: list[RouteIQStrategy] = []
     yield made
     for strategy in made:
-        strategy.runtime.close()
+        strategy.resources.close()
 
 
 def run(strategy: RouteIQStrategy, coro: Coroutine[Any, Any, Any]) -> Any:
@@ -48,7 +50,7 @@ def run(strategy: RouteIQStrategy, coro: Coroutine[Any, Any, Any]) -> Any:
         try:
             return await coro
         finally:
-            await strategy.runtime.client.aclose()
+            await strategy.resources.client.aclose()
 
     return asyncio.run(wrapped())
 
@@ -58,7 +60,7 @@ def served_by(response: Any) -> str:
 
 
 def decisions(strategy: RouteIQStrategy) -> dict[str, int]:
-    counts: dict[str, int] = strategy.runtime.metrics.snapshot()["decisions"]
+    counts: dict[str, int] = strategy.resources.metrics.snapshot()["decisions"]
     return counts
 
 
@@ -154,9 +156,9 @@ def test_outcomes_reach_the_service(service: ServiceProcess, strategies: list[Ro
     model_list = [{**d, "model_info": {"id": d["model_info"]["id"] + "-fb"}} for d in example_model_list()]
     strategy = make_strategy(service.url, model_list, feedback=True, feedback_interval_s=0.05)
     strategies.append(strategy)
-    litellm.callbacks.append(logger := RouteIQFeedbackLogger(strategy.runtime))
+    litellm.callbacks.append(logger := RouteIQFeedbackLogger(strategy.resources))
     try:
-        reporter = strategy.runtime.reporter
+        reporter = strategy.resources.reporter
         assert reporter is not None
 
         def served() -> int:
@@ -206,12 +208,12 @@ def test_service_killed_falls_back_then_circuit_opens(strategies: list[RouteIQSt
     # round-robin over the four healthy deployments
     assert sorted(served) == sorted(d["model_info"]["id"] for d in example_model_list())
     assert decisions(strategy) == {"sidecar": 1, "fallback:connect_error": 2, "circuit_open": 2}
-    assert strategy.runtime.breaker.state == "open"
+    assert strategy.resources.breaker.state == "open"
 
 
-def test_slow_service_is_abandoned_at_the_budget(strategies: list[RouteIQStrategy]) -> None:
+def test_slow_service_is_abandoned_at_the_deadline(strategies: list[RouteIQStrategy]) -> None:
     with StubSidecar(mode="slow", delay=1.0) as stub:
-        strategy = make_strategy(stub.url, budget_ms=50)
+        strategy = make_strategy(stub.url, deadline_ms=50)
         strategies.append(strategy)
         start = time.perf_counter()
         response = run(strategy, strategy.router.acompletion(model="auto", messages=HI))
@@ -317,9 +319,9 @@ def test_secrets_never_reach_the_sidecar(strategies: list[RouteIQStrategy]) -> N
 def test_installer_reinstalls_after_reset_and_router_replacement(service: ServiceProcess) -> None:
     from routeiq_client.litellm_strategy import RouteIQProxyInstaller
 
-    config = ClientConfig(url=service.url, feedback=False, budget_ms=10_000)
-    runtime = Runtime(config, metrics=ClientMetrics(registry=CollectorRegistry()))
-    installer = RouteIQProxyInstaller(runtime)
+    config = ClientConfig(url=service.url, feedback=False, deadline_ms=10_000)
+    resources = ClientResources(config, metrics=ClientMetrics(registry=CollectorRegistry()))
+    installer = RouteIQProxyInstaller(resources)
     try:
         router = litellm.Router(model_list=example_model_list())
         installer.ensure_installed(router)
@@ -334,6 +336,6 @@ def test_installer_reinstalls_after_reset_and_router_replacement(service: Servic
         assert installer.installs == 3 and installer.strategy is not None
         assert installer.strategy.router is replacement
         response = replacement.completion(model="auto", messages=HI, metadata={"routeiq_profile": "eco"})
-        assert served_by(response) == "gemini-2.0-flash", runtime.metrics.snapshot()
+        assert served_by(response) == "gemini-2.0-flash", resources.metrics.snapshot()
     finally:
-        runtime.close()
+        resources.close()

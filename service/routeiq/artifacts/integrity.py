@@ -51,6 +51,8 @@ def verified_bytes(path: Path, expected_sha256: str, *, what: str) -> bytes:
 # manifest, which pins its own files: one chain from models/manifest.json to every byte loaded.
 
 MANIFEST = "manifest.json"
+# `models/__init__.py` makes the folder the package `routeiq.models`; nothing loads it as a model.
+PACKAGE_MARKER = "__init__.py"
 MANIFEST_FORMAT = 1
 REGENERATE = "routeiq artifacts manifest"
 
@@ -68,7 +70,7 @@ def bundle_files(models: Path) -> list[str]:
                 continue
             if entry.is_dir():
                 walk(entry, top=False)
-            elif entry.is_file() and not (top and entry.name == MANIFEST):
+            elif entry.is_file() and not (top and entry.name in (MANIFEST, PACKAGE_MARKER)):
                 covered.append(entry.relative_to(models).as_posix())
 
     walk(models, top=True)

@@ -36,8 +36,9 @@ class Profile(BaseModel):
             "expert": "premium",
         }
     )
-    # Category -> the lowest model tier that category should get (DESIGN: code, creative,
-    # reasoning, tool use are premium work; summarisation and chat are budget work).
+    # Category -> the lowest model tier that category should get (the built-in profiles in
+    # models/profiles.yaml treat code, creative, reasoning and tool use as premium work;
+    # summarisation and chat as budget work).
     category_tiers: dict[str, ModelTier] = Field(default_factory=dict)
     required_capabilities: list[Capability] = Field(default_factory=list)
     allowed_providers: list[str] = Field(default_factory=list)

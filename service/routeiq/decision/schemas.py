@@ -1,4 +1,4 @@
-"""The wire contract of POST /route (see DESIGN.md). Pydantic models, no behaviour.
+"""The wire contract of POST /route (docs/api.md describes it). Pydantic models, no behaviour.
 
 Requests are lenient where gateways differ (unknown top-level keys are ignored, message objects
 keep OpenAI's extra fields) and strict where a wrong type would change the decision.

@@ -1,7 +1,8 @@
 """Structural and content signals: cheap (well under a millisecond), no model involved.
 
 Signals are facts about the request (tools present, tool loop, code, math, language, length);
-they never decide on their own. `classify.combine` documents how they adjust the centroid result.
+they never decide on their own. The `routeiq.decision.classify` docstring gives the rule by which
+they adjust the centroid result.
 """
 
 from __future__ import annotations

@@ -4,9 +4,10 @@ closed --(failure rate >= R over >= N outcomes inside a window)--> open
 open   --(open_seconds later)--> half-open: up to `half_open_probes` decisions may pick it
 half-open --(that many successes)--> closed;  --(any failure)--> open again
 
-Open deployments are demoted by policy.select, never removed (an open circuit is still better
-than no answer). The same machine runs in Lua inside Redis (state_redis.py); this is the
-process-local one, and the integration tests hold both to the same behaviour.
+Open deployments are demoted by decision.policy.select, never removed (an open circuit is still
+better than no answer). The same machine runs in Lua inside Redis (state/lua.py, driven by
+state/redis_state.py); this is the process-local one, and the integration tests hold both to the
+same behaviour.
 """
 
 from __future__ import annotations

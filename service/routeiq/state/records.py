@@ -52,7 +52,8 @@ class OutcomeRecord:
 @dataclass(frozen=True)
 class SharedConfig:
     """What admins change at run time, shared by every worker and replica. `version` grows with
-    every change; workers poll it and apply it (`config_sync`). None = use settings."""
+    every change; workers poll it and publish a new snapshot under it (config_sync.py).
+    None = use settings."""
 
     version: int = 0
     strategy: str | None = None
