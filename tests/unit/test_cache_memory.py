@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from routeiq.inference.cache import EmbeddingCache, cache_key
-from routeiq.inference.cache import ENTRY_OVERHEAD_BYTES
+from routeiq.inference.cache import ENTRY_OVERHEAD_BYTES, EmbeddingCache, cache_key
 from routeiq.settings import Settings
 
 DIM = 384
