@@ -78,9 +78,10 @@ class RedisServer:
                 sock = socket.create_connection(("127.0.0.1", self.port), timeout=0.5)
             else:
                 sock = socket.socket(socket.AF_UNIX)
-                sock.settimeout(0.5)
-                sock.connect(str(self.socket))
-            with sock:
+            with sock:  # closed also when connect fails
+                if not self.port:
+                    sock.settimeout(0.5)
+                    sock.connect(str(self.socket))
                 sock.sendall(b"PING\r\n")
                 return sock.recv(16).startswith(b"+PONG")
         except OSError:
