@@ -107,7 +107,10 @@ def test_an_admin_change_reaches_every_worker_of_the_other_replica_within_a_seco
     with fresh() as http:
         before: set[int] = set()
         for _ in range(100):  # the kernel hands each new connection to one of b's workers
-            before.add(http.get(b.url + "/admin/config", headers=ADMIN).json()["worker_pid"])
+            view = http.get(b.url + "/admin/config", headers=ADMIN).json()
+            # not yet eco anywhere, or the propagation below would be measured as instant
+            assert view["default_profile"] == "auto", view
+            before.add(view["worker_pid"])
             if len(before) == 2:
                 break
         assert len(before) == 2, "expected to reach both workers of replica b"

@@ -270,7 +270,7 @@ async def test_two_redis_states_share_everything(redis_server: RedisServer, name
             await s.close()
 
 
-# -- premium budget window (issue 5's online budget, shared through the same interface)
+# -- premium budget window (the online premium budget, shared through the same interface)
 
 
 async def test_premium_share_counts_in_the_window(state: State) -> None:
