@@ -38,7 +38,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.integration.procs import ServiceProcess, free_port  # noqa: E402
+from tests._harness import ServeProcess, free_port  # noqa: E402
 
 from routeiq_client import ClientConfig, ClientMetrics, RouteIQStrategy  # noqa: E402
 from routeiq_client.litellm_strategy import ClientResources  # noqa: E402
@@ -71,7 +71,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def main(requests: int) -> None:
-    service = ServiceProcess().start()
+    service = ServeProcess().start()
     try:
         baseline = litellm.Router(model_list=model_list(), routing_strategy="simple-shuffle")
         up_router, up = strategy_router(service.url, deadline_ms=1000)

@@ -18,13 +18,11 @@ import http.client
 import json
 import os
 import platform
-import socket
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
-import httpx
 import numpy as np
 
 from prompts import prompts_of_length
@@ -36,17 +34,14 @@ from routeiq.observability.metrics import Metrics
 from routeiq.pipeline import Context, decide
 from routeiq.settings import Settings
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests._harness import ServeProcess
+
 LENGTHS = (10, 32, 64, 128, 256)
 
 
 def pct(samples: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(samples) * 1000, q))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def main() -> None:
@@ -84,18 +79,10 @@ def main() -> None:
         assert all(cached_engine.cache.get(cache_key(s, budget)) is not None for s in segments)
         rows.append((tokens, prompts, raw, decisions, cached))
 
-    port = free_port()
-    env = {**os.environ, "ROUTEIQ_PORT": str(port), "ROUTEIQ_LOG_LEVEL": "warning"}
-    server = subprocess.Popen([sys.executable, "-m", "routeiq.cli", "serve"], env=env)
+    server = ServeProcess().start()
+    port = server.port
     over_http: dict[int, list[float]] = {}
     try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
         # stdlib http.client on one keep-alive connection: a thin client, so the numbers are
         # the server's cost, not the client library's (httpx alone adds ~0.3 ms per call).
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -125,8 +112,7 @@ def main() -> None:
             over_http[tokens] = samples
         conn.close()
     finally:
-        server.terminate()
-        server.wait(10)
+        server.stop()
 
     print(
         f"Command: `python bench/micro.py --iterations {args.iterations}` — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "

@@ -25,13 +25,11 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,6 +42,9 @@ from routeiq.inference.embedder import OnnxEmbedder
 from routeiq.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests._harness import RedisServer, RedisServerMissing, ServeProcess, redis_server_binary  # noqa: E402
+
 BENCH = ROOT / "bench"
 USERS = (1, 8, 32, 64)
 CACHED = ("repeat", "cached32")  # served with the embedding cache on; the others with it off
@@ -63,24 +64,22 @@ class ServerConfig:
     def threads(self) -> int:
         return self.workers * self.inference_threads
 
-    def env(self, port: int, redis_url: str | None) -> dict[str, str]:
-        env = {
-            **os.environ,
-            "ROUTEIQ_PORT": str(port),
-            "ROUTEIQ_WORKERS": str(self.workers),
-            "ROUTEIQ_INFERENCE_THREADS": str(self.inference_threads),
-            "ROUTEIQ_ORT_INTRA_OP_THREADS": str(self.ort_threads),
-            "ROUTEIQ_LOG_LEVEL": "warning",
+    def settings(self, redis_url: str | None) -> dict[str, object]:
+        """The service settings of this configuration (workers go on the command line)."""
+        settings: dict[str, object] = {
+            "inference_threads": self.inference_threads,
+            "ort_intra_op_threads": self.ort_threads,
+            "log_level": "warning",
         }
         if not self.cache:
-            env["ROUTEIQ_EMBEDDING_CACHE_MB"] = "0"
+            settings["embedding_cache_mb"] = 0
         if self.depth is not None:
-            env["ROUTEIQ_QUEUE_DEPTH_PER_THREAD"] = str(self.depth)
+            settings["queue_depth_per_thread"] = self.depth
         if self.redis and redis_url:
-            env["ROUTEIQ_REDIS_URL"] = redis_url
+            settings["redis_url"] = redis_url
             if self.cache:
-                env["ROUTEIQ_EMBEDDING_CACHE_REDIS"] = "true"
-        return env
+                settings["embedding_cache_redis"] = "true"
+        return settings
 
     def label(self) -> str:
         return f"{self.workers}w x {self.inference_threads} inference x {self.ort_threads} ORT"
@@ -142,61 +141,30 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def redis_server() -> Iterator[str | None]:
-    if shutil.which("redis-server") is None:
+    try:
+        redis_server_binary()
+    except RedisServerMissing:
         print("redis-server not found: Redis mode skipped", file=sys.stderr)
         yield None
         return
     folder = Path(tempfile.mkdtemp(prefix="routeiq-bench-redis-"))
-    sock = folder / "redis.sock"
-    proc = subprocess.Popen(
-        ["redis-server", "--port", "0", "--unixsocket", str(sock), "--save", "", "--appendonly", "no"],
-        cwd=folder,
-        stdout=subprocess.DEVNULL,
-    )
     try:
-        for _ in range(300):
-            if sock.exists():
-                break
-            time.sleep(0.01)
-        yield f"unix://{sock}"
+        with RedisServer(folder) as server:
+            yield server.url
     finally:
-        proc.terminate()
-        proc.wait(10)
         shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager
 def serve(config: ServerConfig, redis_url: str | None) -> Iterator[Server]:
-    port = free_port()
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "routeiq.cli", "serve"], env=config.env(port, redis_url), cwd=ROOT
-    )
+    server = ServeProcess(workers=config.workers, **config.settings(redis_url)).start(timeout=60)
     try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"routeiq serve exited with {proc.returncode}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.perf_counter() - start > 60:
-                raise RuntimeError("routeiq serve not ready after 60 s")
-            time.sleep(0.02)
-        yield Server(config, time.perf_counter() - start, port, proc)
+        assert server.process is not None
+        yield Server(config, server.ready_seconds, server.port, server.process)
     finally:
-        proc.terminate()
-        proc.wait(15)
+        server.stop(timeout=15)
 
 
 def raw_throughput(

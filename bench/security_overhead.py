@@ -33,7 +33,7 @@ from routeiq.observability.logs import JsonFormatter, decision_summary
 from routeiq.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.serve import running_server
+from tests._harness import ServeProcess
 
 TOKENS = ",".join(f"client{i}:token-{i:02d}-0123456789abcdef" for i in range(20))
 LAST = "token-19-0123456789abcdef"
@@ -120,7 +120,7 @@ def http_latency(tmp: Path, requests: int) -> dict[str, list[float]]:
     with ExitStack() as stack:
         clients = {}
         for name, (settings, headers) in VARIANTS.items():
-            server = stack.enter_context(running_server(tmp, **settings))
+            server = stack.enter_context(ServeProcess(tmp, **settings))
             clients[name] = stack.enter_context(httpx.Client(base_url=server.url, headers=headers))
         samples: dict[str, list[float]] = {name: [] for name in clients}
         for i in range(requests + 50):

@@ -28,8 +28,7 @@ from prometheus_client import CollectorRegistry
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.redis_server import RedisServer  # noqa: E402
-from tests.service_proc import free_port  # noqa: E402
+from tests._harness import RedisServer  # noqa: E402
 
 from routeiq.decision.experiments import ExperimentSpec, VariantSpec  # noqa: E402
 from routeiq.decision.schemas import RouteRequest  # noqa: E402
@@ -86,17 +85,12 @@ def load(settings: Settings) -> Engine:
 
 async def main_async(n: int, rounds: int) -> tuple[list[str], dict[str, str]]:
     tmp = Path(tempfile.mkdtemp(prefix="routeiq-bench-"))
-    unix = RedisServer(tmp).start()
-    tcp_port = free_port()
-    tcp = subprocess.Popen(
-        ["redis-server", "--port", str(tcp_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    time.sleep(0.3)
+    unix = RedisServer(tmp / "unix").start()
+    tcp = RedisServer(tmp / "tcp", tcp=True).start()
     backends = {
         "memory": Settings(),
         "redis (unix socket)": Settings(redis_url=unix.url, redis_timeout_ms=1000),
-        "redis (127.0.0.1 tcp)": Settings(redis_url=f"redis://127.0.0.1:{tcp_port}/0", redis_timeout_ms=1000),
+        "redis (127.0.0.1 tcp)": Settings(redis_url=tcp.url, redis_timeout_ms=1000),
         "redis (unix), view cache off": Settings(
             redis_url=unix.url, redis_timeout_ms=1000, breaker_view_cache_ms=0
         ),
@@ -117,7 +111,6 @@ async def main_async(n: int, rounds: int) -> tuple[list[str], dict[str, str]]:
             await engine.close()
         unix.kill()
         tcp.kill()
-        tcp.wait()
     rows = [
         "| scenario | backend | p50 µs | p90 µs | mean µs | Δ p50 vs memory µs |",
         "|---|---|---:|---:|---:|---:|",

@@ -7,24 +7,24 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests._harness import ServeProcess
 from tests.fuzz.counts import ADMIN_KEY, COUNTS, FULL_RUN_MINIMUM, TOKEN, full_run
-from tests.serve import Server, running_server
 
 
 @pytest.fixture(scope="session")
-def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     """One real `routeiq serve` (127.0.0.1, client tokens and admin key on) for every HTTP fuzzer in the session. After
     the last fuzzer: zero worker crashes — the same process still answers, and it logged no
     unexpected error (a teardown failure fails the run)."""
-    with running_server(
-        tmp_path_factory.mktemp("fuzz"), auth_tokens=f"fuzz:{TOKEN}", admin_key=ADMIN_KEY
+    with ServeProcess(
+        tmp_path_factory.mktemp("fuzz"), log_level="info", auth_tokens=f"fuzz:{TOKEN}", admin_key=ADMIN_KEY
     ) as server:
         yield server
-        alive = server.process.poll() is None
+        alive = server.alive()
         COUNTS["worker_crashes"] += 0 if alive else 1
-        assert alive, server.stderr()
+        assert alive, server.log()
         assert httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200
-        log = server.stderr()
+        log = server.log()
         assert "unexpected error" not in log and "Traceback" not in log, log[-3000:]
 
 

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
+from tests._harness import ServeProcess
 from tests.fuzz.counts import ADMIN_KEY, COUNTS, TOKEN
-from tests.serve import Server
 
 SMALL, FULL = 10, 150  # examples per operation (+ schemathesis' coverage-phase cases)
 
@@ -27,14 +27,14 @@ _SETTINGS = {
 }
 
 
-def operations(server: Server) -> list:  # type: ignore[type-arg]
+def operations(server: ServeProcess) -> list:  # type: ignore[type-arg]
     """Every operation of the running server's OpenAPI (schemathesis' pytest loader does not
     work with pytest 9 yet, so we drive its hypothesis strategies ourselves)."""
     schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
     return [result.ok() for result in schema.get_all_operations()]
 
 
-def run(server: Server, examples: int) -> None:
+def run(server: ServeProcess, examples: int) -> None:
     with requests.Session() as session:
         session.headers["Authorization"] = f"Bearer {TOKEN}"
         session.headers["X-RouteIQ-Admin-Key"] = ADMIN_KEY
@@ -67,10 +67,10 @@ def fuzz_operation(session: requests.Session, operation, mode: GenerationMode, e
     call()
 
 
-def test_api_small(fuzz_server: Server) -> None:
+def test_api_small(fuzz_server: ServeProcess) -> None:
     run(fuzz_server, SMALL)
 
 
 @pytest.mark.fuzz
-def test_api_full(fuzz_server: Server) -> None:
+def test_api_full(fuzz_server: ServeProcess) -> None:
     run(fuzz_server, FULL)

@@ -24,9 +24,9 @@ from routeiq.decision.signals import Signals, extract_signals
 from routeiq.engine import Engine
 from routeiq.errors import RouteIQError
 from routeiq.http import request_limits as limits
+from tests._harness import ServeProcess
 from tests.fuzz.counts import COUNTS, TOKEN
 from tests.fuzz.strategies import feedback_body, route_body
-from tests.serve import Server
 
 _BASE = {"deadline": None, "suppress_health_check": list(HealthCheck), "derandomize": True, "database": None}
 SCALE = {  # (small, full) examples
@@ -45,7 +45,7 @@ def _encode(body: object) -> bytes:
         return b'{"prompt": "trunc'
 
 
-def http_fuzz(server: Server, examples: int) -> None:
+def http_fuzz(server: ServeProcess, examples: int) -> None:
     with httpx.Client(
         base_url=server.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
     ) as client:
@@ -79,12 +79,12 @@ def _http_fuzz(client: httpx.Client, examples: int) -> None:
     call()
 
 
-def test_http_fuzz_small(fuzz_server: Server) -> None:
+def test_http_fuzz_small(fuzz_server: ServeProcess) -> None:
     http_fuzz(fuzz_server, SCALE["http"][0])
 
 
 @pytest.mark.fuzz
-def test_http_fuzz_full(fuzz_server: Server) -> None:
+def test_http_fuzz_full(fuzz_server: ServeProcess) -> None:
     http_fuzz(fuzz_server, SCALE["http"][1])
 
 
@@ -217,7 +217,8 @@ def policy_fuzz(examples: int) -> None:
         # every candidate is either ranked or excluded, once, and for the stated reason
         assert sorted(ranked + excluded) == sorted(e.deployment_id for e in entries)
         for s in selection.excluded:
-            assert s.excluded == hard_exclusion(s.entry, profile, signals) is not None or s.excluded
+            reason = hard_exclusion(s.entry, profile, signals)
+            assert reason is not None and s.excluded == reason, (s.entry.deployment_id, s.excluded, reason)
         for s in selection.ranked:
             assert hard_exclusion(s.entry, profile, signals) is None
             if profile.free_only:

@@ -1,6 +1,5 @@
-"""Integration fixtures: a real redis-server per module with a fresh namespace per test; a real
-routeiq service subprocess and real litellm.Router instances built from the same deployments as
-examples/litellm/config.yaml."""
+"""Integration fixtures: a real routeiq service subprocess and real litellm.Router instances built
+from the same deployments as examples/litellm/config.yaml (redis-server: tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,31 +8,15 @@ import os
 # Offline: LiteLLM must read its bundled cost map instead of fetching one (set before import).
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.redis_server import RedisServer
-
-from .procs import REPO, ServiceProcess
+from tests._harness import REPO, ServeProcess
 
 EXAMPLE_CONFIG = REPO / "examples" / "litellm" / "config.yaml"
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(Path(tmp_path_factory.mktemp("redis"))).start()
-    yield server
-    server.kill()
-
-
-@pytest.fixture
-def namespace() -> str:
-    return "t" + uuid.uuid4().hex[:12]
 
 
 @pytest.fixture
@@ -47,10 +30,9 @@ def example_model_list(group: str = "auto") -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def service() -> Iterator[ServiceProcess]:
-    proc = ServiceProcess().start()
-    yield proc
-    proc.kill()
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    with ServeProcess(tmp_path_factory.mktemp("service")) as proc:
+        yield proc
 
 
 # Warnings raised inside LiteLLM and the libraries it drives, not by our code: the suite runs

@@ -4,42 +4,18 @@ window, old buckets slide out."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
-import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from redis.asyncio import Redis
 
 from routeiq.state import redis_premium_window as budget_redis
 from routeiq.state.memory import WindowCounter
-
-pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed")
-
-
-@pytest.fixture(scope="module")
-def redis_socket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    folder = tmp_path_factory.mktemp("redis")
-    socket = folder / "redis.sock"
-    proc = subprocess.Popen(
-        ["redis-server", "--port", "0", "--unixsocket", str(socket), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 5
-    while not socket.exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    yield socket
-    proc.terminate()
-    proc.wait(5)
+from tests._harness import RedisServer
 
 
-def test_replicas_share_one_window_and_it_slides(redis_socket: Path) -> None:
+def test_replicas_share_one_window_and_it_slides(redis_server: RedisServer, namespace: str) -> None:
     async def scenario() -> list[tuple[int, int]]:
-        a, b = Redis(unix_socket_path=str(redis_socket)), Redis(unix_socket_path=str(redis_socket))
-        prefix = "routeiq:test:"
+        a, b = Redis.from_url(redis_server.url), Redis.from_url(redis_server.url)
+        prefix = f"routeiq:{namespace}:"
         t = 10_000.0
         await budget_redis.count(a, prefix, True, 300, t)
         await budget_redis.count(b, prefix, False, 300, t + 1)

@@ -10,7 +10,7 @@ import pytest
 
 from routeiq_client import ClientConfig, RouteIQClient
 from routeiq_client.errors import SidecarHTTPError
-from tests.serve import running_server
+from tests._harness import ServeProcess
 
 pytestmark = pytest.mark.slow
 TOKEN = "litellm-cluster-a-0123456789"
@@ -29,7 +29,7 @@ def route(url: str, token: str) -> dict[str, object]:
 
 
 def test_client_token_from_config_against_a_secured_service(tmp_path: Path) -> None:
-    with running_server(tmp_path, auth_tokens=f"cluster-a:{TOKEN}") as server:
+    with ServeProcess(tmp_path, log_level="info", auth_tokens=f"cluster-a:{TOKEN}") as server:
         assert route(server.url, TOKEN)["deployment_id"]
         with pytest.raises(SidecarHTTPError) as wrong:
             route(server.url, "not-the-token-0123456789")
@@ -37,5 +37,5 @@ def test_client_token_from_config_against_a_secured_service(tmp_path: Path) -> N
         with pytest.raises(SidecarHTTPError) as missing:
             route(server.url, "")
         assert missing.value.status == 401
-        log = server.stderr()
+        log = server.log()
     assert '"client":"cluster-a"' in log.replace(" ", "") and TOKEN not in log

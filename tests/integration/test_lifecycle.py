@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -14,7 +13,7 @@ import httpx
 import pytest
 
 from routeiq.settings import default_models_path
-from tests.serve import free_port, running_server, serve_command, serve_env
+from tests._harness import ServeProcess
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +44,7 @@ def test_sigterm_drains_in_flight_requests_then_exits_zero(tmp_path: Path) -> No
         "queue_depth_per_thread": 64,  # all batches wait their turn: this test is about drain, not shedding
         "max_queue_wait_ms": 30_000,
     }
-    with running_server(tmp_path, **settings) as server:
+    with ServeProcess(tmp_path, log_level="info", **settings) as server:
         results: dict[int, tuple[int, dict | str, float]] = {}
 
         def send(batch: int) -> None:
@@ -70,11 +69,11 @@ def test_sigterm_drains_in_flight_requests_then_exits_zero(tmp_path: Path) -> No
         assert ready.status_code == 503 and ready.json() == {"status": "draining"}
         for thread in threads:
             thread.join(60)
-        exit_code = server.process.wait(40)
+        exit_code = server.wait(40)
         finished_after_signal = sum(1 for _, _, t in results.values() if t > signalled)
         finished_after_close = sum(1 for _, _, t in results.values() if t > signalled + DELAY)
 
-        assert exit_code == 0, server.stderr()
+        assert exit_code == 0, server.log()
         lost = {b: r for b, r in results.items() if r[0] != 200}
         assert not lost and len(results) == BATCHES, lost
         for _status, body, _ in results.values():
@@ -83,7 +82,7 @@ def test_sigterm_drains_in_flight_requests_then_exits_zero(tmp_path: Path) -> No
         # the drain was real: requests were still running when the signal arrived, and some
         # after the listener closed (the delay is over): uvicorn's drain let them finish
         assert finished_after_signal >= 1 and finished_after_close >= 1
-        log = [json.loads(line) for line in server.stderr().splitlines() if line.strip()]
+        log = [json.loads(line) for line in server.log().splitlines() if line.strip()]
         messages = [entry["msg"] for entry in log]
         assert any(m.startswith("draining") for m in messages)
         assert messages.index(next(m for m in messages if m.startswith("draining"))) < len(messages) - 1
@@ -110,9 +109,7 @@ def test_readyz_turns_draining(tmp_path: Path) -> None:
 
 def start_fails(tmp_path: Path, **settings: object) -> tuple[int, str, float]:
     start = time.monotonic()
-    done = subprocess.run(
-        serve_command(free_port()), env=serve_env(**settings), capture_output=True, timeout=60, check=False
-    )
+    done = ServeProcess(tmp_path, log_level="info", **settings).run(timeout=60)
     return done.returncode, done.stderr.decode(errors="replace"), time.monotonic() - start
 
 

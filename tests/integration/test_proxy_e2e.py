@@ -7,9 +7,7 @@ step (`pytest -m proxy`).
 
 from __future__ import annotations
 
-import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -19,8 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests._harness import ServeProcess, clean_env, free_port, http_ok, wait_until
+
 from .conftest import EXAMPLE_CONFIG
-from .procs import ServiceProcess, free_port, wait_http
 
 pytestmark = pytest.mark.proxy
 
@@ -34,14 +33,13 @@ class Proxy:
         self.key = "sk-" + secrets.token_hex(32)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {
-            **os.environ,
-            "LITELLM_MASTER_KEY": self.key,
-            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-            "ROUTEIQ_CLIENT_URL": sidecar_url,
-            "ROUTEIQ_CLIENT_BUDGET_MS": str(BUDGET_MS),
-            "ROUTEIQ_CLIENT_FEEDBACK_INTERVAL_S": "0.1",
-        }
+        env = clean_env(
+            LITELLM_MASTER_KEY=self.key,
+            LITELLM_LOCAL_MODEL_COST_MAP="True",
+            ROUTEIQ_CLIENT_URL=sidecar_url,
+            ROUTEIQ_CLIENT_BUDGET_MS=str(BUDGET_MS),
+            ROUTEIQ_CLIENT_FEEDBACK_INTERVAL_S="0.1",
+        )
         litellm_cli = Path(sys.executable).parent / "litellm"
         self.log = (workdir / "proxy.log").open("wb")
         self.proc = subprocess.Popen(
@@ -67,6 +65,9 @@ class Proxy:
         headers = {"x-routeiq-profile": profile} if profile else {}
         return self.http.post(path, json=body, headers=headers)
 
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
     def stop(self) -> None:
         self.http.close()
         if self.proc.poll() is None:
@@ -80,19 +81,18 @@ class Proxy:
 
 
 @pytest.fixture(scope="module")
-def service() -> Iterator[ServiceProcess]:
-    proc = ServiceProcess().start()
-    yield proc
-    proc.kill()
-
-
-@pytest.fixture(scope="module")
-def proxy(service: ServiceProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+def proxy(service: ServeProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
     workdir = tmp_path_factory.mktemp("proxy")
     proxy = Proxy(service.url, workdir)
     try:
-        wait_http(proxy.url + "/health/liveliness", None, timeout=120)
-    except RuntimeError:
+        wait_until(
+            lambda: http_ok(proxy.url + "/health/liveliness"),
+            120,
+            "litellm proxy",
+            interval=0.1,
+            alive=lambda: None if proxy.alive() else f"exited with {proxy.proc.returncode}",
+        )
+    except (TimeoutError, RuntimeError):
         proxy.stop()
         raise RuntimeError((workdir / "proxy.log").read_text(errors="replace")[-4000:]) from None
     yield proxy
@@ -122,7 +122,7 @@ def test_responses_and_embeddings(proxy: Proxy) -> None:
     assert embeddings.json()["data"][0]["embedding"] == [0.1, 0.2, 0.3]
 
 
-def test_outcomes_are_reported_to_the_service(proxy: Proxy, service: ServiceProcess) -> None:
+def test_outcomes_are_reported_to_the_service(proxy: Proxy, service: ServeProcess) -> None:
     proxy.post("/v1/chat/completions", HI, profile="premium")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -134,9 +134,8 @@ def test_outcomes_are_reported_to_the_service(proxy: Proxy, service: ServiceProc
     pytest.fail(f"outcomes did not arrive: {service.stats()}")
 
 
-def test_service_slow_requests_still_succeed(proxy: Proxy, service: ServiceProcess) -> None:
-    assert service.proc is not None
-    service.proc.send_signal(signal.SIGSTOP)  # accepts connections, never answers
+def test_service_slow_requests_still_succeed(proxy: Proxy, service: ServeProcess) -> None:
+    service.pause()  # accepts connections, never answers
     try:
         for _ in range(2):
             start = time.perf_counter()
@@ -144,10 +143,10 @@ def test_service_slow_requests_still_succeed(proxy: Proxy, service: ServiceProce
             # Bounded by the budget, not by the (indefinitely) stalled sidecar.
             assert time.perf_counter() - start < BUDGET_MS / 1000 + 3
     finally:
-        service.proc.send_signal(signal.SIGCONT)
+        service.resume()
 
 
-def test_service_down_requests_still_succeed(proxy: Proxy, service: ServiceProcess) -> None:
+def test_service_down_requests_still_succeed(proxy: Proxy, service: ServeProcess) -> None:
     service.kill()
     served = {model_id(proxy.post("/v1/chat/completions", HI, profile="eco")) for _ in range(4)}
     assert served == AUTO_IDS  # round-robin over every healthy deployment

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -16,7 +15,7 @@ from routeiq.observability.metrics import Metrics
 from routeiq.state.breakers import BreakerPolicy
 from routeiq.state.records import OutcomeRecord, SessionRecord
 from routeiq.state.redis_state import RedisState, connect
-from tests.redis_server import RedisServer
+from tests._harness import RedisServer
 
 pytestmark = pytest.mark.anyio
 
@@ -45,8 +44,8 @@ def make_state(server: RedisServer, namespace: str, metrics: Metrics, timeout_s:
     )
 
 
-async def test_redis_absent_then_started(tmp_path: Path, namespace: str) -> None:
-    server = RedisServer(tmp_path)  # not started: nothing listens on the socket yet
+async def test_redis_absent_then_started(private_redis_server: RedisServer, namespace: str) -> None:
+    server = private_redis_server  # not started: nothing listens on the socket yet
     metrics = Metrics.create(CollectorRegistry())
     state = make_state(server, namespace, metrics)
     try:
@@ -102,8 +101,10 @@ async def test_hung_redis_costs_one_timeout_then_local_state(
     await state.close()
 
 
-async def test_restart_that_lost_everything_reseeds_config(tmp_path: Path, namespace: str) -> None:
-    server = RedisServer(tmp_path).start()
+async def test_restart_that_lost_everything_reseeds_config(
+    private_redis_server: RedisServer, namespace: str
+) -> None:
+    server = private_redis_server.start()
     metrics = Metrics.create(CollectorRegistry())
     state = make_state(server, namespace, metrics, timeout_s=0.5)
     try:

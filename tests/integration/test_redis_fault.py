@@ -11,8 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.redis_server import RedisServer
-from tests.service_proc import ServiceProcess
+from tests._harness import RedisServer, ServeProcess
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +25,7 @@ async def _until(http: httpx.AsyncClient, url: str, status: str, timeout: float)
     raise AssertionError(f"/readyz never said {status!r} within {timeout}s")
 
 
-async def _scenario(service: ServiceProcess, redis: RedisServer) -> dict[str, object]:
+async def _scenario(service: ServeProcess, redis: RedisServer) -> dict[str, object]:
     results: list[int | str] = []
     stop = asyncio.Event()
     async with httpx.AsyncClient(timeout=10) as http:
@@ -76,23 +75,15 @@ async def _scenario(service: ServiceProcess, redis: RedisServer) -> dict[str, ob
     }
 
 
-def test_redis_killed_mid_load_and_restarted(tmp_path: Path) -> None:
-    redis = RedisServer(tmp_path / "redis")
-    (tmp_path / "redis").mkdir()
-    redis.start()
-    service = ServiceProcess(
-        tmp_path,
-        workers=2,
-        ROUTEIQ_REDIS_URL=redis.url,
-        ROUTEIQ_REDIS_TIMEOUT_MS="100",
-        ROUTEIQ_REDIS_RETRY_SECONDS="0.5",
+def test_redis_killed_mid_load_and_restarted(private_redis_server: RedisServer, tmp_path: Path) -> None:
+    redis = private_redis_server.start()
+    service = ServeProcess(
+        tmp_path, workers=2, redis_url=redis.url, redis_timeout_ms=100, redis_retry_seconds=0.5
     ).start()
     try:
-        service.wait_ready()
         out = asyncio.run(_scenario(service, redis))
     finally:
         service.stop()
-        redis.kill()
     results = out["results"]
     assert isinstance(results, list) and len(results) > 100
     failed = [r for r in results if r != 200]

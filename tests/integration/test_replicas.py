@@ -5,41 +5,40 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import uuid
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.redis_server import RedisServer
-from tests.service_proc import ServiceProcess
+from tests._harness import RedisServer, ServeProcess
 
 pytestmark = pytest.mark.slow
 
 KEY = "replica-admin-key-0123456789"
 ADMIN = {"Authorization": f"Bearer {KEY}"}
 CODE = "Write a Python function that merges two sorted lists"
+PROPAGATION_S = 3.0  # generous bound for "every worker saw it" on a loaded 2-core box
 
 
 @pytest.fixture(scope="module")
 def replicas(
     tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
-) -> Iterator[list[ServiceProcess]]:
-    env = {
-        "ROUTEIQ_REDIS_URL": redis_server.url,
-        "ROUTEIQ_ADMIN_KEY": KEY,
-        "ROUTEIQ_BREAKER_MIN_REQUESTS": "3",
+) -> Iterator[list[ServeProcess]]:
+    settings: dict[str, object] = {
+        "redis_url": redis_server.url,
+        "admin_key": KEY,
+        "breaker_min_requests": 3,
         # Exactness is about atomic counters, not timeouts: on a loaded 2-core box a short Redis
         # timeout would send some increments to local fallback state (documented behaviour).
-        "ROUTEIQ_REDIS_TIMEOUT_MS": "3000",
+        "redis_timeout_ms": 3000,
     }
-    services = [
-        ServiceProcess(Path(tmp_path_factory.mktemp(name)), workers=2, **env).start() for name in ("a", "b")
-    ]
+    services: list[ServeProcess] = []
     try:
-        for s in services:
-            s.wait_ready()
+        for name in ("a", "b"):
+            services.append(ServeProcess(tmp_path_factory.mktemp(name), workers=2, **settings).start())
         yield services
     finally:
         for s in services:
@@ -48,30 +47,70 @@ def replicas(
 
 def fresh() -> httpx.Client:
     """No keep-alive: each request opens a connection, so the kernel spreads them over workers."""
-    return httpx.Client(timeout=10, limits=httpx.Limits(max_keepalive_connections=0))
+    return httpx.Client(timeout=10, limits=httpx.Limits(max_keepalive_connections=0), trust_env=False)
 
 
-def test_a_session_keeps_its_model_across_replicas(replicas: list[ServiceProcess]) -> None:
-    a, b = replicas
+def every_worker(service: ServeProcess, check: Callable[[dict[str, Any]], bool], what: str) -> None:
+    """Poll /admin/config over new connections until each of `service`'s workers (told apart by
+    pid) has passed `check`; fail after PROPAGATION_S."""
+    passed: set[int] = set()
+    deadline = time.monotonic() + PROPAGATION_S
     with fresh() as http:
-        first = http.post(a.url + "/route", json={"prompt": CODE, "session_id": "conv-42"}).json()
+        while len(passed) < service.workers:
+            view = http.get(service.url + "/admin/config", headers=ADMIN).json()
+            if check(view):
+                passed.add(view["worker_pid"])
+            assert time.monotonic() < deadline, f"{what}: only workers {passed} of {service.url}"
+
+
+@pytest.fixture
+def baseline(replicas: list[ServeProcess]) -> int:
+    """Each test starts from the same shared state, whatever the test before it did or where it
+    failed: default profile auto, no experiment running, and every worker of both replicas has
+    seen that config version (returned: later writes move it past)."""
+    a = replicas[0]
+    with fresh() as http:
+        for spec in http.get(a.url + "/admin/experiments", headers=ADMIN).json()["experiments"]:
+            if spec["status"] == "running":
+                stopped = http.post(a.url + f"/admin/experiments/{spec['name']}/stop", headers=ADMIN)
+                assert stopped.status_code == 200
+        config = http.put(a.url + "/admin/config", json={"default_profile": "auto"}, headers=ADMIN)
+        assert config.status_code == 200
+        version = config.json()["version"]
+    for service in replicas:
+        every_worker(service, lambda v: v["version"] >= version, "baseline config")
+    return int(version)
+
+
+def applied_after(version: int) -> Callable[[dict[str, Any]], bool]:
+    return lambda view: int(view["version"]) > version
+
+
+def test_a_session_keeps_its_model_across_replicas(replicas: list[ServeProcess], baseline: int) -> None:
+    a, b = replicas
+    session = f"conv-{uuid.uuid4().hex[:8]}"
+    with fresh() as http:
+        first = http.post(a.url + "/route", json={"prompt": CODE, "session_id": session}).json()
         assert first["strategy"] == "centroid"
         for _ in range(6):  # both workers of the other replica
             later = http.post(
-                b.url + "/route", json={"prompt": "thanks! now add tests", "session_id": "conv-42"}
+                b.url + "/route", json={"prompt": "thanks! now add tests", "session_id": session}
             )
             assert later.json()["strategy"] == "session"
             assert later.json()["deployment_id"] == first["deployment_id"]
 
 
 def test_an_admin_change_reaches_every_worker_of_the_other_replica_within_a_second(
-    replicas: list[ServiceProcess],
+    replicas: list[ServeProcess], baseline: int
 ) -> None:
     a, b = replicas
     with fresh() as http:
         before: set[int] = set()
         for _ in range(100):  # the kernel hands each new connection to one of b's workers
-            before.add(http.get(b.url + "/admin/config", headers=ADMIN).json()["worker_pid"])
+            view = http.get(b.url + "/admin/config", headers=ADMIN).json()
+            # not yet eco anywhere, or the propagation below would be measured as instant
+            assert view["default_profile"] == "auto", view
+            before.add(view["worker_pid"])
             if len(before) == 2:
                 break
         assert len(before) == 2, "expected to reach both workers of replica b"
@@ -86,7 +125,6 @@ def test_an_admin_change_reaches_every_worker_of_the_other_replica_within_a_seco
         elapsed = time.monotonic() - start
         assert seen == before and elapsed < 1.0, f"{elapsed:.3f}s, workers updated: {seen} of {before}"
         assert http.post(b.url + "/route", json={"prompt": "hello"}).json()["profile"] == "eco"
-        http.put(a.url + "/admin/config", json={"default_profile": "auto"}, headers=ADMIN)
 
 
 async def _load(urls: list[str], total: int, concurrency: int) -> list[httpx.Response]:
@@ -104,7 +142,7 @@ async def _load(urls: list[str], total: int, concurrency: int) -> list[httpx.Res
 
 
 def test_experiment_counters_are_exact_over_2000_requests_on_both_replicas(
-    replicas: list[ServiceProcess],
+    replicas: list[ServeProcess], baseline: int
 ) -> None:
     a, b = replicas
     spec = {
@@ -117,7 +155,8 @@ def test_experiment_counters_are_exact_over_2000_requests_on_both_replicas(
     }
     with fresh() as http:
         assert http.post(a.url + "/admin/experiments", json=spec, headers=ADMIN).status_code == 201
-    time.sleep(0.6)  # every worker polls within 250 ms
+    for service in replicas:
+        every_worker(service, applied_after(baseline), "experiment created")
     responses = asyncio.run(_load([a.url, b.url], total=2000, concurrency=16))
     assert all(r.status_code == 200 for r in responses)
     variants = Counter(r.json()["variant"] for r in responses)
@@ -134,30 +173,37 @@ def test_experiment_counters_are_exact_over_2000_requests_on_both_replicas(
                 r'routeiq_experiment_decisions_total\{experiment="split-2000",variant="\w+"\} (\S+)', text
             )
             assert sum(float(c) for c in counts) == sent
+        created = int(http.get(b.url + "/admin/config", headers=ADMIN).json()["version"])
         assert http.post(b.url + "/admin/experiments/split-2000/stop", headers=ADMIN).status_code == 200
-    time.sleep(0.6)  # the stop reaches every worker
+    # the stop, made through b, reaches every worker of both replicas
+    for service in replicas:
+        every_worker(service, applied_after(created), "experiment stopped")
+    with fresh() as http:
+        for service in replicas:
+            for _ in range(4):
+                assert "experiment" not in http.post(service.url + "/route", json={"prompt": CODE}).json()
 
 
 def test_a_breaker_opened_through_one_replica_drops_the_deployment_on_the_other(
-    replicas: list[ServiceProcess],
+    replicas: list[ServeProcess], baseline: int
 ) -> None:
     a, b = replicas
+    # ids of its own: no breaker state from another test (or an earlier run) applies
+    strong, weak = (f"shared-{kind}-{uuid.uuid4().hex[:6]}" for kind in ("strong", "weak"))
     two = [
-        {"deployment_id": "shared-strong", "model": "x/strong", "tier": "premium", "quality": 0.95},
-        {"deployment_id": "shared-weak", "model": "x/weak", "tier": "budget", "quality": 0.6},
+        {"deployment_id": strong, "model": "x/strong", "tier": "premium", "quality": 0.95},
+        {"deployment_id": weak, "model": "x/weak", "tier": "budget", "quality": 0.6},
     ]
     body = {"prompt": CODE, "candidates": two}
     with fresh() as http:
-        assert http.post(b.url + "/route", json=body).json()["deployment_id"] == "shared-strong"
-        failures = [{"deployment_id": "shared-strong", "success": False, "error_class": "5xx"}] * 3
+        assert http.post(b.url + "/route", json=body).json()["deployment_id"] == strong
+        failures = [{"deployment_id": strong, "success": False, "error_class": "5xx"}] * 3
         assert http.post(a.url + "/feedback", json={"outcomes": failures}).status_code == 200
         time.sleep(0.15)  # other workers reuse their breaker view up to ROUTEIQ_BREAKER_VIEW_CACHE_MS=100
         for _ in range(4):
             after = http.post(b.url + "/route", json=body).json()
-            assert "experiment" not in after  # stopped through b, seen by every worker
-            assert after["deployment_id"] == "shared-weak"
-            assert "circuit_open:shared-strong" in after["reason"]
+            assert after["deployment_id"] == weak
+            assert f"circuit_open:{strong}" in after["reason"]
         assert (
-            http.get(b.url + "/admin/breakers", headers=ADMIN).json()["breakers"]["shared-strong"]["state"]
-            == "open"
+            http.get(b.url + "/admin/breakers", headers=ADMIN).json()["breakers"][strong]["state"] == "open"
         )

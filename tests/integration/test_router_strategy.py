@@ -8,6 +8,7 @@ import asyncio
 import json
 import time
 from collections.abc import Coroutine, Iterator
+from pathlib import Path
 from typing import Any
 
 import litellm
@@ -16,9 +17,10 @@ from prometheus_client import CollectorRegistry
 
 from routeiq_client import ClientConfig, ClientMetrics, RouteIQStrategy
 from routeiq_client.litellm_strategy import ClientResources, RouteIQFeedbackLogger
+from tests._harness import ServeProcess, free_port
 
 from .conftest import example_model_list
-from .procs import ServiceProcess, StubSidecar, free_port
+from .stub_sidecar import StubSidecar
 
 HI = [{"role": "user", "content": "hi"}]
 
@@ -68,7 +70,7 @@ def decisions(strategy: RouteIQStrategy) -> dict[str, int]:
 
 
 def test_profile_in_metadata_changes_the_choice(
-    service: ServiceProcess, strategies: list[RouteIQStrategy]
+    service: ServeProcess, strategies: list[RouteIQStrategy]
 ) -> None:
     strategy = make_strategy(service.url)
     strategies.append(strategy)
@@ -89,7 +91,7 @@ def test_profile_in_metadata_changes_the_choice(
     assert decisions(strategy) == {"sidecar": 2}
 
 
-def test_proxy_header_in_metadata_is_read(service: ServiceProcess, strategies: list[RouteIQStrategy]) -> None:
+def test_proxy_header_in_metadata_is_read(service: ServeProcess, strategies: list[RouteIQStrategy]) -> None:
     strategy = make_strategy(service.url)
     strategies.append(strategy)
     # What the proxy puts in request_kwargs: lower-cased headers under metadata / litellm_metadata.
@@ -100,7 +102,7 @@ def test_proxy_header_in_metadata_is_read(service: ServiceProcess, strategies: l
 
 
 def test_sync_completion_outside_and_inside_a_running_loop(
-    service: ServiceProcess, strategies: list[RouteIQStrategy]
+    service: ServeProcess, strategies: list[RouteIQStrategy]
 ) -> None:
     strategy = make_strategy(service.url)
     strategies.append(strategy)
@@ -116,7 +118,7 @@ def test_sync_completion_outside_and_inside_a_running_loop(
 
 
 def test_embeddings_and_responses_route_through_the_sidecar(
-    service: ServiceProcess, strategies: list[RouteIQStrategy]
+    service: ServeProcess, strategies: list[RouteIQStrategy]
 ) -> None:
     model_list = example_model_list() + example_model_list("embed")
     strategy = make_strategy(service.url, model_list)
@@ -136,7 +138,7 @@ def test_embeddings_and_responses_route_through_the_sidecar(
 
 
 def test_deployment_id_and_alias_resolve_without_asking(
-    service: ServiceProcess, strategies: list[RouteIQStrategy]
+    service: ServeProcess, strategies: list[RouteIQStrategy]
 ) -> None:
     strategy = make_strategy(service.url, router_kwargs={"model_group_alias": {"router": "auto"}})
     strategies.append(strategy)
@@ -150,7 +152,7 @@ def test_deployment_id_and_alias_resolve_without_asking(
     assert decisions(strategy) == {"sidecar": 1, "specific": 1}
 
 
-def test_outcomes_reach_the_service(service: ServiceProcess, strategies: list[RouteIQStrategy]) -> None:
+def test_outcomes_reach_the_service(service: ServeProcess, strategies: list[RouteIQStrategy]) -> None:
     # Own deployment ids: LiteLLM delivers callbacks of earlier tests' calls late (a global
     # logging worker), and they must not be counted here.
     model_list = [{**d, "model_info": {"id": d["model_info"]["id"] + "-fb"}} for d in example_model_list()]
@@ -195,13 +197,15 @@ def test_outcomes_reach_the_service(service: ServiceProcess, strategies: list[Ro
 # -- faults ---------------------------------------------------------------------------------------
 
 
-def test_service_killed_falls_back_then_circuit_opens(strategies: list[RouteIQStrategy]) -> None:
-    service = ServiceProcess().start()
-    strategy = make_strategy(service.url, failure_threshold=2, open_seconds=60)
-    strategies.append(strategy)
-    first = run(strategy, strategy.router.acompletion(model="auto", messages=HI))
-    assert first.choices[0].message.content.startswith("served by ")
-    service.kill()
+def test_service_killed_falls_back_then_circuit_opens(
+    strategies: list[RouteIQStrategy], tmp_path: Path
+) -> None:
+    with ServeProcess(tmp_path) as service:  # killed on exit, also if an assertion fails first
+        strategy = make_strategy(service.url, failure_threshold=2, open_seconds=60)
+        strategies.append(strategy)
+        first = run(strategy, strategy.router.acompletion(model="auto", messages=HI))
+        assert first.choices[0].message.content.startswith("served by ")
+        service.kill()
     served = [
         served_by(run(strategy, strategy.router.acompletion(model="auto", messages=HI))) for _ in range(4)
     ]
@@ -269,7 +273,7 @@ def test_deployment_in_cooldown_is_never_offered(strategies: list[RouteIQStrateg
 
 
 def test_router_errors_pass_through_unchanged(
-    service: ServiceProcess, strategies: list[RouteIQStrategy]
+    service: ServeProcess, strategies: list[RouteIQStrategy]
 ) -> None:
     strategy = make_strategy(service.url)
     strategies.append(strategy)
@@ -316,7 +320,7 @@ def test_secrets_never_reach_the_sidecar(strategies: list[RouteIQStrategy]) -> N
     )
 
 
-def test_installer_reinstalls_after_reset_and_router_replacement(service: ServiceProcess) -> None:
+def test_installer_reinstalls_after_reset_and_router_replacement(service: ServeProcess) -> None:
     from routeiq_client.litellm_strategy import RouteIQProxyInstaller
 
     config = ClientConfig(url=service.url, feedback=False, deadline_ms=10_000)

@@ -3,39 +3,15 @@ a hit still goes through the current profile, and Redis down never stops routing
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests._harness import RedisServer
 from tests.conftest import make_client
 
-pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
-
 PROMPT = {"prompt": "Write a Python function that merges two sorted lists"}
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp("redis")
-    sock = folder / "redis.sock"
-    server = subprocess.Popen(
-        ["redis-server", "--port", "0", "--unixsocket", str(sock), "--save", "", "--appendonly", "no"],
-        cwd=folder,
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(200):
-            if sock.exists():
-                break
-            time.sleep(0.01)
-        yield f"unix://{sock}"
-    finally:
-        server.terminate()
-        server.wait(5)
 
 
 def _cache_counts(metrics: str) -> dict[str, float]:
@@ -47,8 +23,10 @@ def _cache_counts(metrics: str) -> dict[str, float]:
     return out
 
 
-def test_an_embedding_made_by_one_worker_is_a_hit_for_another(redis_url: str) -> None:
-    settings = {"redis_url": redis_url, "embedding_cache_redis": True, "namespace": "t1"}
+def test_an_embedding_made_by_one_worker_is_a_hit_for_another(
+    redis_server: RedisServer, namespace: str
+) -> None:
+    settings = {"redis_url": redis_server.url, "embedding_cache_redis": True, "namespace": namespace}
     with make_client(**settings) as first, make_client(**settings) as second:
         a = first.post("/route", json=PROMPT)
         assert a.status_code == 200

@@ -17,7 +17,7 @@ from routeiq.state.memory import MemoryState
 from routeiq.state.protocols import State
 from routeiq.state.records import OutcomeRecord, SessionRecord
 from routeiq.state.redis_state import RedisState, connect
-from tests.redis_server import RedisServer
+from tests._harness import RedisServer
 
 pytestmark = pytest.mark.anyio
 

@@ -71,7 +71,9 @@ def test_ml_strategy_picks_the_cheapest_candidate_over_the_threshold(ml_client: 
 
 def test_candidates_the_router_does_not_know_are_routed_by_priors(ml_client: TestClient) -> None:
     decision = route(ml_client, {"prompt": HARD, "explain": True})  # the service catalog
-    assert decision["strategy"] in ("centroid", "heuristic", "default")
+    # HARD is classified with confidence, so neither the heuristic nor the default path applies:
+    # a trained router that knew none of the candidates reports the centroid estimator
+    assert decision["strategy"] == "centroid"
     assert {r["quality_source"] for r in decision["candidates"]} == {"prior"}
 
 

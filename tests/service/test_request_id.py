@@ -83,10 +83,17 @@ def test_auth_refusals_carry_id_and_cors(app_client: TestClient) -> None:
     response = app_client.post("/route", json={"prompt": "hi"}, headers={"Origin": ORIGIN})
     assert response.status_code == 401
     assert_traced(response)
+    # a well-formed bearer header with a token nobody was given: 403 (401 is for no credentials)
     response = app_client.post(
-        "/route", json={"prompt": "hi"}, headers={"Origin": ORIGIN, "Authorization": "Bearer x" * 3}
+        "/route", json={"prompt": "hi"}, headers={"Origin": ORIGIN, "Authorization": "Bearer not-our-token"}
     )
-    assert response.status_code in (401, 403)
+    assert response.status_code == 403
+    assert_traced(response)
+    # not a bearer header at all: no usable credentials, 401
+    response = app_client.post(
+        "/route", json={"prompt": "hi"}, headers={"Origin": ORIGIN, "Authorization": f"Basic {TOKEN}"}
+    )
+    assert response.status_code == 401
     assert_traced(response)
 
 

@@ -3,45 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests._harness import ServeProcess, clean_env
 from tests.conftest import make_client
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "ROUTEIQ_PORT": str(port), "ROUTEIQ_LOG_LEVEL": "warning"}
-    process = subprocess.Popen([sys.executable, "-m", "routeiq.cli", "serve"], env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("routeiq serve did not become ready")
-        yield base
-    finally:
-        process.terminate()
-        process.wait(15)
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with ServeProcess(tmp_path_factory.mktemp("serve")) as process:
+        yield process.url
 
 
 def test_real_server_answers_route_and_errors(server: str) -> None:
@@ -61,6 +38,7 @@ def test_cli_route_prints_a_decision() -> None:
         capture_output=True,
         text=True,
         check=True,
+        env=clean_env(),
     )
     decision = json.loads(out.stdout)
     assert decision["profile"] == "eco" and decision["category"] == "conversation"
@@ -70,6 +48,7 @@ def test_cli_route_prints_a_decision() -> None:
         check=False,
         capture_output=True,
         text=True,
+        env=clean_env(),
     )
     assert failed.returncode == 2 and "unknown profile 'nope'" in failed.stderr
 
@@ -82,6 +61,7 @@ def test_centroids_build_writes_bound_json(tmp_path: Path) -> None:
         [sys.executable, "-m", "routeiq.cli", "centroids", "build", "--extra", str(extra), "--out", str(out)],
         check=True,
         capture_output=True,
+        env=clean_env(),
     )
     data = json.loads(out.read_text())
     manifest = json.loads((Path(__file__).parents[2] / "models/embedder/manifest.json").read_text())

@@ -1,77 +1,12 @@
-"""Real processes and servers on 127.0.0.1 for integration tests and the client benchmark:
-the routeiq service as a subprocess, and a tiny misbehaving HTTP stub for fault injection."""
+"""A tiny misbehaving HTTP server on 127.0.0.1 standing in for the routeiq service, for the
+client's fault handling: slow, garbage, unknown deployments, 500s."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-
-import httpx
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def wait_http(url: str, proc: subprocess.Popen[bytes] | None, timeout: float, ok: int = 200) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
-            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered:\n{out[-4000:]}")
-        try:
-            if httpx.get(url, timeout=1.0, trust_env=False).status_code == ok:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer {ok} within {timeout} s")
-
-
-class ServiceProcess:
-    """`routeiq serve` on a free loopback port; `stop()` kills it (SIGKILL: a crash, not a drain)."""
-
-    def __init__(self, env: Mapping[str, str] | None = None, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._env = {**os.environ, "ROUTEIQ_LOG_LEVEL": "warning", **(env or {})}
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 60.0) -> ServiceProcess:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "routeiq.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=self._env,
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        wait_http(self.url + "/readyz", self.proc, timeout)
-        return self
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-        if self.proc is not None and self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-    def stats(self) -> dict[str, object]:
-        data: dict[str, object] = httpx.get(self.url + "/v1/deployments/stats", trust_env=False).json()
-        return data
 
 
 class StubSidecar:

@@ -1,0 +1,23 @@
+"""The one test harness, shared by tests/ and bench/: a free loopback port, a clean environment
+for subprocesses, a real `routeiq serve` process and a real `redis-server`."""
+
+from __future__ import annotations
+
+from tests._harness.env import clean_env, is_developer_setting, strip_developer_settings
+from tests._harness.net import REPO, free_port, wait_until
+from tests._harness.redis import RedisServer, RedisServerMissing, redis_server_binary
+from tests._harness.service import ServeProcess, http_ok
+
+__all__ = [
+    "REPO",
+    "RedisServer",
+    "RedisServerMissing",
+    "ServeProcess",
+    "clean_env",
+    "free_port",
+    "http_ok",
+    "is_developer_setting",
+    "redis_server_binary",
+    "strip_developer_settings",
+    "wait_until",
+]

@@ -1,0 +1,75 @@
+"""The harness itself: the developer's environment never reaches a test or a service subprocess,
+and the redis-server and port helpers do what the other tests rely on."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from routeiq.settings import Settings
+from tests._harness import REPO, RedisServer, ServeProcess, clean_env, free_port, is_developer_setting
+
+# What a developer may well have exported in the shell that runs `make test`.
+STRAY = {
+    "ROUTEIQ_REDIS_URL": "redis://127.0.0.1:1/0",
+    "ROUTEIQ_DEFAULT_PROFILE": "eco",
+    "ROUTEIQ_CLIENT_URL": "http://127.0.0.1:1",
+    "PROMETHEUS_MULTIPROC_DIR": "/nonexistent/metrics",
+}
+
+
+def test_no_developer_setting_reaches_the_tests(settings: Settings, tmp_path: Path) -> None:
+    """Holds in every run; `test_a_stray_setting_in_the_shell_is_stripped` runs it with STRAY set."""
+    assert [name for name in os.environ if is_developer_setting(name)] == []
+    assert settings.redis_url is None
+    assert settings.default_profile == Settings.model_fields["default_profile"].default
+    assert settings.prometheus_multiproc_dir is None
+    service_env = ServeProcess(tmp_path, workers=1).env
+    assert {name for name in service_env if is_developer_setting(name)} == {"ROUTEIQ_LOG_LEVEL"}
+
+
+def test_a_stray_setting_in_the_shell_is_stripped() -> None:
+    inner = f"{Path(__file__).relative_to(REPO)}::test_no_developer_setting_reaches_the_tests"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", inner, "-q", "-p", "no:cacheprovider"],
+        env={**os.environ, **STRAY},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "1 passed" in done.stdout
+
+
+def test_clean_env_drops_settings_and_keeps_the_rest() -> None:
+    base = {**STRAY, "PATH": "/usr/bin", "HOME": "/home/dev"}
+    assert clean_env(base, ROUTEIQ_PORT="9") == {"PATH": "/usr/bin", "HOME": "/home/dev", "ROUTEIQ_PORT": "9"}
+
+
+def test_free_port_is_bindable_on_loopback() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", free_port()))
+
+
+@pytest.mark.parametrize("tcp", [False, True], ids=["unix", "tcp"])
+def test_redis_server_answers_at_once_and_is_gone_after_kill(
+    private_redis_server: RedisServer, tmp_path: Path, tcp: bool
+) -> None:
+    import redis
+
+    server = RedisServer(tmp_path, tcp=True).start() if tcp else private_redis_server.start()
+    try:
+        client = redis.Redis.from_url(server.url)
+        assert client.ping() is True  # start() returned only once it answers
+        client.close()
+    finally:
+        server.kill()
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis.from_url(server.url, socket_connect_timeout=0.5).ping()
