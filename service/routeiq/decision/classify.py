@@ -17,7 +17,7 @@ How signals combine with the centroid result (the rule, tested in tests/unit/tes
    prior (it routes on complexity and the profile default alone).
 4. Complexity = sigmoid(bias + sum(w_i * feature_i) + category_bias[category]); features are the
    tier-centroid expectation, log length of the task, math/code/reasoning/agentic flags,
-   enumerated steps, constraint markers and turns; the category bias applies only when the
+   enumerated steps, constraint markers, turns and the number of questions asked; the category bias applies only when the
    category is confidently known. Tier = complexity bucketed by cut points.
 """
 
@@ -37,7 +37,18 @@ from routeiq.decision.schemas import TIERS, Tier
 from routeiq.decision.signals import Signals
 from routeiq.errors import ArtifactError
 
-FEATURES = ("tier", "length", "math", "code", "reasoning", "agentic", "steps", "constraints", "turns")
+FEATURES = (
+    "tier",
+    "length",
+    "math",
+    "code",
+    "reasoning",
+    "agentic",
+    "steps",
+    "constraints",
+    "turns",
+    "questions",
+)
 
 
 @dataclass(frozen=True)
@@ -96,6 +107,8 @@ class ComplexityModel:
             "steps": min(signals.steps, 6) / 6,
             "constraints": min(signals.constraints, 6) / 6,
             "turns": min(signals.user_turns, 10) / 10,
+            # Several questions in one task = several sub-answers to get right.
+            "questions": math.log1p(min(signals.questions, 10)) / math.log1p(10),
         }
 
     def score(self, features: dict[str, float], category: str | None) -> float:
