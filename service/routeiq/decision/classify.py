@@ -9,7 +9,8 @@ How signals combine with the centroid result (the rule, tested in tests/unit/tes
    from config). A non-English prompt has its confidence multiplied by `non_english_discount`
    (the embedder is English-only; such prompts cluster together whatever their intent).
 2. Structure beats similarity: a tool loop always means `tool_use`; an explicit instruction in
-   the task's opening words ("summarize …", "translate …", "tl;dr") names its category. Below
+   the task's opening words ("summarize …", "translate …", "tl;dr") names its category; tools
+   offered with no such instruction mean `tool_use`. Below
    the low-confidence line, a strong signal decides instead: tools offered -> tool_use,
    translation marker -> translation, code -> code_generation, math -> reasoning. The rule that
    fired is reported in `notes` and the decision's strategy becomes `heuristic`.
@@ -207,6 +208,12 @@ def _apply_rules(
     if signals.intent and signals.intent != category and known(signals.intent):
         notes.append(f"rule:intent:{signals.intent}")
         return signals.intent, max(confidence, min_confidence)
+    # Tools offered and no other task named outright: the request's job is to pick and call one
+    # (the text is usually a plain question — "weather in Paris?" — which the embedding files
+    # under conversation or reasoning). The offered tools are better evidence than similarity.
+    if signals.tools > 0 and not signals.intent and category != "tool_use" and known("tool_use"):
+        notes.append("rule:tools_offered")
+        return "tool_use", max(confidence, min_confidence)
     if confidence >= min_confidence:
         return category, confidence
     for fired, target in (
