@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import glob
 import gzip
 import hashlib
 import json
@@ -27,6 +26,7 @@ import sys
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from routeiq.training.decontam import Signatures
 
@@ -59,32 +59,48 @@ BLOCKED_TASKS = {
 DROP_TASK_SHARE = 0.5
 
 
+def _lines(path: Path) -> list[str]:
+    if path.suffix == ".gz":
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            text = f.read()
+    else:
+        text = path.read_text(encoding="utf-8")
+    return [line for line in text.split("\n") if line.strip()]
+
+
+def _csv_first_column(path: Path) -> list[str]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return [row[0] for row in csv.reader(f) if row]
+
+
+def _bfcl_user_turns(path: Path) -> list[str]:
+    out: list[str] = []
+    for line in _lines(path):
+        try:
+            question = json.loads(line).get("question", [])
+        except (json.JSONDecodeError, AttributeError):
+            continue  # a few BFCL files are not JSON lines (format variants of the same items)
+        for turn in question:
+            for m in turn if isinstance(turn, list) else [turn]:
+                if isinstance(m, dict) and m.get("role") == "user" and m.get("content"):
+                    out.append(str(m["content"]))
+    return out
+
+
 def _read_items(src: Path) -> dict[str, list[str]]:
-    items: dict[str, list[str]] = {}
-    items["gsm8k_test"] = [json.loads(x)["question"] for x in (src / "gsm8k_test.jsonl").open()]
-    items["mmlu_test"] = [
-        row[0] for f in sorted(glob.glob(str(src / "mmlu" / "*.csv"))) for row in csv.reader(open(f))
-    ]
-    items["math_test"] = [json.loads(x)["question"] for x in (src / "math_test.jsonl").open()]
-    items["humaneval"] = [json.loads(x)["prompt"] for x in gzip.open(src / "humaneval.jsonl.gz", "rt")]
-    items["mt_bench"] = [t for x in (src / "mt_bench.jsonl").open() for t in json.loads(x)["turns"]]
-    items["alpaca_eval"] = [r["instruction"] for r in json.loads((src / "alpaca_eval.json").read_text())]
-    items["arena_hard"] = [json.loads(x)["prompt"] for x in (src / "arena_hard.jsonl").open()]
-    bfcl: list[str] = []
-    for f in sorted(glob.glob(str(src / "bfcl" / "*.json"))):
-        for line in open(f):
-            if not line.strip():
-                continue
-            try:
-                q = json.loads(line).get("question", [])
-            except (json.JSONDecodeError, AttributeError):
-                continue  # a few BFCL files are not JSON lines (format variants of the same items)
-            for turn in q:
-                for m in turn if isinstance(turn, list) else [turn]:
-                    if isinstance(m, dict) and m.get("role") == "user" and m.get("content"):
-                        bfcl.append(str(m["content"]))
-    items["bfcl"] = bfcl
-    return items
+    def jsonl(name: str, key: str) -> list[Any]:
+        return [json.loads(x)[key] for x in _lines(src / name)]
+
+    return {
+        "gsm8k_test": jsonl("gsm8k_test.jsonl", "question"),
+        "mmlu_test": [q for f in sorted((src / "mmlu").glob("*.csv")) for q in _csv_first_column(f)],
+        "math_test": jsonl("math_test.jsonl", "question"),
+        "humaneval": jsonl("humaneval.jsonl.gz", "prompt"),
+        "mt_bench": [t for turns in jsonl("mt_bench.jsonl", "turns") for t in turns],
+        "alpaca_eval": [r["instruction"] for r in json.loads((src / "alpaca_eval.json").read_text())],
+        "arena_hard": jsonl("arena_hard.jsonl", "prompt"),
+        "bfcl": [t for f in sorted((src / "bfcl").glob("*.json")) for t in _bfcl_user_turns(f)],
+    }
 
 
 def cmd_signatures(args: argparse.Namespace) -> None:
@@ -113,7 +129,9 @@ def cmd_build(args: argparse.Namespace) -> None:
             if key in seen:
                 continue
             seen.add(key)
-            rows.append({"prompt": r["question"], "scores": r["scores"], "source": task_of[r["question"].strip()]})
+            rows.append(
+                {"prompt": r["question"], "scores": r["scores"], "source": task_of[r["question"].strip()]}
+            )
     per_task: Counter[str] = Counter(r["source"] for r in rows)
     hits: dict[str, Counter[str]] = {t: Counter() for t in per_task}
     matched = []
@@ -142,7 +160,12 @@ def cmd_build(args: argparse.Namespace) -> None:
                 "licence": "MIT (LLMRouter LICENSE, shipped beside the files)",
                 "sha256": _sha(LLMROUTER / name),
             }
-            for name in ("dcrouter_train.json", "dcrouter_test.json", "default_query_train.jsonl", "default_query_test.jsonl")
+            for name in (
+                "dcrouter_train.json",
+                "dcrouter_test.json",
+                "default_query_train.jsonl",
+                "default_query_test.jsonl",
+            )
         },
         "how_scores_were_made": (
             "LLMRouter's dcrouter files: one answer per model and prompt from 9 open models, graded "
@@ -160,7 +183,11 @@ def cmd_build(args: argparse.Namespace) -> None:
         "ship": "not shipped: rebuilt from the public MIT files by this command (output outside the repo)",
     }
     MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
-    print(json.dumps({k: manifest[k] for k in ("matches_per_task", "dropped_tasks", "rows_per_task_kept")}, indent=1))
+    print(
+        json.dumps(
+            {k: manifest[k] for k in ("matches_per_task", "dropped_tasks", "rows_per_task_kept")}, indent=1
+        )
+    )
     print(f"{len(kept)} rows -> {path}; manifest -> {MANIFEST}")
 
 

@@ -46,7 +46,9 @@ def tier_cuts(settings: Settings, embedder: OnnxEmbedder, model: ComplexityModel
     views = [view_of(RouteRequest(prompt=p)) for p in prompts]
     vectors = embedder.embed([embed_segments(v, settings.token_budget) for v in views], settings.token_budget)
     scores = [
-        classify(vec, extract_signals(v, 0), centroids, model, min_confidence=settings.min_category_confidence).complexity
+        classify(
+            vec, extract_signals(v, 0), centroids, model, min_confidence=settings.min_category_confidence
+        ).complexity
         for vec, v in zip(vectors, views, strict=True)
     ]
     return [round(float(np.quantile(scores, q)), 4) for q in (0.2, 0.4, 0.6, 0.8)]
@@ -74,9 +76,7 @@ def main() -> None:
     print(f"{len(y)} rows; within features {within}; weights {weights}; bias {bias:.4f}")
     path = settings.models_path / "complexity.json"
     current = json.loads(path.read_text())
-    model = replace(
-        ComplexityModel.load(path), bias=round(bias, 4), weights=weights, category_bias={}
-    )
+    model = replace(ComplexityModel.load(path), bias=round(bias, 4), weights=weights, category_bias={})
     cuts = tier_cuts(settings, embedder, model)
     print("tier cuts", cuts)
     if args.write:

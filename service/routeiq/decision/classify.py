@@ -18,8 +18,10 @@ How signals combine with the centroid result (the rule, tested in tests/unit/tes
    prior (it routes on complexity and the profile default alone).
 4. Complexity = sigmoid(bias + sum(w_i * feature_i) + category_bias[category]); features are the
    tier-centroid expectation, log length of the task, math/code/reasoning/agentic flags,
-   enumerated steps, constraint markers, turns and the number of questions asked; the category bias applies only when the
-   category is confidently known. Tier = complexity bucketed by cut points.
+   enumerated steps, constraint markers, turns and the number of questions asked; the category
+   bias applies only when the category is confidently known. Which weights are non-zero is
+   decided by the cross-source table (tools/fit_complexity.py). Tier = complexity bucketed by
+   cut points.
 """
 
 from __future__ import annotations

@@ -32,8 +32,8 @@ import numpy.typing as npt
 
 from routeiq.decision.centroids import load as load_centroids
 from routeiq.decision.classify import FEATURES, ComplexityModel, classify
-from routeiq.decision.signals import extract_signals
 from routeiq.decision.prompt import view_of
+from routeiq.decision.signals import extract_signals
 from routeiq.inference.embedder import OnnxEmbedder
 from routeiq.settings import Settings
 from routeiq.training import trainers
@@ -218,7 +218,9 @@ def fit_two_level(
     return TwoLevel(within, between, ww, alpha * wb, float(b * alpha + (1 - alpha) * resid.mean()))
 
 
-RouterFit = Callable[[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32]], trainers.Trained]
+RouterFit = Callable[
+    [npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32]], trainers.Trained
+]
 ROUTERS: dict[str, RouterFit] = {
     "knn": lambda x, y, m: trainers.train_knn(x, y, m, k=40),
     "linear": lambda x, y, m: trainers.train_linear(x, y, m, epochs=30),
@@ -282,7 +284,9 @@ def run(
         "length": lambda tr, te: data.length[te],
         "shipped": lambda tr, te: data.shipped[te],
     }
-    combos = [(w, "", 0.0) for w in sets] + [(w, b, a) for w in sets for b in BETWEEN_SETS for a in alphas if a]
+    combos = [(w, "", 0.0) for w in sets] + [
+        (w, b, a) for w in sets for b in BETWEEN_SETS for a in alphas if a
+    ]
     for wname, bname, alpha in combos:
         label = f"two-level:{wname}" + (f" + {alpha:g}×{bname}" if alpha else "")
 
@@ -290,7 +294,7 @@ def run(
             tr: npt.NDArray[np.bool_],
             te: npt.NDArray[np.bool_],
             within: Any = sets[wname],
-            between: Any = BETWEEN_SETS.get(bname, ()),
+            between: Any = BETWEEN_SETS[bname] if bname else (),
             alpha: float = alpha,
         ) -> F64:
             return fit_two_level(data, y, tr, within, between, alpha).score(data, te)
@@ -339,15 +343,21 @@ PAIRS: tuple[tuple[str, str], ...] = (
 CHOSEN = "two-level:len+q"
 
 
-def choose(result: CrossResult, tolerance: float = 0.01) -> str:
+def choose(result: CrossResult, tolerance: float = 0.01, margin: float = 0.005) -> str:
+    """The fitted complexity score with the best mean over kinds among those never more than
+    `tolerance` below length on a kind; a score with more features must beat a simpler one by
+    `margin` (scorers are listed simplest first)."""
     length = result.by_kind("length")
     best, best_mean = "length", float(np.mean(list(length.values())))
     for scorer in result.apgr:
         if not scorer.startswith("two-level:"):
             continue
         k = result.by_kind(scorer)
-        if min(k[x] - length[x] for x in k) >= -tolerance and float(np.mean(list(k.values()))) > best_mean:
-            best, best_mean = scorer, float(np.mean(list(k.values())))
+        mean = float(np.mean(list(k.values())))
+        if min(k[x] - length[x] for x in k) >= -tolerance and mean > best_mean + (
+            margin if best != "length" else 0
+        ):
+            best, best_mean = scorer, mean
     return best
 
 
@@ -366,7 +376,9 @@ def markdown(result: CrossResult, command: str, machine: str, date: str, chosen:
         "random = 0.500 exactly, ties split evenly). Kind = mean over its sources. "
         f"Pairs: {', '.join(f'{s} / {w}' for s, w in result.pairs)}.",
         "",
-        "| scorer | random | " + " | ".join(kinds) + " | mean of kinds | worst kind − length | in-distribution (fit = test, for contrast) |",
+        "| scorer | random | "
+        + " | ".join(kinds)
+        + " | mean of kinds | worst kind − length | in-distribution (fit = test, for contrast) |",
         "|---|---|" + "---|" * len(kinds) + "---|---|---|",
     ]
     length_k = result.by_kind("length")
