@@ -209,7 +209,7 @@ def fit_two_level(
     part = xw @ ww
     yd = demean(y[rows], src)
     pd = demean(part, src)
-    slope = float(pd @ yd / max(pd @ pd, 1e-12))
+    slope = float(pd @ yd) / max(float(pd @ pd), 1e-12)
     ww = ww * slope
     resid = y[rows] - xw @ ww
     if alpha <= 0:

@@ -87,7 +87,7 @@ class Signatures:
             return cls(z["bottom"], z["whole"], z["benchmark"], tuple(str(n) for n in z["names"]))
 
     def _index(self) -> dict[int, list[int]]:
-        index = self.__dict__.get("_by_hash")
+        index: dict[int, list[int]] | None = self.__dict__.get("_by_hash")
         if index is None:
             index = {}
             for item, row in enumerate(self.bottom.tolist()):
@@ -97,7 +97,7 @@ class Signatures:
             object.__setattr__(self, "_by_hash", index)
             object.__setattr__(self, "_whole", {h: i for i, h in enumerate(self.whole.tolist())})
             object.__setattr__(self, "_have", (self.bottom != 0).sum(axis=1).tolist())
-        return index  # type: ignore[no-any-return]
+        return index
 
     def counts(self) -> dict[str, int]:
         return {n: int((self.benchmark == i).sum()) for i, n in enumerate(self.names)}
