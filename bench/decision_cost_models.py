@@ -4,7 +4,9 @@ Each folder is loaded in its own subprocess (so RSS is that configuration's alon
 processes time the same prompts, in alternating rounds, with the embedding cache on (a cached
 decision is the part the complexity / category code changes) and off.
 
-Usage: python bench/decision_cost_models.py BEFORE_MODELS_DIR AFTER_MODELS_DIR [--iterations 300]
+Usage: python bench/decision_cost_models.py BEFORE_CHECKOUT AFTER_CHECKOUT [--iterations 300]
+(a checkout = a source tree with service/ and models/, e.g. a `git worktree` of main and this one;
+each child imports routeiq from its own checkout.)
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -55,6 +58,9 @@ def child(models: str, iterations: int) -> None:
 
         t = np.array(asyncio.run(run()))
         out[cache] = {"p50": float(np.percentile(t, 50)), "p99": float(np.percentile(t, 99))}
+    import routeiq
+
+    out["source"] = str(Path(routeiq.__file__).parent)
     out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(out))
 
@@ -72,9 +78,11 @@ def main() -> None:
         return
     results: dict[str, list[dict[str, object]]] = {"before": [], "after": []}
     for _ in range(a.rounds):
-        for name, folder in (("before", a.before), ("after", a.after)):
+        for name, checkout in (("before", a.before), ("after", a.after)):
+            folder = str(Path(checkout) / "models")
             cmd = [sys.executable, __file__, folder, folder, "--child", "--iterations", str(a.iterations)]
-            res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            env = dict(os.environ, PYTHONPATH=str(Path(checkout) / "service"))
+            res = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
             results[name].append(json.loads(res.stdout.strip().splitlines()[-1]))
     print(
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, {a.iterations} decisions x {a.rounds} rounds\n"
