@@ -161,8 +161,10 @@ def _eval_cross_source(args: argparse.Namespace, settings: Any) -> int:
 
     data = crossval.load(Path(args.data), settings, OnnxEmbedder(settings.embedder_dir))
     pairs = tuple(args.pair) if args.pair else crossval.PAIRS
-    routers = tuple(k for k in args.routers_kinds.split(",") if k)
-    result = crossval.run(data, pairs, routers=routers)
+    kinds = [k for k in args.routers_kinds.split(",") if k]
+    routers = tuple(k for k in kinds if k in crossval.ROUTERS)
+    pairwise = tuple(k for k in kinds if k in ("bt", "svm"))
+    result = crossval.run(data, pairs, routers=routers, pairwise=pairwise)
     chosen = crossval.choose(result)
     why = (
         "the best mean APGR over kinds among fitted complexity scores that stay within 0.01 of "
@@ -223,7 +225,11 @@ def _add_training_commands(sub: Any) -> None:
         action="store_true",
         help="leave-one-source-out over the rows' `source` field (tools/decontaminate.py build)",
     )
-    ev.add_argument("--routers-kinds", default="knn,linear,mf,mlp", help="router kinds refitted per fold")
+    ev.add_argument(
+        "--routers-kinds",
+        default="knn,linear,mf,mlp",
+        help="router kinds refitted per fold: knn, linear, mf, mlp, bt (Bradley-Terry), svm",
+    )
     ev.add_argument("--train-data", help="the training file, to verify no prompt is in both")
     ev.add_argument("--routers", help="routers folder (default: ROUTEIQ_ROUTERS_PATH or models/routers)")
     ev.add_argument("--router", action="append", help="only these routers (repeat)")

@@ -61,3 +61,13 @@ def test_cross_source_table_has_baselines_and_scores_each_source_held_out() -> N
     assert all(v > 0.55 for v in result.apgr["two-level:len"].values())
     text = crossval.markdown(result, "cmd", "machine", "date", "two-level:len", "why")
     assert "| length | 0.500 |" in text and "random" in text
+
+
+def test_pairwise_bradley_terry_learns_the_preference_direction() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((300, 3)).astype(np.float32)
+    strong_wins = (x[:, 0] > 0).astype(float)
+    scores = np.stack([strong_wins, 1 - strong_wins], axis=1)
+    for hinge in (False, True):
+        w = crossval.fit_pairwise(x, scores, ["s", "w"], [("s", "w")], hinge=hinge)
+        assert w[0] > 0 and abs(w[0]) > abs(w[1]) and abs(w[0]) > abs(w[2])

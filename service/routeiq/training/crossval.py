@@ -229,6 +229,40 @@ ROUTERS: dict[str, RouterFit] = {
 }
 
 
+def fit_pairwise(
+    x: npt.NDArray[np.float32],
+    scores: F64,
+    models: Sequence[str],
+    pairs: Sequence[tuple[str, str]],
+    *,
+    hinge: bool = False,
+    l2: float = 1e-3,
+    iters: int = 300,
+) -> F64:
+    """Bradley-Terry over the strong/weak pairs: P(strong beats weak | prompt) = sigmoid(w.x),
+    trained on the prompts where the two differ (ties carry no preference). `hinge` = a linear
+    SVM (squared hinge) on the same pairs. Returns w (last entry: bias)."""
+    a = np.hstack([x.astype(np.float64), np.ones((len(x), 1))])
+    rows, labels = [], []
+    for s, w in pairs:
+        diff = scores[:, models.index(s)] - scores[:, models.index(w)]
+        keep = diff != 0
+        rows.append(a[keep])
+        labels.append((diff[keep] > 0).astype(np.float64))
+    xa, y = np.vstack(rows), np.concatenate(labels)
+    w = np.zeros(xa.shape[1])
+    lr = 0.1 if hinge else 0.5
+    for _ in range(iters):
+        z = xa @ w
+        if hinge:
+            t = 2 * y - 1
+            g = -(t * np.maximum(0.0, 1 - t * z)) @ xa * 2 / len(y)
+        else:
+            g = (1 / (1 + np.exp(-z)) - y) @ xa / len(y)
+        w -= lr * (g + l2 * w)
+    return w
+
+
 @dataclass
 class CrossResult:
     pairs: list[tuple[str, str]]
@@ -272,6 +306,7 @@ def run(
     pairs: Sequence[tuple[str, str]],
     *,
     routers: Sequence[str] = ("knn", "linear", "mf"),
+    pairwise: Sequence[str] = (),
     within_sets: dict[str, tuple[str, ...]] | None = None,
     alphas: Sequence[float] = (0.5, 1.0),
 ) -> CrossResult:
@@ -313,6 +348,14 @@ def run(
             return out
 
         scorers[f"router:{kind}"] = routed
+    for kind in pairwise:
+
+        def preferred(tr: npt.NDArray[np.bool_], te: npt.NDArray[np.bool_], kind: str = kind) -> F64:
+            w = fit_pairwise(data.vectors[tr], data.scores[tr], data.models, pairs, hinge=kind == "svm")
+            out: F64 = data.vectors[te].astype(np.float64) @ w[:-1] + w[-1]
+            return out
+
+        scorers[f"router:{kind}"] = preferred
     everything = np.ones(len(src), dtype=bool)
     for label, scorer in scorers.items():
         result.apgr[label] = {}
