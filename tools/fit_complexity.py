@@ -2,7 +2,7 @@
 
 The model is the one chosen on the cross-source table (`routeiq eval --cross-source`, section
 "Across sources" of bench/RESULTS.md): `crossval.CHOSEN`, a non-negative combination of the
-features that rank prompts *within* a kind of task (length, number of questions), fitted on the
+features that rank prompts *within* a kind of task (today: task length alone), fitted on the
 decontaminated routing rows with each source's mean removed from the target. Features that
 only shift whole kinds of task (category offsets, math/code flags, the tier-centroid
 expectation) lost on that table, so their weights are 0 here (not removed: a refit on other

@@ -18,7 +18,7 @@ How signals combine with the centroid result (the rule, tested in tests/unit/tes
    prior (it routes on complexity and the profile default alone).
 4. Complexity = sigmoid(bias + sum(w_i * feature_i) + category_bias[category]); features are the
    tier-centroid expectation, log length of the task, math/code/reasoning/agentic flags,
-   enumerated steps, constraint markers, turns and the number of questions asked; the category
+   enumerated steps, constraint markers, turns and the questions asked beyond the first; the category
    bias applies only when the category is confidently known. Which weights are non-zero is
    decided by the cross-source table (tools/fit_complexity.py). Tier = complexity bucketed by
    cut points.
@@ -110,8 +110,9 @@ class ComplexityModel:
             "steps": min(signals.steps, 6) / 6,
             "constraints": min(signals.constraints, 6) / 6,
             "turns": min(signals.user_turns, 10) / 10,
-            # Several questions in one task = several sub-answers to get right.
-            "questions": math.log1p(min(signals.questions, 10)) / math.log1p(10),
+            # Several questions in one task = several sub-answers to get right. Only questions
+            # beyond the first count: one "?" is how most prompts end, hard or trivial.
+            "questions": math.log1p(min(max(signals.questions - 1, 0), 9)) / math.log1p(9),
         }
 
     def score(self, features: dict[str, float], category: str | None) -> float:

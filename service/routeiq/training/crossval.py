@@ -383,7 +383,7 @@ PAIRS: tuple[tuple[str, str], ...] = (
 )
 # The complexity model shipped in models/complexity.json (tools/fit_complexity.py), chosen on
 # this table: the best mean over kinds among scorers never more than 0.01 below length on a kind.
-CHOSEN = "two-level:len+q"
+CHOSEN = "two-level:len"
 
 
 def choose(result: CrossResult, tolerance: float = 0.01, margin: float = 0.005) -> str:
@@ -391,15 +391,15 @@ def choose(result: CrossResult, tolerance: float = 0.01, margin: float = 0.005) 
     `tolerance` below length on a kind; a score with more features must beat a simpler one by
     `margin` (scorers are listed simplest first)."""
     length = result.by_kind("length")
-    best, best_mean = "length", float(np.mean(list(length.values())))
+    # Length fitted alone (same ranking as length, calibrated) is the score to beat.
+    best = "two-level:len" if "two-level:len" in result.apgr else "length"
+    best_mean = float(np.mean(list(length.values())))
     for scorer in result.apgr:
         if not scorer.startswith("two-level:"):
             continue
         k = result.by_kind(scorer)
         mean = float(np.mean(list(k.values())))
-        if min(k[x] - length[x] for x in k) >= -tolerance and mean > best_mean + (
-            margin if best != "length" else 0
-        ):
+        if min(k[x] - length[x] for x in k) >= -tolerance and mean > best_mean + margin:
             best, best_mean = scorer, mean
     return best
 
