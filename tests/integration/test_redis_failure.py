@@ -125,3 +125,76 @@ async def test_restart_that_lost_everything_reseeds_config(
     finally:
         await state.close()
         server.kill()
+
+
+async def test_admin_write_right_after_redis_was_emptied_reaches_every_worker(
+    private_redis_server: RedisServer, namespace: str
+) -> None:
+    """The first admin write after Redis lost everything must land above the version every
+    worker holds (else they discard it as older) and must not leave Redis with that change and
+    without the experiments the workers still run."""
+    server = private_redis_server.start()
+    admin = make_state(server, namespace, Metrics.create(CollectorRegistry()), timeout_s=0.5)
+    worker = make_state(server, namespace, Metrics.create(CollectorRegistry()), timeout_s=0.5)
+    try:
+        spec = ExperimentSpec(
+            name="exp",
+            variants=[VariantSpec(name="a", weight=1), VariantSpec(name="b", weight=1, profile="eco")],
+        )
+        assert await admin.create_experiment(spec)
+        await admin.update_config(strategy="centroid")
+        held = (await admin.update_config(strategy="centroid")).version
+        assert (await worker.load_config()).version == held >= 3
+        server.kill()
+        server.start()  # empty: no persistence
+        for _ in range(50):  # until the admin's connection is back (no shared-config read)
+            if await admin.healthy():
+                break
+            await asyncio.sleep(0.05)
+        written = await admin.update_config(default_profile="eco")
+        assert written.version > held
+        assert await worker.config_version() > held  # a worker holding `held` applies it
+        seen = await worker.load_config()
+        assert seen.default_profile == "eco" and seen.strategy == "centroid"
+        assert seen.experiment("exp") == spec
+    finally:
+        await admin.close()
+        await worker.close()
+        server.kill()
+
+
+async def test_retry_after_a_stall_is_not_paid_by_every_request(
+    redis_server: RedisServer, namespace: str
+) -> None:
+    """Once the retry interval has passed and Redis is still hung, the requests in flight must
+    not each wait out the timeout again: at most one of them may pay it."""
+    metrics = Metrics.create(CollectorRegistry())
+    timeout_s = 0.3
+    state = make_state(redis_server, namespace, metrics, timeout_s=timeout_s)
+    assert await state.healthy() is True
+    redis_server.pause()
+    try:
+        await state.get_session("x", 60)  # this one detects the stall and pays the timeout
+        await asyncio.sleep(0.25)  # past retry_seconds (0.2)
+
+        async def timed() -> float:
+            start = time.perf_counter()
+            await state.get_session("x", 60)
+            return time.perf_counter() - start
+
+        waits = await asyncio.gather(*(timed() for _ in range(20)))
+        paid = [w for w in waits if w >= timeout_s * 0.9]
+        assert len(paid) <= 1, f"{len(paid)} of 20 requests waited out the Redis timeout"
+    finally:
+        redis_server.resume()
+    await state.close()
+
+
+def test_redis_timeout_leaves_the_client_deadline_room() -> None:
+    """A stalled Redis adds one timeout to a decision; with the defaults that must leave most
+    of the client's deadline for the decision itself."""
+    from routeiq_client.config import ClientConfig
+
+    from routeiq.settings import Settings
+
+    assert Settings().redis_timeout_ms * 2 <= ClientConfig().deadline_ms
