@@ -193,8 +193,7 @@ async def test_retry_after_a_stall_is_not_paid_by_every_request(
 def test_redis_timeout_leaves_the_client_deadline_room() -> None:
     """A stalled Redis adds one timeout to a decision; with the defaults that must leave most
     of the client's deadline for the decision itself."""
-    from routeiq_client.config import ClientConfig
-
     from routeiq.settings import Settings
+    from routeiq_client.config import ClientConfig
 
     assert Settings().redis_timeout_ms * 2 <= ClientConfig().deadline_ms

@@ -18,13 +18,16 @@ import time
 
 import numpy as np
 from redis.asyncio import Redis, RedisCluster
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from routeiq.inference.embedder import Vector
 from routeiq.state.keys import embedding_prefix
 
 log = logging.getLogger("routeiq.cache")
-_FAILURES = (RedisError, OSError, asyncio.TimeoutError)
+# Not only RedisError: during a cluster failover redis-py's cluster client also raises
+# RedisClusterException (not a RedisError) and RuntimeError from connections it is tearing down.
+# Whatever the client library raises, a decision goes on with local state.
+_FAILURES = (RedisError, RedisClusterException, OSError, RuntimeError, asyncio.TimeoutError)
 
 
 class RedisEmbeddingCache:

@@ -4,7 +4,8 @@ Same bucketing as `state.WindowCounter` (BUCKETS_PER_WINDOW buckets per window):
 bucket, `StateKeys.budget` (`routeiq:{<namespace>}:budget:<window>:<bucket>`) with fields
 `premium` and `total`, HINCRBY (exact across replicas) and an expiry of one window past the
 bucket's end. Reading sums the window's buckets in one pipelined round trip. `RedisState`
-wires these two functions into `count_premium_decision` / `premium_share` behind its timeout and local fallback.
+wires these two functions into `count_premium_decision` / `premium_share` behind its timeout
+and local fallback.
 Bucket numbers come from wall-clock time (replicas must agree on it; NTP is enough).
 """
 

@@ -24,7 +24,7 @@ from typing import Any, TypeVar, cast
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from routeiq.decision.experiments import OUTCOME_FIELDS, ExperimentCounts, ExperimentSpec
 from routeiq.errors import StateUnavailable
@@ -38,7 +38,10 @@ from routeiq.state.records import DeploymentStats, OutcomeRecord, SessionRecord,
 
 log = logging.getLogger("routeiq.state")
 T = TypeVar("T")
-_FAILURES = (RedisError, OSError, asyncio.TimeoutError)
+# Not only RedisError: during a cluster failover redis-py's cluster client also raises
+# RedisClusterException (not a RedisError) and RuntimeError from connections it is tearing down.
+# Whatever the client library raises, a decision goes on with local state.
+_FAILURES = (RedisError, RedisClusterException, OSError, RuntimeError, asyncio.TimeoutError)
 
 
 def connect(url: str, timeout_s: float, max_connections: int = 32, **options: Any) -> Redis:
