@@ -266,12 +266,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _shared_cache_needs_redis(self) -> Settings:
-        if self.embedding_cache_redis and not self.redis_url and not self.redis_sentinels:
+        if self.embedding_cache_redis and not self.redis_configured:
             raise ValueError(
                 "ROUTEIQ_EMBEDDING_CACHE_REDIS=true needs ROUTEIQ_REDIS_URL or ROUTEIQ_REDIS_SENTINELS"
             )
-        if self.redis_sentinels and self.redis_url:
-            raise ValueError("set ROUTEIQ_REDIS_URL or ROUTEIQ_REDIS_SENTINELS, not both")
+        if self.redis_sentinels and self.redis_cluster:
+            raise ValueError("ROUTEIQ_REDIS_SENTINELS and ROUTEIQ_REDIS_CLUSTER exclude each other")
         if self.redis_cluster and not self.redis_url:
             raise ValueError("ROUTEIQ_REDIS_CLUSTER=true needs ROUTEIQ_REDIS_URL (any node of the cluster)")
         return self

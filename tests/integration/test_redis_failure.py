@@ -12,7 +12,10 @@ from prometheus_client import CollectorRegistry
 from routeiq.decision.experiments import ExperimentSpec, VariantSpec
 from routeiq.errors import StateUnavailable
 from routeiq.observability.metrics import Metrics
+from routeiq.settings import Settings
 from routeiq.state.breakers import BreakerPolicy
+from routeiq.state.build import build_state
+from routeiq.state.keys import StateKeys
 from routeiq.state.records import OutcomeRecord, SessionRecord
 from routeiq.state.redis_state import RedisState, connect
 from tests._harness import RedisServer
@@ -197,3 +200,31 @@ def test_redis_timeout_leaves_the_client_deadline_room() -> None:
     from routeiq_client.config import ClientConfig
 
     assert Settings().redis_timeout_ms * 2 <= ClientConfig().deadline_ms
+
+
+async def test_thousands_of_experiments_load_whatever_the_decision_timeout(
+    redis_server: RedisServer, namespace: str
+) -> None:
+    """Loading the shared config is not a decision: a config with thousands of experiments loads
+    in full even when the decision-path timeout is a millisecond (else every worker keeps the
+    config it had and workers drift apart)."""
+    writer = connect(redis_server.url, 5.0)
+    keys = StateKeys(namespace)
+    specs = {
+        f"exp{i}": ExperimentSpec(
+            name=f"exp{i}",
+            variants=[VariantSpec(name="a", weight=1), VariantSpec(name="b", weight=1, profile="eco")],
+            created_at=float(i),
+        ).model_dump_json()
+        for i in range(5000)
+    }
+    await writer.hset(keys.experiments, mapping=specs)  # type: ignore[arg-type]
+    await writer.set(keys.version, 7)
+    await writer.aclose()
+    settings = Settings(redis_url=redis_server.url, namespace=namespace, redis_timeout_ms=1)
+    reader = build_state(settings, Metrics.create(CollectorRegistry()))
+    try:
+        config = await reader.load_config()
+        assert config.version == 7 and len(config.experiments) == 5000
+    finally:
+        await reader.close()

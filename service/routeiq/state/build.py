@@ -4,7 +4,8 @@ In-memory by default. Redis in one of three topologies (docs/state.md):
 - one Redis, or one behind a proxy: `ROUTEIQ_REDIS_URL`;
 - a Sentinel-managed primary: `ROUTEIQ_REDIS_SENTINELS` + `ROUTEIQ_REDIS_SENTINEL_SERVICE`; the
   client asks the Sentinels for the primary on every new connection, so after a failover the
-  first reconnect lands on the promoted replica;
+  first reconnect lands on the promoted replica (a `ROUTEIQ_REDIS_URL` next to it gives only
+  scheme, user, password and database);
 - Redis Cluster: `ROUTEIQ_REDIS_URL` (any node) + `ROUTEIQ_REDIS_CLUSTER=true`; all keys of a
   namespace share one hash tag (`state.keys`), so scripts and transactions stay on one slot.
 Each can add TLS (`rediss://` or `ROUTEIQ_REDIS_TLS`, `ROUTEIQ_REDIS_TLS_CA_FILE`) and an ACL
@@ -14,6 +15,7 @@ user (`ROUTEIQ_REDIS_USERNAME` / `ROUTEIQ_REDIS_PASSWORD`, or in the URL).
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.retry import Retry
@@ -41,6 +43,16 @@ def breaker_policy(settings: Settings) -> BreakerPolicy:
 
 def _auth_and_tls(settings: Settings, tls: bool) -> dict[str, Any]:
     options: dict[str, Any] = {}
+    if settings.redis_sentinels and settings.redis_url:
+        # Behind Sentinel the URL's host is not used (the Sentinels name the primary), but its
+        # user, password and database are: a Secret can hold them the same way in every topology.
+        url = urlsplit(settings.redis_url)
+        if url.username:
+            options["username"] = unquote(url.username)
+        if url.password:
+            options["password"] = unquote(url.password)
+        if url.path.strip("/").isdigit():
+            options["db"] = int(url.path.strip("/"))
     if settings.redis_username:
         options["username"] = settings.redis_username
     if settings.redis_password is not None:
@@ -68,8 +80,9 @@ def connect_redis(
         sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
             settings.sentinel_addresses, sentinel_kwargs=sentinel_options
         )
-        node: dict[str, Any] = _auth_and_tls(settings, settings.redis_tls)
-        if settings.redis_tls:
+        tls = settings.redis_tls or (settings.redis_url or "").startswith("rediss://")
+        node: dict[str, Any] = _auth_and_tls(settings, tls)
+        if tls:
             node["connection_class"] = SentinelManagedSSLConnection
         client: Redis = sentinel.master_for(
             settings.redis_sentinel_service,

@@ -145,13 +145,18 @@ class RedisState:
         finally:
             self._probe = None
 
-    async def _must(self, op: str, make: Callable[[], Awaitable[T]]) -> T:
+    async def _must(self, op: str, make: Callable[[], Awaitable[T]], *, write: bool = False) -> T:
         try:
             async with asyncio.timeout(self._admin_timeout):
                 result = await make()
         except _FAILURES as exc:
             self._mark_down(op, exc)
-            raise StateUnavailable(f"shared state (Redis) is unavailable: {type(exc).__name__}") from exc
+            message = f"shared state (Redis) is unavailable: {type(exc).__name__}"
+            if write and isinstance(exc, (TimeoutError, asyncio.TimeoutError, OSError)):
+                # The request may have reached Redis before the answer was lost: say so rather
+                # than let a 503 read as "nothing changed".
+                message += "; the change may have been applied: read GET /admin/config before retrying"
+            raise StateUnavailable(message) from exc
         self._mark_up()
         return result
 
@@ -329,7 +334,7 @@ class RedisState:
 
         await self.local.reset_breaker(deployment_id)
         self._view_expires = 0.0
-        return await self._must("reset_breaker", write)
+        return await self._must("reset_breaker", write, write=True)
 
     # -- runtime config and experiments
     async def config_version(self) -> int:
@@ -396,7 +401,7 @@ class RedisState:
     async def update_config(
         self, *, strategy: str | None = None, default_profile: str | None = None, reload: bool = False
     ) -> SharedConfig:
-        async def write() -> None:
+        async def write() -> int:
             floor = await self._version_floor()
             pipe = self._r.pipeline(transaction=True)
             fields = {k: v for k, v in (("strategy", strategy), ("default_profile", default_profile)) if v}
@@ -405,10 +410,16 @@ class RedisState:
             if reload:
                 pipe.hincrby(self._k.config, "reload", 1)
             pipe.eval(BUMP_VERSION, 1, self._k.version, floor)
-            await pipe.execute()
+            return int((await pipe.execute())[-1])
 
-        await self._must("update_config", write)
-        return await self._must("load_config", self._fetch_config)
+        version = await self._must("update_config", write, write=True)
+        try:
+            return await self._must("load_config", self._fetch_config)
+        except StateUnavailable as exc:
+            raise StateUnavailable(
+                f"the change was written (version {version}) but could not be read back; every "
+                "worker applies it with its next config poll"
+            ) from exc
 
     async def create_experiment(self, spec: ExperimentSpec) -> bool:
         async def write() -> bool:
@@ -418,7 +429,7 @@ class RedisState:
                 await self._bump(keys=[self._k.version], args=[floor])
             return bool(created)
 
-        return await self._must("create_experiment", write)
+        return await self._must("create_experiment", write, write=True)
 
     async def stop_experiment(self, name: str) -> ExperimentSpec | None:
         async def write() -> ExperimentSpec | None:
@@ -436,7 +447,7 @@ class RedisState:
             await pipe.execute()
             return spec
 
-        return await self._must("stop_experiment", write)
+        return await self._must("stop_experiment", write, write=True)
 
     async def count_premium_decision(self, premium: bool, window_seconds: int) -> None:
         async def write() -> None:
