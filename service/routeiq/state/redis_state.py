@@ -490,6 +490,10 @@ class RedisState:
         return sorted(str(m) for m in await self._r.smembers(key))
 
     # -- health
+    @property
+    def degraded(self) -> bool:
+        return self._degraded
+
     async def healthy(self) -> bool:
         if self._degraded:
             # Readiness is not the decision path: it may wait briefly for the recovery probe,
@@ -497,7 +501,7 @@ class RedisState:
             self._start_probe()
             if self._probe is not None:
                 await asyncio.wait({self._probe}, timeout=self._timeout)
-            if self._degraded:
+            if self.degraded:  # the property: the probe may have changed it meanwhile
                 self._count_fallback("ping")
                 return False
             return True
