@@ -227,3 +227,27 @@ async def test_thousands_of_experiments_load_whatever_the_decision_timeout(
         assert config.version >= 1 and len(config.experiments) == 5000
     finally:
         await reader.close()
+
+
+async def test_an_admin_503_after_the_write_says_the_change_was_written(
+    redis_server: RedisServer, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that reached Redis followed by a read-back that failed: the 503 must say the
+    change is in (else the admin retries a change that is already live, or believes it is not)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    state = make_state(redis_server, namespace, Metrics.create(CollectorRegistry()), timeout_s=1.0)
+
+    async def lost() -> None:
+        raise RedisConnectionError("connection lost after the write")
+
+    monkeypatch.setattr(state, "_fetch_config", lost)
+    try:
+        with pytest.raises(StateUnavailable) as refused:
+            await state.update_config(default_profile="eco")
+        assert "written" in refused.value.message
+        other = make_state(redis_server, namespace, Metrics.create(CollectorRegistry()), timeout_s=1.0)
+        assert (await other.load_config()).default_profile == "eco"  # it was indeed written
+        await other.close()
+    finally:
+        await state.close()

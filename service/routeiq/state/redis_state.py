@@ -449,6 +449,23 @@ class RedisState:
 
         return await self._must("stop_experiment", write, write=True)
 
+    async def delete_experiment(self, name: str) -> bool | None:
+        async def write() -> bool | None:
+            floor = await self._version_floor()
+            raw = await self._r.hget(self._k.experiments, name)
+            if raw is None:
+                return None
+            if ExperimentSpec.model_validate_json(raw).running:
+                return False
+            pipe = self._r.pipeline(transaction=True)
+            pipe.hdel(self._k.experiments, name)
+            pipe.delete(self._k.exp_decisions(name), self._k.exp_outcomes(name))
+            pipe.eval(BUMP_VERSION, 1, self._k.version, floor)
+            await pipe.execute()
+            return True
+
+        return await self._must("delete_experiment", write, write=True)
+
     async def count_premium_decision(self, premium: bool, window_seconds: int) -> None:
         async def write() -> None:
             await budget_redis.count(self._r, self._k, premium, window_seconds, self._clock())
