@@ -251,3 +251,33 @@ async def test_an_admin_503_after_the_write_says_the_change_was_written(
         await other.close()
     finally:
         await state.close()
+
+
+async def test_after_the_first_load_only_changed_experiments_are_read(
+    redis_server: RedisServer, namespace: str
+) -> None:
+    """A worker that holds the config reads only what changed since: a definition nobody
+    changed is not read again (here: tampered with behind RouteIQ's back, and still not read)."""
+    admin = make_state(redis_server, namespace, Metrics.create(CollectorRegistry()), timeout_s=1.0)
+    worker = make_state(redis_server, namespace, Metrics.create(CollectorRegistry()), timeout_s=1.0)
+    variants = [VariantSpec(name="a", weight=1), VariantSpec(name="b", weight=1, profile="eco")]
+    try:
+        first = ExperimentSpec(name="first", variants=variants, created_at=1.0)
+        assert await admin.create_experiment(first)
+        assert (await worker.load_config()).experiment("first") == first
+        raw = connect(redis_server.url, 1.0)
+        [key] = [k async for k in raw.scan_iter(match=f"*{namespace}*experiments")]
+        await raw.hset(key, "first", first.model_copy(update={"profile": "premium"}).model_dump_json())
+        await raw.aclose()
+        second = ExperimentSpec(name="second", variants=variants, created_at=2.0)
+        assert await admin.create_experiment(second)
+        await admin.stop_experiment("second")
+        seen = await worker.load_config()
+        assert seen.experiment("first") == first  # not re-read
+        stopped = seen.experiment("second")
+        assert stopped is not None and stopped.status == "stopped"
+        assert await admin.delete_experiment("second") is True
+        assert [e.name for e in (await worker.load_config()).experiments] == ["first"]
+    finally:
+        await admin.close()
+        await worker.close()

@@ -40,7 +40,7 @@ COMMON: dict[str, object] = {"admin_key": KEY, "redis_timeout_ms": 200, "redis_r
 ACL_COMMANDS = (
     "ping get set eval evalsha script|load multi exec discard "
     "hgetall hget hmget hset hsetnx hincrby hincrbyfloat hdel del pexpire expire "
-    "smembers sadd zrange zadd zrem zscore"
+    "hexists smembers sadd zrange zrangebyscore zadd zrem zscore"
 )
 
 

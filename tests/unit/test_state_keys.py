@@ -41,7 +41,14 @@ def test_embeddings_spread_over_the_cluster() -> None:
 
 
 def test_scripts_name_no_keys_themselves() -> None:
-    for name in ("RECORD_OUTCOMES", "CIRCUIT_VIEW", "CLAIM_PROBE", "BUMP_VERSION"):
+    for name in (
+        "RECORD_OUTCOMES",
+        "CIRCUIT_VIEW",
+        "CLAIM_PROBE",
+        "BUMP_VERSION",
+        "CHANGE_EXPERIMENT",
+        "LOAD_CONFIG",
+    ):
         script = getattr(lua, name)
         for call in re.findall(r"redis\.call\('\w+', ([^,)]+)", script):
             assert "ARGV" not in call and ".." not in call, f"{name}: key {call!r} not from KEYS"

@@ -36,6 +36,7 @@ class StateKeys:
         self.breaker_probes = p + "breaker:probes"
         self.config = p + "config"
         self.experiments = p + "experiments"
+        self.experiments_log = p + "experiments:log"
         self.version = p + "version"
 
     def session(self, key: str) -> str:

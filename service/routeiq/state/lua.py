@@ -122,3 +122,45 @@ if floor > current then current = floor end
 redis.call('SET', KEYS[1], current + 1)
 return current + 1
 """
+
+# Every change to an experiment definition, atomic with its version bump and logged in
+# `experiments:log` (name -> version of its last change), so workers load only what changed.
+# KEYS: experiments, experiments log, version, exp decisions, exp outcomes.
+# ARGV: mode (create | set | delete), name, definition JSON ('' for delete), writer's version.
+# Returns the new version, or 0 when nothing changed (create of an existing name).
+CHANGE_EXPERIMENT = """
+local mode, name, spec, floor = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+if mode == 'create' then
+  if redis.call('HEXISTS', KEYS[1], name) == 1 then return 0 end
+  redis.call('HSET', KEYS[1], name, spec)
+elseif mode == 'set' then
+  redis.call('HSET', KEYS[1], name, spec)
+else
+  redis.call('HDEL', KEYS[1], name); redis.call('DEL', KEYS[4], KEYS[5])
+end
+local current = tonumber(redis.call('GET', KEYS[3]) or '0')
+if floor > current then current = floor end
+redis.call('SET', KEYS[3], current + 1)
+redis.call('ZADD', KEYS[2], current + 1, name)
+return current + 1
+"""
+
+# The shared config as one consistent read. Incremental when ARGV[1] (the version the reader
+# holds) is > 0 and not ahead of Redis: only the experiments changed since, a missing definition
+# meaning deleted. Else everything.
+# KEYS: version, config, experiments, experiments log. ARGV: version held.
+# Returns {version, config as flat list, 1 = full | 0 = changes, flat name/definition list}.
+LOAD_CONFIG = """
+local version = tonumber(redis.call('GET', KEYS[1]) or '0')
+local held = tonumber(ARGV[1])
+local config = redis.call('HGETALL', KEYS[2])
+if held <= 0 or held > version then
+  return {version, config, 1, redis.call('HGETALL', KEYS[3])}
+end
+local out = {}
+for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. held, '+inf')) do
+  table.insert(out, name)
+  table.insert(out, redis.call('HGET', KEYS[3], name) or '')
+end
+return {version, config, 0, out}
+"""

@@ -32,7 +32,14 @@ from routeiq.observability.metrics import Metrics
 from routeiq.state import redis_premium_window as budget_redis
 from routeiq.state.breakers import BreakerInfo, BreakerPolicy, CircuitView
 from routeiq.state.keys import StateKeys
-from routeiq.state.lua import BUMP_VERSION, CIRCUIT_VIEW, CLAIM_PROBE, RECORD_OUTCOMES
+from routeiq.state.lua import (
+    BUMP_VERSION,
+    CHANGE_EXPERIMENT,
+    CIRCUIT_VIEW,
+    CLAIM_PROBE,
+    LOAD_CONFIG,
+    RECORD_OUTCOMES,
+)
 from routeiq.state.memory import MemoryState
 from routeiq.state.records import DeploymentStats, OutcomeRecord, SessionRecord, SharedConfig
 
@@ -102,7 +109,8 @@ class RedisState:
         self._record = client.register_script(RECORD_OUTCOMES)
         self._view = client.register_script(CIRCUIT_VIEW)
         self._claim = client.register_script(CLAIM_PROBE)
-        self._bump = client.register_script(BUMP_VERSION)
+        self._change_experiment = client.register_script(CHANGE_EXPERIMENT)
+        self._load = client.register_script(LOAD_CONFIG)
 
     # -- failure handling
     async def _try(
@@ -362,6 +370,7 @@ class RedisState:
         pipe.hsetnx(k.config, "reload", config.reload)
         for spec in config.experiments:
             pipe.hsetnx(k.experiments, spec.name, spec.model_dump_json())
+            pipe.zadd(k.experiments_log, {spec.name: config.version}, nx=True)
         pipe.set(k.version, config.version, nx=True)
         await pipe.execute()
 
@@ -372,21 +381,27 @@ class RedisState:
         return await self._try("load_config", self._fetch_config, last, self._admin_timeout)
 
     async def _fetch_config(self) -> SharedConfig:
-        pipe = self._r.pipeline(transaction=True)
-        pipe.get(self._k.version)
-        pipe.hgetall(self._k.config)
-        pipe.hgetall(self._k.experiments)
-        version, config, experiments = await pipe.execute()
-        specs = sorted(
-            (ExperimentSpec.model_validate_json(v) for v in experiments.values()),
-            key=lambda e: (e.created_at, e.name),
+        """One consistent read. After the first, only the experiments changed since the version
+        this worker holds are read: thousands of experiment definitions are not re-read and
+        re-parsed on every admin change."""
+        k, held = self._k, self._last_config
+        version, flat_config, full, flat = await self._load(
+            keys=[k.version, k.config, k.experiments, k.experiments_log], args=[held.version]
         )
+        config = dict(zip(flat_config[::2], flat_config[1::2], strict=True))
+        changes = dict(zip(flat[::2], flat[1::2], strict=True))
+        specs = {} if full else {e.name: e for e in held.experiments}
+        for name, raw in changes.items():
+            if raw:
+                specs[name] = ExperimentSpec.model_validate_json(raw)
+            else:
+                specs.pop(name, None)  # deleted
         self._last_config = SharedConfig(
             version=int(version or 0),
             strategy=config.get("strategy") or None,
             default_profile=config.get("default_profile") or None,
             reload=int(config.get("reload", 0)),
-            experiments=tuple(specs),
+            experiments=tuple(sorted(specs.values(), key=lambda e: (e.created_at, e.name))),
         )
         return self._last_config
 
@@ -424,10 +439,7 @@ class RedisState:
     async def create_experiment(self, spec: ExperimentSpec) -> bool:
         async def write() -> bool:
             floor = await self._version_floor()
-            created = await self._r.hsetnx(self._k.experiments, spec.name, spec.model_dump_json())
-            if created:
-                await self._bump(keys=[self._k.version], args=[floor])
-            return bool(created)
+            return bool(await self._experiment_change("create", spec.name, spec.model_dump_json(), floor))
 
         return await self._must("create_experiment", write, write=True)
 
@@ -441,13 +453,15 @@ class RedisState:
             if not spec.running:
                 return spec
             spec = spec.model_copy(update={"status": "stopped", "stopped_at": time.time()})
-            pipe = self._r.pipeline(transaction=True)
-            pipe.hset(self._k.experiments, name, spec.model_dump_json())
-            pipe.eval(BUMP_VERSION, 1, self._k.version, floor)
-            await pipe.execute()
+            await self._experiment_change("set", name, spec.model_dump_json(), floor)
             return spec
 
         return await self._must("stop_experiment", write, write=True)
+
+    async def _experiment_change(self, mode: str, name: str, spec: str, floor: int) -> int:
+        k = self._k
+        keys = [k.experiments, k.experiments_log, k.version, k.exp_decisions(name), k.exp_outcomes(name)]
+        return int(await self._change_experiment(keys=keys, args=[mode, name, spec, floor]))
 
     async def delete_experiment(self, name: str) -> bool | None:
         async def write() -> bool | None:
@@ -457,11 +471,7 @@ class RedisState:
                 return None
             if ExperimentSpec.model_validate_json(raw).running:
                 return False
-            pipe = self._r.pipeline(transaction=True)
-            pipe.hdel(self._k.experiments, name)
-            pipe.delete(self._k.exp_decisions(name), self._k.exp_outcomes(name))
-            pipe.eval(BUMP_VERSION, 1, self._k.version, floor)
-            await pipe.execute()
+            await self._experiment_change("delete", name, "", floor)
             return True
 
         return await self._must("delete_experiment", write, write=True)
