@@ -24,6 +24,7 @@ from routeiq.observability.stopwatch import Stopwatch
 from routeiq.settings import Settings
 from routeiq.snapshot import BUNDLED_FILES, Snapshot, load_snapshot
 from routeiq.state.build import breaker_policy, connect_redis
+from routeiq.state.keys import embedding_prefix
 from routeiq.state.memory import MemoryState
 from routeiq.state.protocols import State
 
@@ -64,7 +65,7 @@ class Engine:
         if settings.embedding_cache_redis and settings.redis_configured:
             shared_cache = RedisEmbeddingCache(
                 connect_redis(settings, decode_responses=False, max_connections=64),
-                settings.namespace,
+                embedding_prefix(settings.namespace),
                 embedder.dimension,
                 ttl_seconds=settings.embedding_cache_redis_ttl_seconds,
                 timeout_s=settings.embedding_cache_redis_timeout_ms / 1000,

@@ -21,7 +21,6 @@ from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
 
 from routeiq.inference.embedder import Vector
-from routeiq.state.keys import embedding_prefix
 
 log = logging.getLogger("routeiq.cache")
 # Not only RedisError: during a cluster failover redis-py's cluster client also raises
@@ -34,7 +33,7 @@ class RedisEmbeddingCache:
     def __init__(
         self,
         client: Redis | RedisCluster,
-        namespace: str,
+        prefix: bytes,
         dimension: int,
         *,
         ttl_seconds: int = 86400,
@@ -42,7 +41,7 @@ class RedisEmbeddingCache:
         retry_seconds: float = 1.0,
     ) -> None:
         self._r = client
-        self._prefix = embedding_prefix(namespace)
+        self._prefix = prefix  # key names are made in state.keys (embedding_prefix)
         self._dimension = dimension
         self._ttl = ttl_seconds
         self._timeout = timeout_s
