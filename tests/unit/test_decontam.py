@@ -8,6 +8,7 @@ disguised GSM8K test items in them are caught.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -78,6 +79,7 @@ def test_built_rows_hold_no_judged_item(shipped: Signatures) -> None:
         assert task not in kept and task in manifest["dropped_tasks"]
     if not ROWS.is_file():
         pytest.skip(f"{ROWS} not built here (python tools/decontaminate.py build)")
+    assert hashlib.sha256(ROWS.read_bytes()).hexdigest() == manifest["output_sha256"]
     rows = [json.loads(line) for line in ROWS.read_text().split("\n") if line.strip()]
     assert len(rows) == manifest["rows_kept"]
     slipped = [(r["source"], r["prompt"][:80]) for r in rows if shipped.match(r["prompt"])]
