@@ -244,13 +244,13 @@ def fit_pairwise(
     SVM (squared hinge) on the same pairs. Returns w (last entry: bias)."""
     a = np.hstack([x.astype(np.float64), np.ones((len(x), 1))])
     rows, labels = [], []
-    for s, w in pairs:
-        diff = scores[:, models.index(s)] - scores[:, models.index(w)]
+    for strong, weak in pairs:
+        diff = scores[:, models.index(strong)] - scores[:, models.index(weak)]
         keep = diff != 0
         rows.append(a[keep])
         labels.append((diff[keep] > 0).astype(np.float64))
     xa, y = np.vstack(rows), np.concatenate(labels)
-    w = np.zeros(xa.shape[1])
+    w: F64 = np.zeros(xa.shape[1])
     lr = 0.1 if hinge else 0.5
     for _ in range(iters):
         z = xa @ w
