@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 import threading
 import warnings
@@ -321,8 +322,10 @@ def _proxy_instance() -> RouteIQRouting:
         if not config.groups:
             check_groups(config, set())
     except ConfigError as exc:
-        print(f"routeiq-client: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        # Raising here would leave a page of uvicorn traceback around the one line that
+        # matters; the proxy has served nothing yet, so there is nothing to clean up.
+        print(f"routeiq-client: {exc}", file=sys.stderr, flush=True)
+        os._exit(2)
     return RouteIQRouting(ClientResources(config))
 
 
