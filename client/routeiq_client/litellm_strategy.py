@@ -234,6 +234,11 @@ def install(router: litellm.Router, config: ClientConfig | None = None) -> Route
     resources = ClientResources(config)
     check_groups(resources.config, {str(d.get("model_name")) for d in router.model_list})
     routing = RouteIQRouting(resources)
+    manager = litellm.logging_callback_manager
+    # LiteLLM keeps one instance of a callback class in its lists: a second install replaces
+    # the first instead of being silently ignored.
+    for old in [c for c in manager.get_all_callbacks() if isinstance(c, RouteIQRouting)]:
+        manager.remove_callback_from_all_lists(old)
     litellm.callbacks.append(routing)
     return routing
 

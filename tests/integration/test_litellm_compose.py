@@ -4,22 +4,22 @@ groups not opted in are untouched, and the decision is in LiteLLM's logging payl
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import litellm
 import pytest
 from litellm.integrations.custom_logger import CustomLogger
-from prometheus_client import CollectorRegistry
 
-from routeiq_client import ClientConfig, ClientMetrics, ConfigError, RouteIQRouting, install
-from routeiq_client.litellm_strategy import ClientResources, RouteIQRejected
+from routeiq_client import ClientConfig, ConfigError, install
+from routeiq_client.litellm_strategy import RouteIQRejected
 from tests._harness import ServeProcess
 
-HI = [{"role": "user", "content": "hi"}]
+from .routed import Routed, make_routed, served_by
+
+__all__ = ["make_routed"]  # a fixture: imported to be found here
 FAIL = "litellm.InternalServerError"
 
 
@@ -41,67 +41,9 @@ WEIGHTED = [
 ]
 
 
-class Routed:
-    """A Router with RouteIQ's hook registered the way `install` does, with its own metrics."""
-
-    def __init__(
-        self, url: str, model_list: list[dict[str, Any]], router: dict[str, Any], **config: Any
-    ) -> None:
-        self.router = litellm.Router(model_list=model_list, **router)
-        settings = {"deadline_ms": 10_000.0, "feedback": False, "groups": ("auto",), **config}
-        self.resources = ClientResources(
-            ClientConfig(url=url, **settings), metrics=ClientMetrics(registry=CollectorRegistry())
-        )
-        self.routing = RouteIQRouting(self.resources)
-
-    def decisions(self) -> dict[str, int]:
-        counts: dict[str, int] = self.resources.metrics.snapshot()["decisions"]
-        return counts
-
-    def run(
-        self, calls: int, group: str = "auto", until: Callable[[], bool] | None = None, **kwargs: Any
-    ) -> list[Any]:
-        """`calls` completions on one loop (then up to 10 s for `until`, on the same loop, where
-        LiteLLM's logging tasks run); each result is the response or the exception."""
-
-        async def go() -> list[Any]:
-            out: list[Any] = []
-            try:
-                for _ in range(calls):
-                    try:
-                        out.append(await self.router.acompletion(model=group, messages=HI, **kwargs))
-                    except Exception as exc:
-                        out.append(exc)
-                for _ in range(200):
-                    if until is None or until():
-                        break
-                    await asyncio.sleep(0.05)
-            finally:
-                await self.resources.client.aclose()
-            return out
-
-        return asyncio.run(go())
-
-
 @pytest.fixture
-def routed(service: ServeProcess) -> Iterator[Any]:
-    made: list[Routed] = []
-
-    def make(model_list: list[dict[str, Any]], router: dict[str, Any] | None = None, **config: Any) -> Routed:
-        one = Routed(service.url, model_list, router or {}, **config)
-        litellm.callbacks.append(one.routing)
-        made.append(one)
-        return one
-
-    yield make
-    for one in made:
-        litellm.callbacks.remove(one.routing)
-        one.resources.close()
-
-
-def served_by(response: Any) -> str:
-    assert not isinstance(response, Exception), repr(response)
-    return str(response._hidden_params["model_id"])
+def routed(service: ServeProcess, make_routed: Callable[..., Routed]) -> Callable[..., Routed]:
+    return lambda *args, **kwargs: make_routed(service.url, *args, **kwargs)
 
 
 def test_litellm_weights_still_split_equivalent_deployments(routed: Any) -> None:
@@ -170,7 +112,7 @@ def test_the_decision_is_in_the_standard_logging_payload(routed: Any) -> None:
         r = routed(WEIGHTED)
         served_by(r.run(1, until=lambda: bool(recorder.decisions), metadata={"routeiq_profile": "eco"})[0])
     finally:
-        litellm.callbacks.remove(recorder)
+        litellm.logging_callback_manager.remove_callback_from_all_lists(recorder)
     assert recorder.decisions, "no success event logged"
     decision = recorder.decisions[0]
     assert decision["router_model_name"] == "auto"
