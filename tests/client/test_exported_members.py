@@ -25,6 +25,7 @@ def test_public_names_are_exactly_all() -> None:
         "http",
         "metrics",
         "request",
+        "narrow",
         "litellm_strategy",
     }
     assert public - modules - {"TYPE_CHECKING", "Any", "annotations"} == set(routeiq_client.__all__) - {
