@@ -1,5 +1,5 @@
 """End to end: `litellm --config examples/litellm/config.yaml` on 127.0.0.1 with RouteIQ's
-installer callback, mock deployments and a real routeiq service; everything checked over HTTP.
+callback, mock deployments and a real routeiq service; everything checked over HTTP.
 
 Needs `litellm[proxy]` (large): marked `proxy`, deselected by default, run by .ci/run as its own
 step (`pytest -m proxy`).
@@ -82,7 +82,7 @@ def test_service_slow_requests_still_succeed(proxy: Proxy, service: ServeProcess
 def test_service_down_requests_still_succeed(proxy: Proxy, service: ServeProcess) -> None:
     service.kill()
     served = {model_id(proxy.post("/v1/chat/completions", HI, profile="eco")) for _ in range(4)}
-    assert served == AUTO_IDS  # round-robin over every healthy deployment
+    assert served <= AUTO_IDS  # LiteLLM's own selection over every healthy deployment
     assert model_id(proxy.post("/v1/responses", {"model": "auto", "input": "hi"})) in AUTO_IDS
     assert model_id(proxy.post("/v1/embeddings", {"model": "embed", "input": "hello"})) in {
         "text-embedding-3-small",
