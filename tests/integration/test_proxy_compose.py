@@ -74,6 +74,16 @@ def test_a_request_routeiq_refuses_is_a_clear_400(proxy: Proxy, profile: str, wh
     assert why in message and "auto" in message, message
 
 
+def test_client_metrics_are_on_the_proxys_metrics(proxy: Proxy) -> None:
+    served_by(proxy.post("/v1/chat/completions", chat(), "premium"))
+    metrics = proxy.http.get("/metrics/")  # LiteLLM mounts it as a sub-app: /metrics redirects here
+    assert metrics.status_code == 200, metrics.text[:300]
+    decided = [
+        line for line in metrics.text.splitlines() if line.startswith("routeiq_client_decisions_total")
+    ]
+    assert any('source="sidecar"' in line for line in decided), metrics.text[:2000]
+
+
 def test_a_bad_client_setting_stops_the_proxy_at_start_up(service: ServeProcess, tmp_path: Path) -> None:
     proxy = Proxy(service.url, tmp_path, CONFIG, ROUTEIQ_CLIENT_URL="127.0.0.1:8400")
     try:
