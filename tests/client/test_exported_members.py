@@ -17,7 +17,6 @@ def test_public_names_are_exactly_all() -> None:
     public = {n for n in dir(routeiq_client) if not n.startswith("_")} | routeiq_client._LAZY
     modules = {
         "breaker",
-        "bridge",
         "config",
         "decide",
         "errors",
