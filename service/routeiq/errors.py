@@ -1,13 +1,8 @@
 """One error taxonomy and one status map.
 
-<<<<<<< HEAD
 Every error a caller can cause is a `RouteIQError`; `http/errors.py` registers one handler for
-the base class and renders `{"error": {"type", "message", "field"}}` with the status below. Dependency
-=======
-Every error a caller can cause is a `RouteIQError`; `http/handlers.py` registers one handler for the base
-class and renders `{"error": {"type", "message", "field"}}` with the status below. Dependency
->>>>>>> r11-docs
-errors (onnxruntime, redis, yaml) are translated at the boundary with `raise ... from exc`.
+the base class and renders `{"error": {"type", "message", "field"}}` with the status below.
+Dependency errors (onnxruntime, redis, yaml) are translated at the boundary with `raise ... from exc`.
 """
 
 from __future__ import annotations
