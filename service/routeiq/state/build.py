@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from redis.asyncio import Redis
+
 from routeiq.observability.metrics import Metrics
 from routeiq.settings import Settings
 from routeiq.state.breakers import BreakerPolicy
@@ -21,14 +23,33 @@ def breaker_policy(settings: Settings) -> BreakerPolicy:
     )
 
 
-def build_state(settings: Settings, metrics: Metrics) -> State:
-    """No connection is made here: the first operation connects (and falls back if it cannot)."""
+def tenant_namespace(namespace: str, tenant: str | None) -> str:
+    """The key namespace of one tenant's state. No tenant (auth off, the default tenant) is the
+    namespace itself, so its keys are exactly those of a single-tenant service. ':' cannot occur
+    in a namespace setting, so no tenant's keys can collide with another namespace's."""
+    return namespace if tenant is None else f"{namespace}:tenant:{tenant}"
+
+
+def redis_client(settings: Settings) -> Redis | None:
+    """The one connection pool every tenant's state shares (None: in-memory state)."""
+    if settings.redis_url is None:
+        return None
+    return connect(settings.redis_url, settings.redis_timeout_ms / 1000, settings.redis_max_connections)
+
+
+def build_state(
+    settings: Settings, metrics: Metrics, *, tenant: str | None = None, client: Redis | None = None
+) -> State:
+    """No connection is made here: the first operation connects (and falls back if it cannot).
+    `tenant`: that tenant's own state (its own keys in Redis); `client`: a shared pool."""
     policy = breaker_policy(settings)
     if settings.redis_url is None:
         return MemoryState(breaker_policy=policy)
+    if client is None:
+        client = connect(settings.redis_url, settings.redis_timeout_ms / 1000, settings.redis_max_connections)
     return RedisState(
-        connect(settings.redis_url, settings.redis_timeout_ms / 1000, settings.redis_max_connections),
-        settings.namespace,
+        client,
+        tenant_namespace(settings.namespace, tenant),
         timeout_s=settings.redis_timeout_ms / 1000,
         retry_seconds=settings.redis_retry_seconds,
         breaker_policy=policy,

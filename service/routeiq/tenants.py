@@ -1,0 +1,207 @@
+"""Tenants: one RouteIQ shared by several LiteLLM clusters, none able to see or disturb another.
+
+A tenant is an authenticated client (the token's name). With auth off there is one tenant,
+`default`, and it is the engine itself: its state keys and behaviour are those of a
+single-tenant service. With auth on every client name is a tenant with, by construction:
+
+- its own state (`state.build.build_state(tenant=...)`: its own `MemoryState`, or its own key
+  namespace in Redis over the one shared connection pool) — sessions, breakers, deployment
+  stats, experiments and their counters, runtime config, the premium window;
+- its own snapshot and config sync (`Engine.for_tenant`), so its runtime config and
+  experiments apply to it alone, and its own recent-decisions buffer;
+- its own settings from the tenants file (`ROUTEIQ_TENANTS_FILE`): default profile, strategy,
+  catalog / profiles / prototypes files merged over the service's, a capacity weight and an
+  optional decisions-per-second quota.
+
+The registry is bounded: tenants are created only for names that configuration gives (the
+tokens in force), never for anything a caller sends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from routeiq.artifacts.files import load_yaml
+from routeiq.config_sync import ConfigSync
+from routeiq.engine import DEFAULT_TENANT, Engine
+from routeiq.errors import ConfigError
+from routeiq.snapshot import Additions, load_snapshot
+from routeiq.state.protocols import State
+from routeiq.state.records import SharedConfig
+
+log = logging.getLogger("routeiq.tenants")
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class TenantSpec(BaseModel):
+    """One tenant's entry in the tenants file; anything unset comes from the service."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    weight: float = Field(1.0, gt=0, le=1000, description="Share of inference capacity, relative.")
+    max_decisions_per_second: float | None = Field(None, gt=0, description="Hard quota; unset = none.")
+    default_profile: str | None = Field(None, max_length=256)
+    strategy: str | None = Field(None, max_length=128)
+    catalog_file: Path | None = None
+    profiles_file: Path | None = None
+    prototypes_file: Path | None = None
+
+    @property
+    def additions(self) -> Additions:
+        return Additions(self.catalog_file, self.profiles_file, self.prototypes_file)
+
+    @property
+    def own_snapshot(self) -> bool:
+        """Whether it decides with anything other than the service's snapshot."""
+        return any(
+            v is not None
+            for v in (
+                self.default_profile,
+                self.strategy,
+                self.catalog_file,
+                self.profiles_file,
+                self.prototypes_file,
+            )
+        )
+
+
+def load_tenants_file(path: Path | None) -> dict[str, TenantSpec]:
+    """`tenants: {name: {...}}`. Relative file paths are relative to the tenants file."""
+    if path is None:
+        return {}
+    where = f"ROUTEIQ_TENANTS_FILE={path}"
+    try:
+        data = load_yaml(path, what="tenants file")
+    except Exception as exc:  # ArtifactError: reword as a config problem naming the setting
+        raise ConfigError(f"{where}: {exc}") from exc
+    table = data.get("tenants", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: 'tenants' must map tenant (client) names to settings")
+    specs: dict[str, TenantSpec] = {}
+    for name, raw in table.items():
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ConfigError(f"{where}: tenant name {name!r} must match {_NAME.pattern}")
+        try:
+            spec = TenantSpec.model_validate(raw or {})
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ConfigError(f"{where}: tenant {name!r}: {problems}") from exc
+        relative = {
+            key: path.parent / value
+            for key in ("catalog_file", "profiles_file", "prototypes_file")
+            if (value := getattr(spec, key)) is not None and not value.is_absolute()
+        }
+        specs[name] = spec.model_copy(update=relative)
+    return specs
+
+
+@dataclass
+class Quota:
+    """Token bucket: `rate` decisions per second, bursts up to one second's worth."""
+
+    rate: float
+    tokens: float = 0.0
+    at: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.tokens = max(self.rate, 1.0)
+
+    def take(self, n: int = 1) -> bool:
+        now = time.monotonic()
+        self.tokens = min(max(self.rate, 1.0), self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < n:
+            return False
+        self.tokens -= n
+        return True
+
+
+@dataclass
+class Tenant:
+    name: str
+    engine: Engine  # the tenant's view: its state, snapshot, settings, recent decisions
+    sync: ConfigSync
+    spec: TenantSpec = field(default_factory=TenantSpec)
+    quota: Quota | None = None
+
+
+class Tenants:
+    """The tenants of this process, created for configured names only."""
+
+    def __init__(
+        self,
+        base: Engine,
+        base_sync: ConfigSync,
+        specs: dict[str, TenantSpec],
+        make_state: Callable[[str], State],
+    ) -> None:
+        self.base = base
+        self.specs = specs
+        self._make_state = make_state
+        self._by_name: dict[str, Tenant] = {}
+        self._lock = asyncio.Lock()
+        self.default = Tenant(DEFAULT_TENANT, base, base_sync)
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    def known(self) -> list[str]:
+        return sorted(self._by_name)
+
+    def peek(self, name: str) -> Tenant | None:
+        return self._by_name.get(name)
+
+    async def get(self, name: str) -> Tenant:
+        """The tenant `name` (a configured client name), created on first use."""
+        tenant = self._by_name.get(name)
+        if tenant is not None:
+            return tenant
+        async with self._lock:
+            tenant = self._by_name.get(name)
+            if tenant is None:
+                tenant = self._by_name[name] = await self._create(name)
+        return tenant
+
+    async def start(self, names: list[str]) -> None:
+        unknown = sorted(set(self.specs) - set(names))
+        if unknown:
+            log.warning("tenants file names %s, which no client token does: ignored", ", ".join(unknown))
+        for name in names:
+            await self.get(name)
+
+    async def stop(self) -> None:
+        for tenant in self._by_name.values():
+            await tenant.sync.stop()
+
+    async def _create(self, name: str) -> Tenant:
+        spec = self.specs.get(name, TenantSpec())
+        base = self.base
+        updates: dict[str, Any] = {}
+        if spec.strategy is not None:
+            updates["strategy"] = spec.strategy
+        if spec.default_profile is not None:
+            updates["default_profile"] = spec.default_profile
+        settings = base.settings.model_copy(update=updates)
+        if spec.own_snapshot:
+            loop = asyncio.get_running_loop()
+            snapshot = await loop.run_in_executor(
+                base.executor, lambda: load_snapshot(settings, base.embedder, additions=spec.additions)
+            )
+        else:
+            snapshot = base.snapshot.with_config(SharedConfig())
+        view = base.for_tenant(name, settings, self._make_state(name), snapshot)
+        sync = ConfigSync(view, spec.additions if spec.own_snapshot else None)
+        for share in (base.capacity.decisions, base.capacity.embeddings):
+            share.weights[name] = spec.weight
+        await sync.start()
+        quota = Quota(spec.max_decisions_per_second) if spec.max_decisions_per_second else None
+        log.info("tenant %s ready (weight %s)", name, spec.weight)
+        return Tenant(name, view, sync, spec, quota)
