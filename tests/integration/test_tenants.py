@@ -121,8 +121,14 @@ def test_experiments_and_their_counters_are_per_tenant(shared: TestClient) -> No
 def test_recent_decisions_are_per_tenant(shared: TestClient) -> None:
     a = route(shared, A, {"prompt": "only cluster a asked this"})
     b = route(shared, B, {"prompt": "only cluster b asked this"})
-    seen_a = {d["request_id"] for d in shared.get("/admin/decisions", headers=admin("cluster-a")).json()["decisions"]}
-    seen_b = {d["request_id"] for d in shared.get("/admin/decisions", headers=admin("cluster-b")).json()["decisions"]}
+    seen_a = {
+        d["request_id"]
+        for d in shared.get("/admin/decisions", headers=admin("cluster-a")).json()["decisions"]
+    }
+    seen_b = {
+        d["request_id"]
+        for d in shared.get("/admin/decisions", headers=admin("cluster-b")).json()["decisions"]
+    }
     assert a["request_id"] in seen_a and a["request_id"] not in seen_b
     assert b["request_id"] in seen_b and b["request_id"] not in seen_a
 

@@ -3,11 +3,11 @@
 Two parts, both on the event loop (no locks):
 
 - `FairShare` counts what each tenant holds of one gate (decisions in flight, or embeddings
-  running or queued). A tenant's share is the gate's capacity split by weight among the tenants
-  holding anything now (plus the one asking): idle tenants lend theirs. `admit` lets anyone in
-  while the gate itself admits; once it is full only a tenant still under its share gets in
-  (the gate may then run over its capacity by at most the sum of shares, i.e. 2x), and the
-  others are refused as over their share. So overload lands on whoever causes it.
+  running or queued). A tenant's share is the gate's capacity split by the configured weights.
+  `admit` lets anyone in while the gate itself admits — an idle tenant's share is lent, not
+  reserved; once it is full only a tenant still under its share gets in (the gate may then
+  run over its capacity by at most the sum of shares, i.e. 2x), and a tenant over its share
+  is refused as such. So overload lands on whoever causes it.
 - `FairDispatcher` hands embeddings to the inference threads round-robin over tenants with
   work waiting, instead of first come first served: a tenant sending little does not wait
   behind another's backlog, so its latency stays near what it is alone.
@@ -48,16 +48,16 @@ class FairShare:
         self.held: dict[str, int] = {}
 
     def share(self, tenant: str, capacity: int) -> float:
-        active = {t for t, n in self.held.items() if n > 0} | {tenant}
-        total = sum(self.weights.get(t, 1.0) for t in active)
+        tenants = set(self.weights) | set(self.held) | {tenant}
+        total = sum(self.weights.get(t, 1.0) for t in tenants)
         return capacity * self.weights.get(tenant, 1.0) / total
 
     def admit(self, gate: Gate, tenant: str) -> Verdict:
         if gate.try_acquire():
             self._take(tenant)
             return "ok"
-        if not any(t != tenant for t in self.held):
-            return "full"  # nobody else holds any: plain overload, as with one tenant
+        if not any(t != tenant for t in set(self.weights) | set(self.held)):
+            return "full"  # no other tenant to protect: plain overload, as with one tenant
         if self.held.get(tenant, 0) < max(1.0, self.share(tenant, gate.capacity)):
             gate.in_flight += 1  # within its share: admitted past the full gate
             self._take(tenant)
