@@ -98,7 +98,11 @@ class Engine:
             admission=Admission.from_settings(settings),
             recent=RecentDecisions(settings.recent_decisions_size),
             snapshot=snapshot,
-            capacity=Capacity(FairShare(), FairShare(), FairDispatcher(executor, settings.inference_threads)),
+            capacity=Capacity(
+                decisions=FairShare(),
+                embeddings=(embeddings := FairShare()),
+                dispatch=FairDispatcher(executor, settings.inference_threads, embeddings),
+            ),
         )
 
     def for_tenant(self, tenant: str, settings: Settings, state: State, snapshot: Snapshot) -> Engine:

@@ -37,6 +37,10 @@ def test_tenant_over_its_share_gets_429_while_the_other_is_served() -> None:
         for _ in range(4):
             assert share.admit(queue, "cluster-a") == "ok"
         try:
+            alone = client.post("/route", json={"prompt": "a's first new prompt"}, headers=A)
+            assert alone.status_code == 503  # no other tenant active: plain overload
+            # cluster-b holds nothing: admitted past the full queue
+            assert client.post("/route", json={"prompt": "a new prompt from b"}, headers=B).status_code == 200
             refused = client.post(
                 "/route", json={"prompt": "a new prompt from a"}, headers=A | {"X-Request-ID": "a-429"}
             )
@@ -44,35 +48,41 @@ def test_tenant_over_its_share_gets_429_while_the_other_is_served() -> None:
             assert refused.headers["Retry-After"] == "1" and refused.headers["X-Request-ID"] == "a-429"
             assert refused.json()["error"]["type"] == "tenant_over_share"
             assert refused.json()["error"]["tenant"] == "cluster-a"
-            # cluster-b is within its share: admitted past the full queue
-            assert client.post("/route", json={"prompt": "a new prompt from b"}, headers=B).status_code == 200
+            # and stays within its share (1 of the last 6 admitted, its part is 1/2)
+            assert client.post("/route", json={"prompt": "b again"}, headers=B).status_code == 200
             # a's cached prompt needs no inference thread: still answered
             assert client.post("/route", json=cached, headers=A).status_code == 200
             metrics = client.get("/metrics").text
             assert 'routeiq_tenant_refusals_total{reason="over_share",tenant="cluster-a"} 1.0' in metrics
-            assert 'routeiq_tenant_decisions_total{tenant="cluster-b"} 1.0' in metrics
+            assert 'routeiq_tenant_decisions_total{tenant="cluster-b"} 2.0' in metrics
         finally:
             for _ in range(4):
                 share.release(queue, "cluster-a")
         assert queue.in_flight == 0 and share.held == {}
 
 
-def test_share_is_split_by_weight_among_active_tenants() -> None:
-    alone = FairShare()
+def test_a_full_gate_admits_the_tenant_under_its_share_and_refuses_the_one_over() -> None:
+    now = [0.0]
+    alone = FairShare(clock=lambda: now[0])
     queue = EmbedQueue(threads=1, depth_per_thread=2, max_wait_s=10.0)
     assert alone.admit(queue, "default") == alone.admit(queue, "default") == "ok"
     assert alone.admit(queue, "default") == "full"  # no other tenant to protect: plain overload
-    share = FairShare({"a": 3.0, "b": 1.0})
+
+    share = FairShare({"a": 3.0, "b": 1.0}, clock=lambda: now[0])
     queue = EmbedQueue(threads=1, depth_per_thread=8, max_wait_s=10.0)
-    assert share.share("a", 8) == 6
     for _ in range(8):  # an idle tenant's share is lent while the queue has room
         assert share.admit(queue, "a") == "ok"
-    assert share.admit(queue, "a") == "over_share"
-    assert share.admit(queue, "b") == "ok"  # b's share is 8 x 1/4 = 2, it holds none
+    assert share.admit(queue, "a") == "full"  # b is idle: nobody to protect yet
+    assert share.admit(queue, "b") == "ok"  # b holds nothing: admitted past the full gate
+    assert share.admit(queue, "a") == "over_share"  # a took 8 of 9 recent, its fair part is 3/4
+    assert share.admit(queue, "b") == "ok"  # b took 1 of 9, its part is 1/4
     assert share.admit(queue, "b") == "ok"
-    assert share.admit(queue, "b") == "over_share"
-    assert share.admit(queue, "a") == "over_share"  # a holds 8 > its 6
-    assert queue.in_flight == 10  # past capacity by at most the shares of those under theirs
+    assert share.admit(queue, "b") == "over_share"  # 3 of 11 > 1/4
+    assert queue.in_flight == 11 <= 2 * queue.capacity
+    now[0] += 10.0  # ten half-lives later the past is forgotten
+    for _ in range(8):
+        share.release(queue, "a")
+    assert share.used_share("b") == 0.0 and share.recent == {} and share.held == {"b": 3}
 
 
 def test_dispatcher_serves_a_light_tenant_before_a_heavy_ones_backlog() -> None:
@@ -98,6 +108,32 @@ def test_dispatcher_serves_a_light_tenant_before_a_heavy_ones_backlog() -> None:
         return order
 
     assert asyncio.run(scenario()) == ["a0", "a1", "b0", "a2", "a3", "a4"]
+
+
+def test_dispatcher_serves_the_tenant_that_used_least_of_its_share_first() -> None:
+    async def scenario() -> list[str]:
+        order: list[str] = []
+        gate = threading.Event()
+        share = FairShare({"a": 1.0, "b": 1.0})
+        share.recent = {"a": 5.0, "b": 0.5}
+        with ThreadPoolExecutor(1) as executor:
+            dispatch = FairDispatcher(executor, slots=1, share=share)
+
+            def job(name: str) -> str:
+                if name == "a0":
+                    gate.wait(5)
+                order.append(name)
+                return name
+
+            jobs = [asyncio.ensure_future(dispatch.run("a", lambda n=f"a{i}": job(n))) for i in range(3)]
+            await asyncio.sleep(0.05)
+            jobs.append(asyncio.ensure_future(dispatch.run("b", lambda: job("b0"))))
+            await asyncio.sleep(0)
+            gate.set()
+            await asyncio.gather(*jobs)
+        return order
+
+    assert asyncio.run(scenario()) == ["a0", "b0", "a1", "a2"]
 
 
 def tenants_file(tmp_path: Path) -> Path:

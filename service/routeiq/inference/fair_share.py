@@ -2,15 +2,17 @@
 
 Two parts, both on the event loop (no locks):
 
-- `FairShare` counts what each tenant holds of one gate (decisions in flight, or embeddings
-  running or queued). A tenant's share is the gate's capacity split by the configured weights.
-  `admit` lets anyone in while the gate itself admits — an idle tenant's share is lent, not
-  reserved; once it is full only a tenant still under its share gets in (the gate may then
-  run over its capacity by at most the sum of shares, i.e. 2x), and a tenant over its share
-  is refused as such. So overload lands on whoever causes it.
-- `FairDispatcher` hands embeddings to the inference threads round-robin over tenants with
-  work waiting, instead of first come first served: a tenant sending little does not wait
-  behind another's backlog, so its latency stays near what it is alone.
+- `FairShare` tracks each tenant's use of one gate (decisions in flight, or embeddings running
+  or queued). `admit` lets anyone in while the gate itself admits: an idle tenant's share is
+  lent, not reserved. Once the gate is full, a tenant whose part of what was admitted recently
+  is below its weight's part among the active tenants (or that holds nothing) still gets in —
+  the gate may run over its capacity, never past 2x — and a tenant over its share is refused
+  as such. So overload lands on whoever causes it. Judged on recent admissions rather than on
+  what is held now: a tenant sending a little holds one or two at a time, which says nothing
+  about who is filling the queue.
+- `FairDispatcher` hands the next free inference thread to the waiting tenant that has used
+  the least of its share recently, instead of first come first served: a tenant sending little
+  goes ahead of another's backlog, so it waits at most for a running embedding to finish.
 
 With one tenant both reduce to the gate alone and a plain FIFO.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
@@ -40,25 +43,41 @@ class Gate(Protocol):
 
 
 class FairShare:
-    """Per-tenant holdings of one gate. Keys are tenant names from configuration, and a tenant
-    holding nothing is dropped: bounded."""
+    """Per-tenant use of one gate: what each holds now, and how much it was admitted recently
+    (a count decaying with a half-life of `HALF_LIFE_S`). Keys are tenant names from
+    configuration, and idle tenants are dropped: bounded."""
 
-    def __init__(self, weights: Mapping[str, float] | None = None) -> None:
+    HALF_LIFE_S = 1.0
+
+    def __init__(
+        self, weights: Mapping[str, float] | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.weights: dict[str, float] = dict(weights or {})
         self.held: dict[str, int] = {}
+        self.recent: dict[str, float] = {}
+        self._clock = clock
+        self._at = clock()
 
-    def share(self, tenant: str, capacity: int) -> float:
-        tenants = set(self.weights) | set(self.held) | {tenant}
-        total = sum(self.weights.get(t, 1.0) for t in tenants)
-        return capacity * self.weights.get(tenant, 1.0) / total
+    def used_share(self, tenant: str) -> float:
+        """The tenant's part of what was admitted recently, 0..1."""
+        self._decay()
+        total = sum(self.recent.values())
+        return self.recent.get(tenant, 0.0) / total if total else 0.0
+
+    def fair_share(self, tenant: str) -> float:
+        """Its weight's part among the tenants active now (holding or recently admitted)."""
+        active = set(self.held) | set(self.recent) | {tenant}
+        return self.weights.get(tenant, 1.0) / sum(self.weights.get(t, 1.0) for t in active)
 
     def admit(self, gate: Gate, tenant: str) -> Verdict:
         if gate.try_acquire():
             self._take(tenant)
             return "ok"
-        if not any(t != tenant for t in set(self.weights) | set(self.held)):
-            return "full"  # no other tenant to protect: plain overload, as with one tenant
-        if self.held.get(tenant, 0) < max(1.0, self.share(tenant, gate.capacity)):
+        self._decay()
+        if not any(t != tenant for t in set(self.held) | set(self.recent)):
+            return "full"  # no other tenant active: plain overload, as with one tenant
+        within = self.held.get(tenant, 0) == 0 or self.used_share(tenant) < self.fair_share(tenant)
+        if within and gate.in_flight < 2 * gate.capacity:
             gate.in_flight += 1  # within its share: admitted past the full gate
             self._take(tenant)
             return "ok"
@@ -74,18 +93,30 @@ class FairShare:
 
     def _take(self, tenant: str) -> None:
         self.held[tenant] = self.held.get(tenant, 0) + 1
+        self.recent[tenant] = self.recent.get(tenant, 0.0) + 1.0
+
+    def _decay(self) -> None:
+        now = self._clock()
+        factor = 0.5 ** ((now - self._at) / self.HALF_LIFE_S)
+        self._at = now
+        for tenant in list(self.recent):
+            self.recent[tenant] *= factor
+            if self.recent[tenant] < 0.05:
+                del self.recent[tenant]
 
 
 class FairDispatcher:
-    """Runs jobs on `executor` with at most `slots` at once, taking the next job round-robin
-    over the tenants that have one waiting."""
+    """Runs jobs on `executor` with at most `slots` at once; the next job is the oldest of the
+    waiting tenant that `share` says used least of its share recently (ties: the one waiting
+    longest)."""
 
-    def __init__(self, executor: Executor, slots: int) -> None:
+    def __init__(self, executor: Executor, slots: int, share: FairShare | None = None) -> None:
         self._executor = executor
         self._slots = slots
+        self._share = share
         self._running = 0
         self._waiting: dict[str, deque[tuple[Callable[[], Any], asyncio.Future[Any]]]] = {}
-        self._turns: deque[str] = deque()  # tenants with work waiting, in serving order
+        self._turns: deque[str] = deque()  # tenants with work waiting, longest waiting first
 
     @property
     def waiting(self) -> int:
@@ -103,7 +134,8 @@ class FairDispatcher:
 
     def _pump(self) -> None:
         while self._running < self._slots and self._turns:
-            tenant = self._turns.popleft()
+            tenant = self._next_tenant()
+            self._turns.remove(tenant)
             queue = self._waiting[tenant]
             job, done = queue.popleft()
             if queue:
@@ -115,6 +147,12 @@ class FairDispatcher:
             self._running += 1
             running = asyncio.get_running_loop().run_in_executor(self._executor, job)
             running.add_done_callback(functools.partial(self._finished, done=done))
+
+    def _next_tenant(self) -> str:
+        share = self._share
+        if share is None or len(self._turns) == 1:
+            return self._turns[0]
+        return min(self._turns, key=lambda t: share.used_share(t) / share.fair_share(t))
 
     def _finished(self, running: asyncio.Future[Any], *, done: asyncio.Future[Any]) -> None:
         self._running -= 1
