@@ -20,7 +20,9 @@ tokens in force), never for anything a caller sends.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import re
 import time
 from collections.abc import Callable
@@ -33,13 +35,28 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from routeiq.artifacts.files import load_yaml
 from routeiq.config_sync import ConfigSync
 from routeiq.engine import DEFAULT_TENANT, Engine
-from routeiq.errors import ConfigError
+from routeiq.errors import ArtifactError, ConfigError
 from routeiq.snapshot import Additions, load_snapshot
 from routeiq.state.protocols import State
 from routeiq.state.records import SharedConfig
 
 log = logging.getLogger("routeiq.tenants")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+WATCH_SECONDS = 1.0
+
+
+def _signature(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _snapshot_fields(spec: TenantSpec) -> tuple[object, ...]:
+    return (spec.default_profile, spec.strategy, spec.catalog_file, spec.profiles_file, spec.prototypes_file)
 
 
 class TenantSpec(BaseModel):
@@ -124,6 +141,10 @@ class Quota:
         return True
 
 
+def _quota(spec: TenantSpec) -> Quota | None:
+    return Quota(spec.max_decisions_per_second) if spec.max_decisions_per_second else None
+
+
 @dataclass
 class Tenant:
     name: str
@@ -148,6 +169,7 @@ class Tenants:
         self._make_state = make_state
         self._by_name: dict[str, Tenant] = {}
         self._lock = asyncio.Lock()
+        self._watch: asyncio.Task[None] | None = None
         self.default = Tenant(DEFAULT_TENANT, base, base_sync)
 
     def __len__(self) -> int:
@@ -178,11 +200,67 @@ class Tenants:
             await self.get(name)
 
     async def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
         for tenant in self._by_name.values():
             await tenant.sync.stop()
 
-    async def _create(self, name: str) -> Tenant:
-        spec = self.specs.get(name, TenantSpec())
+    def watch(self, path: Path) -> None:
+        """Re-read the tenants file when it changes (checked every `WATCH_SECONDS`, one stat),
+        like the tokens file: every worker and replica follows its own copy."""
+
+        async def run() -> None:
+            seen = _signature(path)
+            while True:
+                await asyncio.sleep(WATCH_SECONDS)
+                now = _signature(path)
+                if now == seen:
+                    continue
+                seen = now
+                try:
+                    changed = await self.apply(load_tenants_file(path))
+                    log.warning("tenants file reloaded; changed: %s", ", ".join(changed) or "none")
+                except (ConfigError, ArtifactError) as exc:
+                    log.error("tenants file change refused, the previous settings stay: %s", exc.message)
+
+        self._watch = asyncio.create_task(run(), name="routeiq-tenants-watch")
+
+    async def apply(self, specs: dict[str, TenantSpec]) -> list[str]:
+        """Put a re-read tenants file in force: weight and quota at once; a tenant whose profile,
+        strategy or files changed gets a new snapshot and config sync over the same state.
+        Every new snapshot is built before any is swapped in: on an error nothing changes."""
+        async with self._lock:
+            rebuilt: dict[str, Tenant] = {}
+            for name, tenant in self._by_name.items():
+                spec = specs.get(name, TenantSpec())
+                if _snapshot_fields(spec) != _snapshot_fields(tenant.spec):
+                    rebuilt[name] = await self._create(name, spec, tenant.engine.state)
+            changed = []
+            for name, tenant in list(self._by_name.items()):
+                spec = specs.get(name, TenantSpec())
+                if name in rebuilt:
+                    await tenant.sync.stop()
+                    self._by_name[name] = rebuilt[name]
+                elif spec != tenant.spec:
+                    tenant.spec = spec
+                    tenant.quota = (
+                        Quota(spec.max_decisions_per_second) if spec.max_decisions_per_second else None
+                    )
+                    self._weigh(name, spec)
+                else:
+                    continue
+                changed.append(name)
+            self.specs = specs
+            return changed
+
+    def _weigh(self, name: str, spec: TenantSpec) -> None:
+        for share in (self.base.capacity.decisions, self.base.capacity.embeddings):
+            share.weights[name] = spec.weight
+
+    async def _create(self, name: str, spec: TenantSpec | None = None, state: State | None = None) -> Tenant:
+        spec = spec or self.specs.get(name, TenantSpec())
         base = self.base
         updates: dict[str, Any] = {}
         if spec.strategy is not None:
@@ -197,11 +275,10 @@ class Tenants:
             )
         else:
             snapshot = base.snapshot.with_config(SharedConfig())
-        view = base.for_tenant(name, settings, self._make_state(name), snapshot)
+        view = base.for_tenant(name, settings, state or self._make_state(name), snapshot)
         sync = ConfigSync(view, spec.additions if spec.own_snapshot else None)
-        for share in (base.capacity.decisions, base.capacity.embeddings):
-            share.weights[name] = spec.weight
+        self._weigh(name, spec)
         await sync.start()
-        quota = Quota(spec.max_decisions_per_second) if spec.max_decisions_per_second else None
+        quota = _quota(spec)
         log.info("tenant %s ready (weight %s)", name, spec.weight)
         return Tenant(name, view, sync, spec, quota)

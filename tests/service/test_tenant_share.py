@@ -169,6 +169,41 @@ def test_tenants_file_gives_a_tenant_its_own_profile_catalog_and_quota(tmp_path:
         assert over[0].headers["Retry-After"] == "1"
 
 
+def test_tenants_file_is_reloaded_without_restart(tmp_path: Path) -> None:
+    path = tenants_file(tmp_path)
+    admin = {"Authorization": f"Bearer {KEY}"}
+    with make_client(auth_tokens=TOKENS, tenants_file=path, admin_key=KEY) as client:
+        assert client.get("/v1/profiles", headers=A).json()["default"] == "eco"
+        path.write_text(
+            "tenants:\n  cluster-a:\n    default_profile: premium\n    weight: 5\n", encoding="utf-8"
+        )
+        reloaded = client.post("/admin/tenants/reload", headers=admin)
+        assert reloaded.status_code == 200 and sorted(reloaded.json()["changed"]) == [
+            "cluster-a",
+            "cluster-b",
+        ]
+        assert client.get("/v1/profiles", headers=A).json()["default"] == "premium"
+        assert "a-only" not in {
+            m["deployment_id"] for m in client.get("/v1/catalog", headers=A).json()["models"]
+        }
+        assert client.get("/admin/tenants", headers=admin).json()["tenants"]["cluster-a"]["weight"] == 5
+        # b lost its quota: no 429 any more
+        assert all(
+            client.post("/route", json={"prompt": "hi"}, headers=B).status_code == 200 for _ in range(3)
+        )
+        path.write_text("tenants:\n  cluster-a:\n    default_profile: no-such-profile\n", encoding="utf-8")
+        refused = client.post("/admin/tenants/reload", headers=admin)
+        assert refused.status_code == 422 and "no-such-profile" in refused.json()["error"]["message"]
+        assert client.get("/v1/profiles", headers=A).json()["default"] == "premium"  # nothing changed
+        # and a change is picked up on its own
+        path.write_text("tenants:\n  cluster-a:\n    default_profile: eco\n", encoding="utf-8")
+        assert _eventually(
+            lambda: client.get("/v1/profiles", headers=A),
+            within=5.0,
+            check=lambda r: r.json()["default"] == "eco",
+        )
+
+
 def test_bad_tenants_file_stops_start_up_naming_the_problem(tmp_path: Path) -> None:
     path = tmp_path / "tenants.yaml"
     path.write_text("tenants:\n  cluster-a:\n    weight: -1\n", encoding="utf-8")
@@ -222,10 +257,11 @@ def test_changed_tokens_file_rotates_and_revokes_without_restart(tmp_path: Path)
         assert client.get("/v1/catalog").status_code == 401  # auth did not turn off
 
 
-def _eventually(call, status: int = 200, within: float = 1.0) -> bool:  # type: ignore[no-untyped-def]
+def _eventually(call, status: int = 200, within: float = 1.0, check=None) -> bool:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        if call().status_code == status:
+        response = call()
+        if response.status_code == status and (check is None or check(response)):
             return True
         time.sleep(0.05)
     return False

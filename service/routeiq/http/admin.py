@@ -25,7 +25,7 @@ from routeiq.errors import ArtifactError, ConfigError, Forbidden, InvalidRequest
 from routeiq.http.auth import AdminScope, require_admin
 from routeiq.http.handlers import engine_of
 from routeiq.http.token_source import TokenSource
-from routeiq.tenants import Tenant, Tenants
+from routeiq.tenants import Tenant, Tenants, load_tenants_file
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 ExperimentName = Annotated[str, Path(pattern=NAME_PATTERN)]
@@ -261,3 +261,20 @@ async def reload_tokens(request: Request, scope: Scope) -> dict[str, Any]:
         problem = f"tokens not reloaded, the previous ones stay: {exc.message}"
         raise InvalidRequest(problem, field="tokens") from exc
     return {"clients": sorted(tokens.digests), "worker_pid": os.getpid()}
+
+
+@router.post("/tenants/reload")
+async def reload_tenants(request: Request, scope: Scope) -> dict[str, Any]:
+    """Re-read the tenants file now (it is also re-read within a second of a change)."""
+    _global(scope)
+    engine_of(request)
+    settings = request.app.state.settings
+    if settings.tenants_file is None:
+        raise InvalidRequest("no tenants file: set ROUTEIQ_TENANTS_FILE", field="tenants_file")
+    tenants: Tenants = request.app.state.tenants
+    try:
+        changed = await tenants.apply(load_tenants_file(settings.tenants_file))
+    except (ConfigError, ArtifactError) as exc:
+        problem = f"tenants file not reloaded, the previous settings stay: {exc.message}"
+        raise InvalidRequest(problem, field="tenants_file") from exc
+    return {"changed": changed, "worker_pid": os.getpid()}

@@ -49,6 +49,8 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
             engine, sync, specs, lambda name: build_state(settings, metrics, tenant=name, client=client)
         )
         await tenants.start(sorted(tokens.digests))
+        if settings.tenants_file is not None:
+            tenants.watch(settings.tenants_file)
         app.state.sync = sync
         app.state.tenants = tenants
         app.state.engine = engine
