@@ -160,3 +160,28 @@ async def test_premium_window_is_per_tenant(backend: str, redis_server: RedisSer
     assert await b.premium_share(60) == (0, 0)
     await a.close()
     await b.close()
+
+
+@pytest.mark.anyio
+async def test_default_tenant_keeps_the_single_tenant_keys_and_tenants_get_their_own(
+    redis_server: RedisServer, namespace: str
+) -> None:
+    settings = Settings(redis_url=redis_server.url, namespace=namespace, redis_timeout_ms=3000)
+    metrics = Metrics.create()
+    client = redis_client(settings)
+    assert client is not None
+    default = build_state(settings, metrics, client=client)
+    tenant = build_state(settings, metrics, tenant="cluster-a", client=client)
+    await default.update_config(default_profile="eco")
+    await tenant.update_config(default_profile="premium")
+    keys = sorted(await client.keys(f"routeiq:{namespace}:*"))
+    assert keys == [
+        f"routeiq:{namespace}:config",
+        f"routeiq:{namespace}:tenant:cluster-a:config",
+        f"routeiq:{namespace}:tenant:cluster-a:version",
+        f"routeiq:{namespace}:version",
+    ]
+    assert (await default.load_config()).default_profile == "eco"
+    assert (await tenant.load_config()).default_profile == "premium"
+    await tenant.close()
+    await default.close()
