@@ -85,37 +85,13 @@ def test_a_full_gate_admits_the_tenant_under_its_share_and_refuses_the_one_over(
     assert share.used_share("b") == 0.0 and share.recent == {} and share.held == {"b": 3}
 
 
-def test_dispatcher_serves_a_light_tenant_before_a_heavy_ones_backlog() -> None:
+def dispatch_order(heavy: int, share: FairShare | None) -> list[str]:
+    """One inference thread: a's first job blocks it while a queues `heavy - 1` more, then b
+    queues one. The order the jobs ran in."""
+
     async def scenario() -> list[str]:
         order: list[str] = []
         gate = threading.Event()
-        with ThreadPoolExecutor(1) as executor:
-            dispatch = FairDispatcher(executor, slots=1)
-
-            def job(name: str) -> str:
-                if name == "a0":
-                    gate.wait(5)
-                order.append(name)
-                return name
-
-            heavy = [asyncio.ensure_future(dispatch.run("a", lambda n=f"a{i}": job(n))) for i in range(5)]
-            await asyncio.sleep(0.05)  # a0 runs, a1..a4 wait
-            light = asyncio.ensure_future(dispatch.run("b", lambda: job("b0")))
-            await asyncio.sleep(0)
-            gate.set()
-            assert await light == "b0"
-            await asyncio.gather(*heavy)
-        return order
-
-    assert asyncio.run(scenario()) == ["a0", "a1", "b0", "a2", "a3", "a4"]
-
-
-def test_dispatcher_serves_the_tenant_that_used_least_of_its_share_first() -> None:
-    async def scenario() -> list[str]:
-        order: list[str] = []
-        gate = threading.Event()
-        share = FairShare({"a": 1.0, "b": 1.0})
-        share.recent = {"a": 5.0, "b": 0.5}
         with ThreadPoolExecutor(1) as executor:
             dispatch = FairDispatcher(executor, slots=1, share=share)
 
@@ -125,15 +101,25 @@ def test_dispatcher_serves_the_tenant_that_used_least_of_its_share_first() -> No
                 order.append(name)
                 return name
 
-            jobs = [asyncio.ensure_future(dispatch.run("a", lambda n=f"a{i}": job(n))) for i in range(3)]
-            await asyncio.sleep(0.05)
+            jobs = [asyncio.ensure_future(dispatch.run("a", lambda n=f"a{i}": job(n))) for i in range(heavy)]
+            await asyncio.sleep(0.05)  # a0 runs, the rest of a's wait
             jobs.append(asyncio.ensure_future(dispatch.run("b", lambda: job("b0"))))
             await asyncio.sleep(0)
             gate.set()
             await asyncio.gather(*jobs)
         return order
 
-    assert asyncio.run(scenario()) == ["a0", "b0", "a1", "a2"]
+    return asyncio.run(scenario())
+
+
+def test_dispatcher_without_shares_takes_turns_between_tenants() -> None:
+    assert dispatch_order(5, None) == ["a0", "a1", "b0", "a2", "a3", "a4"]
+
+
+def test_dispatcher_serves_the_tenant_that_used_least_of_its_share_first() -> None:
+    share = FairShare({"a": 1.0, "b": 1.0})
+    share.recent = {"a": 5.0, "b": 0.5}
+    assert dispatch_order(3, share) == ["a0", "b0", "a1", "a2"]
 
 
 def tenants_file(tmp_path: Path) -> Path:
