@@ -11,7 +11,11 @@ Each load generator is its own process speaking raw HTTP/1.1 over keep-alive con
 A's generator does not slow B's clock, and a refused request costs the client almost nothing).
 Pass: B's success >= 99% and B's p99 <= 2x its p99 alone; A is refused with 429.
 
-Usage: python bench/noisy_neighbour.py [--duration 30] [--write]
+With `--compare DIR` (a checkout of the code before tenants, e.g. `git worktree add DIR main`)
+the same three phases then run against that code, so the table shows what fair share changes
+next to a baseline taken on the same machine minutes apart.
+
+Usage: python bench/noisy_neighbour.py [--duration 30] [--compare DIR] [--write]
 `--write` replaces the "Noisy neighbour" section of bench/RESULTS.md.
 """
 
@@ -178,10 +182,29 @@ def main() -> None:
     )
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of the contended phase")
     parser.add_argument("--baseline", type=float, default=20.0, help="seconds of B alone")
+    parser.add_argument("--compare", type=Path, help="checkout of the code to compare with")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
+    runs = [("this code", run(args, None))]
+    if args.compare is not None:
+        runs.append((f"{args.compare.name} (before tenants)", run(args, args.compare)))
+    report = render(runs, args)
+    print(report)
+    if args.write:
+        path = ROOT / "bench/RESULTS.md"
+        text = path.read_text(encoding="utf-8")
+        block = f"{BEGIN}\n{report}\n{END}"
+        if BEGIN in text:
+            text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
+        else:
+            title = "## Noisy neighbour: fair share between tenants (bench/noisy_neighbour.py)"
+            text = text.rstrip("\n") + f"\n\n{title}\n\n{block}\n"
+        path.write_text(text, encoding="utf-8")
 
-    with ServeProcess(**SERVER) as server, ProcessPoolExecutor(2) as pool:  # type: ignore[arg-type]
+
+def run(args: argparse.Namespace, code: Path | None) -> dict[str, Any]:
+    env = {"PYTHONPATH": str(code / "service")} if code is not None else {}
+    with ServeProcess(env=env, **SERVER) as server, ProcessPoolExecutor(2) as pool:  # type: ignore[arg-type]
         port = server.port
         pool.submit(closed_loop, port, "cluster-a", 4, 2.0).result()  # warm-up, discarded
         # 4 connections keep both inference threads busy without queueing past the wait bound
@@ -197,64 +220,53 @@ def main() -> None:
 
     ratio = b_run["p99"] / alone["p99"]
     passed = b_run["success"] >= 0.99 and ratio <= 2.0 and a_run["statuses"].get(429, 0) > 0
-    report = render(capacity, a_rate, b_rate, alone, a_run, b_run, ratio, passed, args)
-    print(report)
-    if args.write:
-        path = ROOT / "bench/RESULTS.md"
-        text = path.read_text(encoding="utf-8")
-        block = f"{BEGIN}\n{report}\n{END}"
-        if BEGIN in text:
-            text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
-        else:
-            text = (
-                text.rstrip("\n")
-                + "\n\n## Noisy neighbour: fair share between tenants (bench/noisy_neighbour.py)\n\n"
-                + block
-                + "\n"
-            )
-        path.write_text(text, encoding="utf-8")
+    return {
+        "capacity": capacity,
+        "a_rate": a_rate,
+        "b_rate": b_rate,
+        "alone": alone,
+        "a": a_run,
+        "b": b_run,
+        "ratio": ratio,
+        "passed": passed,
+    }
 
 
-def render(
-    capacity: float,
-    a_rate: float,
-    b_rate: float,
-    alone: dict[str, Any],
-    a_run: dict[str, Any],
-    b_run: dict[str, Any],
-    ratio: float,
-    passed: bool,
-    args: argparse.Namespace,
-) -> str:
+def render(runs: list[tuple[str, dict[str, Any]]], args: argparse.Namespace) -> str:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    cpus = os.cpu_count()
 
-    def row(name: str, offered: float, s: dict[str, Any]) -> str:
+    def row(code: str, name: str, offered: float, s: dict[str, Any]) -> str:
         codes = ", ".join(f"{k}: {v}" for k, v in s["statuses"].items())
         return (
-            f"| {name} | {offered:.0f}/s | {s['sent']} | {s['success'] * 100:.2f}% | {s['ok_per_s']:.0f} "
+            f"| {code} | {name} | {offered:.0f}/s | {s['sent']} | {s['success'] * 100:.2f}% | {s['ok_per_s']:.0f} "
             f"| {s['p50']:.1f} | {s['p99']:.1f} | {codes} |"
         )
 
-    return "\n".join(
-        [
-            f"Run {when}, {cpus} CPUs (shared), one `routeiq serve` worker, 2 inference threads, "
-            f"token budget 128, max queue wait 150 ms, embedding cache off, a distinct prompt per request. "
-            f"Capacity (A alone, closed loop, 4 connections): **{capacity:.0f} decisions/s**. B alone {args.baseline:.0f} s, "
-            f"then A and B together {args.duration:.0f} s; open loop (Poisson), latency client side in ms, "
-            "of answered (200) requests; status 0 = no answer within 5 s.",
-            "",
-            "| phase / tenant | offered | sent | success | ok/s | p50 | p99 | statuses |",
-            "|---|---|---|---|---|---|---|---|",
-            row("B alone (baseline)", b_rate, alone),
-            row("A with B (4x)", a_rate, a_run),
-            row("B with A (0.2x)", b_rate, b_run),
-            "",
-            f"B's p99 with A ÷ B's p99 alone: **{ratio:.2f}** (target ≤ 2); B's success **{b_run['success'] * 100:.2f}%** "
-            f"(target ≥ 99%); A refused with 429: {a_run['statuses'].get(429, 0)}. "
-            f"**{'PASS' if passed else 'FAIL'}**.",
+    lines = [
+        f"Run {when}, {os.cpu_count()} CPUs shared with other work (load average "
+        f"{os.getloadavg()[0]:.1f} at the end), one `routeiq serve` worker, 2 inference threads, token "
+        "budget 128, max queue wait 150 ms, embedding cache off, a distinct prompt per request. "
+        "Capacity = A alone, closed loop, 4 connections. B alone "
+        f"{args.baseline:.0f} s, then A at 4x and B at 0.2x together {args.duration:.0f} s; open loop "
+        "(Poisson); latency client side in ms, of answered (200) requests; status 0 = no answer in 5 s.",
+        "",
+        "| code | phase / tenant | offered | sent | success | ok/s | p50 | p99 | statuses |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for code, r in runs:
+        lines += [
+            row(code, f"B alone (capacity {r['capacity']:.0f}/s)", r["b_rate"], r["alone"]),
+            row(code, "A with B (4x)", r["a_rate"], r["a"]),
+            row(code, "B with A (0.2x)", r["b_rate"], r["b"]),
         ]
-    )
+    lines.append("")
+    for code, r in runs:
+        lines.append(
+            f"- {code}: B's success with A **{r['b']['success'] * 100:.2f}%** (target ≥ 99%); B's p99 with A "
+            f"÷ alone **{r['ratio']:.2f}** (target ≤ 2); A refused with 429: {r['a']['statuses'].get(429, 0)} "
+            f"— **{'PASS' if r['passed'] else 'FAIL'}**."
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
