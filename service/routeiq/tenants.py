@@ -132,10 +132,13 @@ class Quota:
         self.tokens = max(self.rate, 1.0)
 
     def take(self, n: int = 1) -> bool:
+        """A batch larger than one second's worth is let in when the bucket is full and leaves
+        it in debt, so the average rate still holds and no batch size is refused forever."""
+        burst = max(self.rate, 1.0)
         now = time.monotonic()
-        self.tokens = min(max(self.rate, 1.0), self.tokens + (now - self.at) * self.rate)
+        self.tokens = min(burst, self.tokens + (now - self.at) * self.rate)
         self.at = now
-        if self.tokens < n:
+        if self.tokens < min(n, burst):
             return False
         self.tokens -= n
         return True

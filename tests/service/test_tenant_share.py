@@ -14,6 +14,7 @@ import pytest
 from routeiq.errors import ConfigError
 from routeiq.inference.admission import EmbedQueue
 from routeiq.inference.fair_share import FairDispatcher, FairShare
+from routeiq.tenants import Quota
 from tests.conftest import make_client
 
 A_TOKEN = "cluster-a-token-0123456789"
@@ -251,3 +252,10 @@ def _eventually(call, status: int = 200, within: float = 1.0, check=None) -> boo
             return True
         time.sleep(0.05)
     return False
+
+
+def test_quota_lets_a_large_batch_in_on_a_full_bucket_and_keeps_the_average() -> None:
+    quota = Quota(1.0)
+    assert quota.take(5)  # larger than the burst: admitted on a full bucket, leaves a debt
+    assert not quota.take(1)
+    assert quota.tokens < -3.9

@@ -142,8 +142,10 @@ def _parse_file(path: Path) -> tuple[Pairs, Pairs]:
         data = load_yaml(path, what="auth tokens file")
     except Exception as exc:  # ArtifactError: reword as a config problem naming the setting
         raise ConfigError(f"{where}: {exc}") from exc
-    clients = data.get("clients", data) if "admins" not in data or "clients" in data else {}
-    admins = data.get("admins", {})
+    if "clients" in data or "admins" in data:
+        clients, admins = data.get("clients", {}), data.get("admins", {})
+    else:
+        clients, admins = data, {}  # a bare name -> token mapping (e.g. a Kubernetes secret)
     return _entries(clients, where, "clients"), _entries(admins, where, "admins")
 
 
