@@ -174,12 +174,12 @@ async def test_default_tenant_keeps_the_single_tenant_keys_and_tenants_get_their
     tenant = build_state(settings, metrics, tenant="cluster-a", client=client)
     await default.update_config(default_profile="eco")
     await tenant.update_config(default_profile="premium")
-    keys = sorted(await client.keys(f"routeiq:{namespace}:*"))
+    keys = sorted(k for k in await client.keys("routeiq:*") if namespace in k)
     assert keys == [
-        f"routeiq:{namespace}:config",
-        f"routeiq:{namespace}:tenant:cluster-a:config",
-        f"routeiq:{namespace}:tenant:cluster-a:version",
-        f"routeiq:{namespace}:version",
+        f"routeiq:{{{namespace}:tenant:cluster-a}}:config",
+        f"routeiq:{{{namespace}:tenant:cluster-a}}:version",
+        f"routeiq:{{{namespace}}}:config",
+        f"routeiq:{{{namespace}}}:version",
     ]
     assert (await default.load_config()).default_profile == "eco"
     assert (await tenant.load_config()).default_profile == "premium"
