@@ -16,8 +16,8 @@ import asyncio
 import contextlib
 import logging
 
-from routeiq.engine import Engine
-from routeiq.snapshot import load_snapshot
+from routeiq.engine import DEFAULT_TENANT, Engine
+from routeiq.snapshot import Additions, load_snapshot
 from routeiq.state.records import SharedConfig
 
 log = logging.getLogger("routeiq.config_sync")
@@ -28,8 +28,9 @@ RELOADED_PARTS = ["catalog", "profiles", "prototypes", "routers"]
 class ConfigSync:
     """One per worker: polls the shared config, applies it, reloads artifacts when asked."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, additions: Additions | None = None) -> None:
         self.engine = engine
+        self.additions = additions  # a tenant's own files, re-read with every reload
         self.interval = engine.settings.state_sync_interval_ms / 1000
         self._applied_reload: int | None = None
         self._reload_lock = asyncio.Lock()
@@ -94,7 +95,11 @@ class ConfigSync:
             snapshot = await loop.run_in_executor(
                 engine.executor,
                 lambda: load_snapshot(
-                    engine.settings, engine.embedder, engine.snapshot.config, purpose="reload"
+                    engine.settings,
+                    engine.embedder,
+                    engine.snapshot.config,
+                    purpose="reload",
+                    additions=self.additions,
                 ),
             )
             # A config accepted while the files were read is newer than the one read with.
@@ -103,6 +108,8 @@ class ConfigSync:
             return list(RELOADED_PARTS)
 
     async def _export_breakers(self) -> None:
+        if self.engine.tenant != DEFAULT_TENANT:
+            return  # the gauge has no tenant label: one tenant's breakers would mask another's
         view = await self.engine.state.circuit_view()
         gauge = self.engine.metrics.breaker_state
         now = {d: 2 for d in view.open} | {d: 1 for d in view.probing}

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from routeiq.artifacts.integrity import Bundle
 from routeiq.inference.admission import Admission
 from routeiq.inference.cache import EmbeddingCache
 from routeiq.inference.embedder import OnnxEmbedder
+from routeiq.inference.fair_share import FairDispatcher, FairShare
 from routeiq.inference.shared_cache import RedisEmbeddingCache
 from routeiq.observability.metrics import Metrics
 from routeiq.observability.recent_decisions import RecentDecisions
@@ -27,6 +28,18 @@ from routeiq.state.build import breaker_policy, connect_redis
 from routeiq.state.keys import embedding_prefix
 from routeiq.state.memory import MemoryState
 from routeiq.state.protocols import State
+
+DEFAULT_TENANT = "default"
+
+
+@dataclass
+class Capacity:
+    """How the inference capacity is shared between tenants (one per process, every tenant's
+    view holds the same object)."""
+
+    decisions: FairShare
+    embeddings: FairShare
+    dispatch: FairDispatcher
 
 
 @dataclass
@@ -41,7 +54,11 @@ class Engine:
     admission: Admission
     recent: RecentDecisions
     snapshot: Snapshot
+    capacity: Capacity
+    tenant: str = DEFAULT_TENANT
+    cache_scope: str = ""  # salts embedding cache keys: a tenant never hits another's entries
     ready: bool = False
+    views: list[Engine] = field(default_factory=list, repr=False)
 
     @classmethod
     def load(cls, settings: Settings, metrics: Metrics, state: State | None = None) -> Engine:
@@ -71,6 +88,7 @@ class Engine:
                 timeout_s=settings.embedding_cache_redis_timeout_ms / 1000,
                 retry_seconds=settings.redis_retry_seconds,
             )
+        executor = ThreadPoolExecutor(settings.inference_threads, thread_name_prefix="routeiq-embed")
         return cls(
             settings=settings,
             embedder=embedder,
@@ -78,11 +96,33 @@ class Engine:
             shared_cache=shared_cache,
             state=state or MemoryState(breaker_policy=breaker_policy(settings)),
             metrics=metrics,
-            executor=ThreadPoolExecutor(settings.inference_threads, thread_name_prefix="routeiq-embed"),
+            executor=executor,
             admission=Admission.from_settings(settings),
             recent=RecentDecisions(settings.recent_decisions_size),
             snapshot=snapshot,
+            capacity=Capacity(
+                decisions=FairShare(),
+                embeddings=(embeddings := FairShare()),
+                dispatch=FairDispatcher(executor, settings.inference_threads, embeddings),
+            ),
         )
+
+    def for_tenant(self, tenant: str, settings: Settings, state: State, snapshot: Snapshot) -> Engine:
+        """The engine one tenant's requests run on: this process's embedder, caches, inference
+        threads, admission and metrics, with the tenant's own settings, state, snapshot and
+        recent decisions."""
+        view = replace(
+            self,
+            settings=settings,
+            state=state,
+            snapshot=snapshot,
+            recent=RecentDecisions(settings.recent_decisions_size),
+            tenant=tenant,
+            cache_scope=tenant,
+            views=[],
+        )
+        self.views.append(view)
+        return view
 
     def publish(self, snapshot: Snapshot) -> None:
         """Make `snapshot` what every decision from now on reads. Decisions in flight keep the
@@ -105,6 +145,10 @@ class Engine:
 
     async def close(self) -> None:
         self.ready = False
+        for view in self.views:
+            view.ready = False
+            if view.state is not self.state:
+                await view.state.close()
         self.executor.shutdown(wait=True, cancel_futures=False)
         if self.shared_cache is not None:
             await self.shared_cache.close()

@@ -78,6 +78,21 @@ class Overloaded(RouteIQError):
     type = "overloaded"
 
 
+class TenantOverShare(RouteIQError):
+    """Capacity is short and this tenant already holds its share of it: the tenant sending the
+    most is refused first, so the others keep being served."""
+
+    status = 429
+    type = "tenant_over_share"
+
+
+class TenantOverQuota(RouteIQError):
+    """The tenant's configured decisions per second are used up."""
+
+    status = 429
+    type = "tenant_over_quota"
+
+
 class NotReady(RouteIQError):
     status = 503
     type = "not_ready"

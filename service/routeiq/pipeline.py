@@ -8,10 +8,9 @@ engine's inference threads, never on the loop; a cached embedding never leaves t
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import numpy.typing as npt
@@ -29,9 +28,10 @@ from routeiq.decision.schemas import CandidateExplain, RouteRequest, RouteRespon
 from routeiq.decision.sessions import SessionRecord, session_key, session_record, sticky_entry
 from routeiq.decision.signals import Signals, extract_signals
 from routeiq.engine import Engine
-from routeiq.errors import InvalidRequest, NoCandidate, Overloaded
+from routeiq.errors import InvalidRequest, NoCandidate, Overloaded, TenantOverShare
 from routeiq.inference.cache import cache_key
 from routeiq.inference.embedder import Vector
+from routeiq.inference.fair_share import Verdict
 from routeiq.observability.metrics import label
 from routeiq.observability.stopwatch import Stopwatch
 from routeiq.snapshot import Snapshot
@@ -236,7 +236,7 @@ async def _embed(engine: Engine, segments: list[str]) -> Vector:
     only while the embedding queue has room: past it the request is answered 503 at once
     (Retry-After): a caller with a ~50 ms budget gains nothing from a longer queue."""
     budget = engine.settings.token_budget
-    key = cache_key(segments, budget)
+    key = cache_key(segments, budget, engine.cache_scope)
     cached = engine.cache.get(key)
     if cached is not None:
         engine.metrics.cache.labels("hit").inc()
@@ -250,20 +250,39 @@ async def _embed(engine: Engine, segments: list[str]) -> Vector:
             return cached
     engine.metrics.cache.labels("miss").inc()
     queue = engine.admission.embeddings
-    if not queue.try_acquire():
-        engine.metrics.rejected.labels("queue_full").inc()
-        raise Overloaded("the embedding queue is full; retry shortly", retry_after=1)
+    share = engine.capacity.embeddings
+    verdict = share.admit(queue, engine.tenant)
+    if verdict != "ok":
+        refuse(engine, verdict, "the embedding queue is full", "queue_full")
     try:
-        loop = asyncio.get_running_loop()
-        matrix, seconds = await loop.run_in_executor(engine.executor, _timed_embed, engine, segments, budget)
+        matrix, seconds = await engine.capacity.dispatch.run(
+            engine.tenant, lambda: _timed_embed(engine, segments, budget)
+        )
         queue.observe(seconds)
     finally:
-        queue.release()
+        share.release(queue, engine.tenant)
     vector: Vector = matrix[0]
     engine.cache.put(key, vector)
     if shared is not None:
         shared.put(key, vector)
     return vector
+
+
+def refuse(engine: Engine, verdict: Verdict, what: str, reason: str) -> NoReturn:
+    """Overload: 429 for a tenant over its share (the others are still served), 503 when
+    there is no other tenant to protect."""
+    metrics = engine.metrics
+    if verdict == "over_share":
+        metrics.rejected.labels("tenant_over_share").inc()
+        metrics.tenant_refusals.labels(metrics.tenant_label(engine.tenant), "over_share").inc()
+        raise TenantOverShare(
+            f"{what} and tenant {engine.tenant!r} holds its share of it; retry shortly",
+            retry_after=1,
+            tenant=engine.tenant,
+        )
+    metrics.rejected.labels(reason).inc()
+    metrics.tenant_refusals.labels(metrics.tenant_label(engine.tenant), "overloaded").inc()
+    raise Overloaded(f"{what}; retry shortly", retry_after=1)
 
 
 def _timed_embed(engine: Engine, segments: list[str], budget: int) -> tuple[npt.NDArray[np.float32], float]:
@@ -358,6 +377,9 @@ def _finish(engine: Engine, response: RouteResponse, watch: Stopwatch) -> None:
     for name, ms in watch.laps_ms.items():
         stage(name).observe(ms / 1000)
     stage("total").observe(total / 1000)
+    tenant = engine.metrics.tenant_label(engine.tenant)
+    engine.metrics.tenant_decisions.labels(tenant).inc()
+    engine.metrics.tenant_duration.labels(tenant).observe(total / 1000)
     engine.metrics.decisions.labels(
         engine.metrics.model_label(response.model),
         response.tier,

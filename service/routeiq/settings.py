@@ -164,7 +164,12 @@ class Settings(BaseSettings):
         None, description="Bearer tokens as 'name:token,name:token'; set = /route, /feedback need one."
     )
     auth_tokens_file: Path | None = Field(
-        None, description="YAML/JSON mapping of client name to bearer token (e.g. a mounted secret)."
+        None,
+        description="YAML/JSON mapping of client name to bearer token(s) (e.g. a mounted secret); "
+        "re-read when it changes.",
+    )
+    tenants_file: Path | None = Field(
+        None, description="YAML: per-tenant weight, quota, default profile, strategy and files (auth on)."
     )
     cors_allow_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

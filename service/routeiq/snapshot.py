@@ -70,6 +70,16 @@ class Snapshot:
         return replace(self, config=config, profiles=profiles)
 
 
+@dataclass(frozen=True)
+class Additions:
+    """One tenant's own files, merged over the service's (which are merged over the bundled
+    ones): what a tenant does not set comes from the service."""
+
+    catalog: Path | None = None
+    profiles: Path | None = None
+    prototypes: Path | None = None
+
+
 def load_snapshot(
     settings: Settings,
     embedder: Embedder,
@@ -77,6 +87,7 @@ def load_snapshot(
     *,
     purpose: Literal["start", "reload"] = "start",
     watch: Stopwatch | None = None,
+    additions: Additions | None = None,
 ) -> Snapshot:
     """Read every artifact a decision needs (CPU and disk: call it off the event loop once
     serving). Raises ArtifactError, naming the file, when one is unusable; and when the active
@@ -84,13 +95,16 @@ def load_snapshot(
     a reload (the router serving now would be lost; nothing changes then)."""
     watch = watch or Stopwatch()
     models = settings.models_path
-    found = centroids_for(settings, embedder)
+    more = additions or Additions()
+    found = centroids_for(settings, embedder, more.prototypes)
     watch.lap("centroids")
     complexity = ComplexityModel.load(models / "complexity.json")
     watch.lap("complexity")
-    catalog = Catalog.load(models / "catalog.yaml", settings.catalog_file)
+    catalog = Catalog.load(models / "catalog.yaml", settings.catalog_file, more.catalog)
     watch.lap("catalog")
-    profiles = Profiles.load(models / "profiles.yaml", settings.profiles_file, settings.default_profile)
+    profiles = Profiles.load(
+        models / "profiles.yaml", settings.profiles_file, settings.default_profile, extra=more.profiles
+    )
     watch.lap("profiles")
     centroid: Estimator = CentroidEstimator(complexity)
     trained, report = load_trained(
@@ -118,17 +132,18 @@ def load_snapshot(
     return snapshot
 
 
-def centroids_for(settings: Settings, embedder: Embedder) -> Centroids:
-    """Bundled centroids when they fit; rebuilt from prototypes when the user adds some or the
-    embedder is not the one they were built with (a rebuild takes well under a second)."""
+def centroids_for(settings: Settings, embedder: Embedder, tenant_prototypes: Path | None = None) -> Centroids:
+    """Bundled centroids when they fit; rebuilt from prototypes when the user (or a tenant) adds
+    some or the embedder is not the one they were built with (a rebuild takes well under a
+    second)."""
     models = settings.models_path
     bundled = models / "centroids.json"
-    if settings.prototypes_file is None and _built_with(bundled) == embedder.fingerprint:
+    added = [p for p in (settings.prototypes_file, tenant_prototypes) if p is not None]
+    if not added and _built_with(bundled) == embedder.fingerprint:
         return centroids.load(bundled, embedder)
     prototypes = centroids.load_prototypes(models / "prototypes.yaml")
-    if settings.prototypes_file is not None:
-        extra = centroids.load_prototypes(settings.prototypes_file)
-        prototypes = centroids.merge_prototypes(prototypes, extra)
+    for path in added:
+        prototypes = centroids.merge_prototypes(prototypes, centroids.load_prototypes(path))
     log.info("rebuilding centroids from prototypes (user prototypes or another embedder)")
     return centroids.build(embedder, prototypes)
 

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 
 from tests._harness import RedisServer
 from tests.conftest import make_client
@@ -23,6 +24,18 @@ def _cache_counts(metrics: str) -> dict[str, float]:
     return out
 
 
+def _wait_for_shared_entry(redis_server: RedisServer, namespace: str) -> None:
+    """Until the first worker's SET has landed (a fixed sleep is too short on a loaded box)."""
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        deadline = time.monotonic() + 5.0
+        while not client.keys(f"routeiq:emb:{namespace}:*"):
+            assert time.monotonic() < deadline, "the shared embedding never reached Redis"
+            time.sleep(0.01)
+    finally:
+        client.close()
+
+
 def test_an_embedding_made_by_one_worker_is_a_hit_for_another(
     redis_server: RedisServer, namespace: str
 ) -> None:
@@ -30,7 +43,7 @@ def test_an_embedding_made_by_one_worker_is_a_hit_for_another(
     with make_client(**settings) as first, make_client(**settings) as second:
         a = first.post("/route", json=PROMPT)
         assert a.status_code == 200
-        time.sleep(0.05)  # the SET is fire-and-forget
+        _wait_for_shared_entry(redis_server, namespace)  # the SET is fire-and-forget
         b = second.post("/route", json=PROMPT)
         assert b.status_code == 200
         assert _cache_counts(first.get("/metrics").text).get("miss") == 1.0

@@ -66,9 +66,12 @@ class Catalog:
                 self._by_name.setdefault(name, entry)
 
     @classmethod
-    def load(cls, bundled: Path, user: Path | None = None) -> Catalog:
+    def load(cls, bundled: Path, *users: Path | None) -> Catalog:
+        """The bundled catalog with each user file merged over it in turn (service, tenant)."""
         entries = _load_entries(bundled)
-        if user is not None:
+        for user in users:
+            if user is None:
+                continue
             overrides = {e.deployment_id: e for e in _load_entries(user)}
             entries = [overrides.pop(e.deployment_id, e) for e in entries] + list(overrides.values())
         return cls(tuple(entries))

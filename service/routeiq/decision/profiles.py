@@ -59,16 +59,21 @@ class Profiles:
     keys: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, bundled: Path, user: Path | None = None, default: str | None = None) -> Profiles:
+    def load(
+        cls, bundled: Path, user: Path | None = None, default: str | None = None, *, extra: Path | None = None
+    ) -> Profiles:
+        """Built-ins, then the user file, then `extra` (a tenant's) merged over them."""
         base = _read(bundled)
         profiles, teams, keys = base.profiles, dict(base.teams), dict(base.keys)
         chosen = base.default
-        if user is not None:
-            extra = _read(user)
-            profiles = {**profiles, **extra.profiles}
-            teams.update(extra.teams)
-            keys.update(extra.keys)
-            chosen = extra.default or chosen
+        for path in (user, extra):
+            if path is None:
+                continue
+            more = _read(path)
+            profiles = {**profiles, **more.profiles}
+            teams.update(more.teams)
+            keys.update(more.keys)
+            chosen = more.default or chosen
         chosen = default or chosen or "auto"
         result = cls(profiles, chosen, teams, keys)
         for where, name in [("default", chosen), *teams.items(), *keys.items()]:

@@ -1,6 +1,10 @@
 """Admin API (/admin/*, behind ROUTEIQ_ADMIN_KEY): active strategy and default profile,
 A/B experiments, reload without restart, circuit breakers, recent decisions.
 
+Every endpoint acts on one tenant. A tenant admin token acts on its own tenant only; the
+global admin key names one with `?tenant=` or `X-RouteIQ-Tenant` (required when auth is on:
+there is no tenant-less state then). With auth off the one tenant is the default one.
+
 Writes go to the shared state first and are then applied here at once; every other worker and
 replica picks them up on its next poll (`config_sync.ConfigSync`). Thin handlers, like
 `http.handlers`.
@@ -15,15 +19,42 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from routeiq.config_sync import ConfigSync
 from routeiq.decision.experiments import NAME_PATTERN, ExperimentSpec, KeyKind, VariantSpec, readout
 from routeiq.engine import Engine
-from routeiq.errors import ArtifactError, InvalidRequest, NotFound
-from routeiq.http.auth import require_admin
+from routeiq.errors import ArtifactError, ConfigError, Forbidden, InvalidRequest, NotFound
+from routeiq.http.auth import AdminScope, require_admin
 from routeiq.http.handlers import engine_of
+from routeiq.http.token_source import TokenSource
+from routeiq.tenants import Tenant, Tenants, load_tenants_file
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 ExperimentName = Annotated[str, Path(pattern=NAME_PATTERN)]
+Scope = Annotated[AdminScope, Depends(require_admin)]
+
+
+async def _tenant(request: Request, scope: AdminScope) -> Tenant:
+    """The tenant this admin call acts on (see the module docstring)."""
+    engine_of(request)  # 503 while starting
+    tenants: Tenants = request.app.state.tenants
+    source: TokenSource = request.app.state.tokens
+    names = sorted(source.current().digests)
+    name = scope.tenant or scope.requested
+    if not names:
+        if name not in (None, tenants.default.name):
+            raise NotFound(f"no tenant {name!r}: auth is off, the only tenant is 'default'", field="tenant")
+        return tenants.default
+    if name is None:
+        raise InvalidRequest(
+            f"name the tenant with ?tenant= or X-RouteIQ-Tenant; tenants: {names}", field="tenant"
+        )
+    if name not in names:
+        raise NotFound(f"no tenant {name!r}; tenants: {names}", field="tenant")
+    return await tenants.get(name)
+
+
+def _global(scope: AdminScope) -> None:
+    if scope.tenant is not None:
+        raise Forbidden("this needs the global admin key (ROUTEIQ_ADMIN_KEY), not a tenant admin token")
 
 
 class ConfigUpdate(BaseModel):
@@ -43,15 +74,10 @@ class ExperimentCreate(BaseModel):
     profile: str | None = Field(None, max_length=256)
 
 
-def _sync(request: Request) -> ConfigSync:
-    engine_of(request)  # 503 while starting
-    sync: ConfigSync = request.app.state.sync
-    return sync
-
-
 def _config_view(engine: Engine) -> dict[str, Any]:
     snap = engine.snapshot
     return {
+        "tenant": engine.tenant,
         "strategy": snap.estimator().name,
         "default_profile": snap.profiles.default,
         "version": snap.config.version,
@@ -68,13 +94,13 @@ def _config_view(engine: Engine) -> dict[str, Any]:
 
 
 @router.get("/config")
-async def get_config(request: Request) -> dict[str, Any]:
-    return _config_view(engine_of(request))
+async def get_config(request: Request, scope: Scope) -> dict[str, Any]:
+    return _config_view((await _tenant(request, scope)).engine)
 
 
 @router.put("/config")
-async def put_config(body: ConfigUpdate, request: Request) -> dict[str, Any]:
-    sync = _sync(request)
+async def put_config(body: ConfigUpdate, request: Request, scope: Scope) -> dict[str, Any]:
+    sync = (await _tenant(request, scope)).sync
     engine = sync.engine
     if body.strategy is None and body.default_profile is None:
         raise InvalidRequest("give strategy and/or default_profile", field="body")
@@ -93,14 +119,14 @@ async def put_config(body: ConfigUpdate, request: Request) -> dict[str, Any]:
 
 
 @router.get("/experiments")
-async def list_experiments(request: Request) -> dict[str, Any]:
-    engine = engine_of(request)
+async def list_experiments(request: Request, scope: Scope) -> dict[str, Any]:
+    engine = (await _tenant(request, scope)).engine
     return {"experiments": [e.model_dump() for e in engine.snapshot.config.experiments]}
 
 
 @router.post("/experiments", status_code=201)
-async def create_experiment(body: ExperimentCreate, request: Request) -> dict[str, Any]:
-    sync = _sync(request)
+async def create_experiment(body: ExperimentCreate, request: Request, scope: Scope) -> dict[str, Any]:
+    sync = (await _tenant(request, scope)).sync
     engine = sync.engine
     known = engine.snapshot.file_profiles.profiles
     for where, name in [
@@ -123,8 +149,8 @@ async def create_experiment(body: ExperimentCreate, request: Request) -> dict[st
 
 
 @router.get("/experiments/{name}")
-async def experiment_readout(name: ExperimentName, request: Request) -> dict[str, Any]:
-    engine = engine_of(request)
+async def experiment_readout(name: ExperimentName, request: Request, scope: Scope) -> dict[str, Any]:
+    engine = (await _tenant(request, scope)).engine
     spec = engine.snapshot.config.experiment(name) or (await engine.state.load_config()).experiment(name)
     if spec is None:
         raise NotFound(f"no experiment {name!r}", field="name")
@@ -132,8 +158,8 @@ async def experiment_readout(name: ExperimentName, request: Request) -> dict[str
 
 
 @router.post("/experiments/{name}/stop")
-async def stop_experiment(name: ExperimentName, request: Request) -> dict[str, Any]:
-    sync = _sync(request)
+async def stop_experiment(name: ExperimentName, request: Request, scope: Scope) -> dict[str, Any]:
+    sync = (await _tenant(request, scope)).sync
     spec = await sync.engine.state.stop_experiment(name)
     if spec is None:
         raise NotFound(f"no experiment {name!r}", field="name")
@@ -142,9 +168,9 @@ async def stop_experiment(name: ExperimentName, request: Request) -> dict[str, A
 
 
 @router.delete("/experiments/{name}")
-async def delete_experiment(name: ExperimentName, request: Request) -> dict[str, Any]:
+async def delete_experiment(name: ExperimentName, request: Request, scope: Scope) -> dict[str, Any]:
     """Prune a stopped experiment: its definition and counters go, every worker stops loading it."""
-    sync = _sync(request)
+    sync = (await _tenant(request, scope)).sync
     deleted = await sync.engine.state.delete_experiment(name)
     if deleted is None:
         raise NotFound(f"no experiment {name!r}", field="name")
@@ -155,8 +181,8 @@ async def delete_experiment(name: ExperimentName, request: Request) -> dict[str,
 
 
 @router.post("/reload")
-async def reload(request: Request) -> dict[str, Any]:
-    sync = _sync(request)
+async def reload(request: Request, scope: Scope) -> dict[str, Any]:
+    sync = (await _tenant(request, scope)).sync
     try:
         parts, config = await sync.reload_everywhere()
     except ArtifactError as exc:
@@ -169,23 +195,24 @@ async def reload(request: Request) -> dict[str, Any]:
 
 
 @router.get("/breakers")
-async def breakers(request: Request) -> dict[str, Any]:
-    engine = engine_of(request)
+async def breakers(request: Request, scope: Scope) -> dict[str, Any]:
+    engine = (await _tenant(request, scope)).engine
     info = await engine.state.breakers()
     return {"breakers": {k: v.as_dict() for k, v in sorted(info.items())}}
 
 
 @router.post("/breakers/{deployment_id}/reset")
 async def reset_breaker(
-    deployment_id: Annotated[str, Path(max_length=256)], request: Request
+    deployment_id: Annotated[str, Path(max_length=256)], request: Request, scope: Scope
 ) -> dict[str, Any]:
-    engine = engine_of(request)
+    engine = (await _tenant(request, scope)).engine
     return {"deployment_id": deployment_id, "reset": await engine.state.reset_breaker(deployment_id)}
 
 
 @router.get("/decisions")
 async def recent_decisions(
     request: Request,
+    scope: Scope,
     model: str | None = None,
     deployment_id: str | None = None,
     profile: str | None = None,
@@ -197,7 +224,7 @@ async def recent_decisions(
     since: Annotated[float | None, Query(description="Unix time; only decisions at or after it.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    engine = engine_of(request)
+    engine = (await _tenant(request, scope)).engine
     filters = {
         "model": model,
         "deployment_id": deployment_id,
@@ -213,3 +240,54 @@ async def recent_decisions(
         "buffered": len(engine.recent),
         "decisions": engine.recent.query(filters, since=since, limit=limit),
     }
+
+
+@router.get("/tenants")
+async def list_tenants(request: Request, scope: Scope) -> dict[str, Any]:
+    """Every tenant, its weight and quota, and what it holds of the capacity now (global key)."""
+    _global(scope)
+    engine_of(request)
+    tenants: Tenants = request.app.state.tenants
+    source: TokenSource = request.app.state.tokens
+    capacity = tenants.base.capacity
+    rows = {}
+    for name in sorted(source.current().digests):
+        tenant = tenants.peek(name)
+        spec = tenant.spec if tenant is not None else tenants.specs.get(name)
+        rows[name] = {
+            "weight": spec.weight if spec else 1.0,
+            "max_decisions_per_second": spec.max_decisions_per_second if spec else None,
+            "decisions_in_flight": capacity.decisions.held.get(name, 0),
+            "embeddings_in_flight": capacity.embeddings.held.get(name, 0),
+        }
+    return {"tenants": rows, "worker_pid": os.getpid()}
+
+
+@router.post("/tokens/reload")
+async def reload_tokens(request: Request, scope: Scope) -> dict[str, Any]:
+    """Re-read the client tokens now (they are also re-read when the tokens file changes)."""
+    _global(scope)
+    source: TokenSource = request.app.state.tokens
+    try:
+        tokens = source.reload()
+    except ConfigError as exc:
+        problem = f"tokens not reloaded, the previous ones stay: {exc.message}"
+        raise InvalidRequest(problem, field="tokens") from exc
+    return {"clients": sorted(tokens.digests), "worker_pid": os.getpid()}
+
+
+@router.post("/tenants/reload")
+async def reload_tenants(request: Request, scope: Scope) -> dict[str, Any]:
+    """Re-read the tenants file now (it is also re-read within a second of a change)."""
+    _global(scope)
+    engine_of(request)
+    settings = request.app.state.settings
+    if settings.tenants_file is None:
+        raise InvalidRequest("no tenants file: set ROUTEIQ_TENANTS_FILE", field="tenants_file")
+    tenants: Tenants = request.app.state.tenants
+    try:
+        changed = await tenants.apply(load_tenants_file(settings.tenants_file))
+    except (ConfigError, ArtifactError) as exc:
+        problem = f"tenants file not reloaded, the previous settings stay: {exc.message}"
+        raise InvalidRequest(problem, field="tenants_file") from exc
+    return {"changed": changed, "worker_pid": os.getpid()}

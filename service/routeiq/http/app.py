@@ -20,9 +20,11 @@ from routeiq.http.auth import AuthMiddleware, TokenSet, startup_warnings
 from routeiq.http.errors import install_error_handlers
 from routeiq.http.handlers import router
 from routeiq.http.middleware import BodyLimitMiddleware, ErrorBoundaryMiddleware, RequestIdMiddleware
+from routeiq.http.token_source import TokenSource
 from routeiq.observability.metrics import Metrics
 from routeiq.settings import Settings
-from routeiq.state.build import build_state
+from routeiq.state.build import build_state, redis_client
+from routeiq.tenants import Tenants, load_tenants_file
 
 log = logging.getLogger("routeiq")
 
@@ -31,16 +33,26 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
     settings = settings or Settings()
     metrics = Metrics.create(registry)
     tokens = TokenSet.from_settings(settings)  # a bad token file stops start-up here
+    specs = load_tenants_file(settings.tenants_file)  # and so does a bad tenants file
+    source = TokenSource(settings, tokens)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for warning in startup_warnings(settings, tokens):
             log.warning(warning)
-        engine = Engine.load(settings, metrics, build_state(settings, metrics))
+        client = redis_client(settings)  # one pool for every tenant's state
+        engine = Engine.load(settings, metrics, build_state(settings, metrics, client=client))
         engine.warm_up()
         sync = ConfigSync(engine)
         await sync.start()
+        tenants = Tenants(
+            engine, sync, specs, lambda name: build_state(settings, metrics, tenant=name, client=client)
+        )
+        await tenants.start(sorted(tokens.digests))
+        if settings.tenants_file is not None:
+            tenants.watch(settings.tenants_file)
         app.state.sync = sync
+        app.state.tenants = tenants
         app.state.engine = engine
         log.info(
             "routeiq ready: embedder=%s strategy=%s state=%s auth=%s",
@@ -52,6 +64,7 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
         try:
             yield
         finally:
+            await tenants.stop()
             await sync.stop()
             await engine.close()
             if settings.prometheus_multiproc_dir is not None:
@@ -63,8 +76,9 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
         version=__version__,
         summary="Routing decisions for LLM gateways: which model and deployment should serve this prompt.",
         lifespan=lifespan,
-        middleware=middleware_stack(settings, tokens, metrics),
+        middleware=middleware_stack(settings, source, metrics),
     )
+    app.state.tokens = source
     app.state.metrics = metrics
     app.state.settings = settings
     app.include_router(router)
@@ -73,7 +87,7 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
     return app
 
 
-def middleware_stack(settings: Settings, tokens: TokenSet, metrics: Metrics) -> list[Middleware]:
+def middleware_stack(settings: Settings, tokens: TokenSource, metrics: Metrics) -> list[Middleware]:
     """In execution order: the first sees each request first and its response last."""
     stack = [Middleware(RequestIdMiddleware)]  # every response, however made, carries the id
     if settings.cors_allow_origins:

@@ -21,11 +21,11 @@ import hmac
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol
 
-from fastapi import Header, Request
+from fastapi import Header, Query, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from routeiq.artifacts.files import load_yaml
@@ -38,57 +38,85 @@ from routeiq.settings import Settings
 # Names become metric label values and log fields: keep them short and plain.
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MIN_TOKEN_CHARS = 16
-# Path prefixes that need a client token. Health, readiness, metrics and docs stay open (probes
-# and scrapers carry no tokens); admin endpoints have their own key (`require_admin`).
-PROTECTED_PREFIXES = ("/route", "/feedback")
+# Path prefixes that need a client token. `/v1` (stats, catalog, profiles) is per tenant: with
+# auth on, a caller without a token sees none of it. Health, readiness, metrics and docs stay
+# open (probes and scrapers carry no tokens); admin endpoints have their own key (`require_admin`).
+PROTECTED_PREFIXES = ("/route", "/feedback", "/v1")
 
 
 @dataclass(frozen=True)
 class TokenSet:
-    """sha256 digests of the configured tokens, by client name (the plain tokens are not kept)."""
+    """sha256 digests of the configured tokens, by client name (the plain tokens are not kept).
 
-    digests: Mapping[str, bytes]
+    A client may hold several tokens at once: during a rotation the old and the new one are
+    both valid until the old one is removed. `admins` are tenant admin tokens: `/admin/*` for
+    that one client (tenant) only."""
+
+    digests: Mapping[str, tuple[bytes, ...]]
+    admins: Mapping[str, tuple[bytes, ...]] = field(default_factory=dict)
 
     @property
     def enabled(self) -> bool:
         return bool(self.digests)
 
     def identify(self, token: str) -> str | None:
-        """The client name for `token`, or None. Compares against every digest with
-        `hmac.compare_digest` and never stops early, so timing says nothing about the tokens."""
-        presented = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
-        found: str | None = None
-        for name, digest in self.digests.items():
-            if hmac.compare_digest(presented, digest):
-                found = name
-        return found
+        """The client name for `token`, or None."""
+        return _find(self.digests, token)
+
+    def identify_admin(self, token: str) -> str | None:
+        """The tenant whose admin token `token` is, or None."""
+        return _find(self.admins, token)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenSet:
         pairs: list[tuple[str, str, str]] = []  # (name, token, where)
+        admin_pairs: list[tuple[str, str, str]] = []
         if settings.auth_tokens is not None:
             pairs += _parse_env(settings.auth_tokens.get_secret_value())
         if settings.auth_tokens_file is not None:
-            pairs += _parse_file(settings.auth_tokens_file)
-        digests: dict[str, bytes] = {}
+            clients, admins = _parse_file(settings.auth_tokens_file)
+            pairs += clients
+            admin_pairs += admins
         seen: dict[bytes, str] = {}
-        for name, token, where in pairs:
-            if not _NAME.match(name):
-                raise ConfigError(f"{where}: client name {name!r} must match {_NAME.pattern}")
-            if len(token) < MIN_TOKEN_CHARS or token != token.strip():
-                raise ConfigError(
-                    f"{where}: the token for {name!r} must be at least {MIN_TOKEN_CHARS} characters "
-                    "without surrounding spaces; make one with "
-                    "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
-                )
-            digest = hashlib.sha256(token.encode("utf-8")).digest()
-            if name in digests:
-                raise ConfigError(f"{where}: client name {name!r} is configured twice")
-            if digest in seen:
-                raise ConfigError(f"{where}: clients {seen[digest]!r} and {name!r} share one token")
-            digests[name] = digest
-            seen[digest] = name
-        return cls(digests)
+        digests = _digests(pairs, seen, "client")
+        admins_by_name = _digests(admin_pairs, seen, "admin")
+        for name in admins_by_name:
+            if name not in digests:
+                raise ConfigError(f"admins: {name!r} has an admin token but no client token")
+        return cls(digests, admins_by_name)
+
+
+def _find(table: Mapping[str, tuple[bytes, ...]], token: str) -> str | None:
+    """Compares against every digest with `hmac.compare_digest` and never stops early, so
+    timing says nothing about the tokens."""
+    presented = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+    found: str | None = None
+    for name, digests in table.items():
+        for digest in digests:
+            if hmac.compare_digest(presented, digest):
+                found = name
+    return found
+
+
+def _digests(
+    pairs: list[tuple[str, str, str]], seen: dict[bytes, str], kind: str
+) -> dict[str, tuple[bytes, ...]]:
+    digests: dict[str, tuple[bytes, ...]] = {}
+    for name, token, where in pairs:
+        if not _NAME.match(name):
+            raise ConfigError(f"{where}: client name {name!r} must match {_NAME.pattern}")
+        if len(token) < MIN_TOKEN_CHARS or token != token.strip():
+            raise ConfigError(
+                f"{where}: the {kind} token for {name!r} must be at least {MIN_TOKEN_CHARS} characters "
+                "without surrounding spaces; make one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        digest = hashlib.sha256(token.encode("utf-8")).digest()
+        if digest in seen:
+            raise ConfigError(f"{where}: {seen[digest]!r} and {kind} {name!r} share one token")
+        seen[digest] = f"{kind} {name}"
+        digests[name] = (*digests.get(name, ()), digest)
+    return digests
 
 
 def _parse_env(value: str) -> list[tuple[str, str, str]]:
@@ -104,20 +132,32 @@ def _parse_env(value: str) -> list[tuple[str, str, str]]:
     return pairs
 
 
-def _parse_file(path: Path) -> list[tuple[str, str, str]]:
+Pairs = list[tuple[str, str, str]]
+
+
+def _parse_file(path: Path) -> tuple[Pairs, Pairs]:
+    """(client tokens, tenant admin tokens). A name maps to one token or a list (rotation)."""
     where = f"ROUTEIQ_AUTH_TOKENS_FILE={path}"
     try:
         data = load_yaml(path, what="auth tokens file")
     except Exception as exc:  # ArtifactError: reword as a config problem naming the setting
         raise ConfigError(f"{where}: {exc}") from exc
-    clients = data.get("clients", data)
-    if not isinstance(clients, dict):
-        raise ConfigError(f"{where}: 'clients' must map client names to tokens")
+    if "clients" in data or "admins" in data:
+        clients, admins = data.get("clients", {}), data.get("admins", {})
+    else:
+        clients, admins = data, {}  # a bare name -> token mapping (e.g. a Kubernetes secret)
+    return _entries(clients, where, "clients"), _entries(admins, where, "admins")
+
+
+def _entries(table: object, where: str, key: str) -> Pairs:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: {key!r} must map client names to tokens")
     pairs = []
-    for name, token in clients.items():
-        if not isinstance(token, str):
-            raise ConfigError(f"{where}: the token for {name!r} must be a string")
-        pairs.append((str(name), token, where))
+    for name, value in table.items():
+        tokens = value if isinstance(value, list) else [value]
+        if not tokens or not all(isinstance(t, str) for t in tokens):
+            raise ConfigError(f"{where}: the token for {name!r} must be a string or a list of strings")
+        pairs += [(str(name), t, where) for t in tokens]
     return pairs
 
 
@@ -160,20 +200,31 @@ def startup_warnings(settings: Settings, tokens: TokenSet) -> list[str]:
     return warnings
 
 
-class AuthMiddleware:
-    """401/403 for protected paths without a known bearer token; names the client otherwise."""
+class Tokens(Protocol):
+    """Where the middleware gets the tokens in force (`token_source.TokenSource` reloads them)."""
 
-    def __init__(self, app: ASGIApp, tokens: TokenSet, metrics: Metrics) -> None:
+    def current(self) -> TokenSet: ...
+
+
+class AuthMiddleware:
+    """401/403 for protected paths without a known bearer token; names the client otherwise.
+    The client name is the tenant: `scope["state"]["client"]`."""
+
+    def __init__(self, app: ASGIApp, tokens: Tokens, metrics: Metrics) -> None:
         self.app = app
         self.tokens = tokens
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.tokens.enabled or not is_protected(scope["path"]):
+        if scope["type"] != "http" or not is_protected(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        tokens = self.tokens.current()
+        if not tokens.enabled:
             await self.app(scope, receive, send)
             return
         token, problem = bearer_token(header_of(scope, b"authorization"))
-        name = self.tokens.identify(token) if token is not None else None
+        name = tokens.identify(token) if token is not None else None
         if name is None:
             result = problem or "forbidden"
             self.metrics.auth.labels("none", result).inc()
@@ -192,7 +243,16 @@ class AuthMiddleware:
         await self.app(scope, receive, send)
 
 
-# -- operators: the admin key
+# -- operators: the admin key (every tenant) and tenant admin tokens (one tenant)
+
+
+@dataclass(frozen=True)
+class AdminScope:
+    """Who is calling /admin/*: `tenant` None = the global admin key (any tenant, named with
+    `?tenant=` or `X-RouteIQ-Tenant`); otherwise a tenant admin token, bound to that tenant."""
+
+    tenant: str | None
+    requested: str | None  # the tenant the call names, if any
 
 
 def keys_match(given: str, expected: str) -> bool:
@@ -203,16 +263,26 @@ async def require_admin(
     request: Request,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     x_routeiq_admin_key: Annotated[str | None, Header(alias="X-RouteIQ-Admin-Key")] = None,
-) -> None:
+    x_routeiq_tenant: Annotated[str | None, Header(alias="X-RouteIQ-Tenant", max_length=64)] = None,
+    tenant: Annotated[str | None, Query(max_length=64, description="Tenant (global admin key only).")] = None,
+) -> AdminScope:
     settings: Settings = request.app.state.settings
     given = x_routeiq_admin_key or bearer_token(authorization)[0]
+    requested = tenant or x_routeiq_tenant
     if not given:
         raise Unauthorized(
             "admin key required: send 'Authorization: Bearer <key>' or 'X-RouteIQ-Admin-Key'",
             field="Authorization",
         )
     expected = settings.admin_key.get_secret_value() if settings.admin_key else None
-    if expected is None:
+    if expected is not None and keys_match(given, expected):
+        return AdminScope(None, requested)
+    source: Tokens | None = getattr(request.app.state, "tokens", None)
+    owner = source.current().identify_admin(given) if source is not None else None
+    if owner is not None:
+        if requested is not None and requested != owner:
+            raise Forbidden(f"this admin token is for tenant {owner!r} only", field="tenant")
+        return AdminScope(owner, owner)
+    if expected is None and (source is None or not source.current().admins):
         raise Forbidden("the admin API is disabled: set ROUTEIQ_ADMIN_KEY to enable it")
-    if not keys_match(given, expected):
-        raise Forbidden("wrong admin key", field="Authorization")
+    raise Forbidden("wrong admin key", field="Authorization")

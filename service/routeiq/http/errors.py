@@ -36,7 +36,7 @@ _STARLETTE_ERRORS: dict[int, type[RouteIQError]] = {400: BadRequest, 404: NotFou
 
 
 def error_headers(exc: RouteIQError) -> list[tuple[str, str]]:
-    if isinstance(exc, Overloaded | NotReady):
+    if isinstance(exc, Overloaded | NotReady) or exc.status == 429:
         return [("Retry-After", str(exc.extra.get("retry_after", 1)))]
     if isinstance(exc, Unauthorized):
         return [("WWW-Authenticate", 'Bearer realm="routeiq"')]

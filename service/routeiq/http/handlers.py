@@ -20,14 +20,15 @@ from routeiq.engine import Engine
 from routeiq.errors import (
     InvalidRequest,
     NotReady,
-    Overloaded,
     PayloadTooLarge,
     RouteIQError,
+    TenantOverQuota,
 )
 from routeiq.http import request_limits as limits
 from routeiq.observability.logs import decision_summary
-from routeiq.pipeline import Context, decide
+from routeiq.pipeline import Context, decide, refuse
 from routeiq.state.records import OutcomeRecord
+from routeiq.tenants import Tenant, Tenants
 
 log = logging.getLogger("routeiq.http")
 router = APIRouter()
@@ -43,6 +44,37 @@ def engine_of(request: Request) -> Engine:
     return engine
 
 
+async def tenant_of(request: Request) -> Tenant:
+    """The caller's tenant: the authenticated client, or the default tenant with auth off."""
+    engine_of(request)  # 503 while starting or stopping
+    tenants: Tenants = request.app.state.tenants
+    client: str | None = getattr(request.state, "client", None)
+    return tenants.default if client is None else await tenants.get(client)
+
+
+def admit(tenant: Tenant, decisions: int = 1) -> None:
+    """The tenant's quota, then its share of the decisions in flight; release with `release`."""
+    engine = tenant.engine
+    if tenant.quota is not None and not tenant.quota.take(decisions):
+        metrics = engine.metrics
+        metrics.rejected.labels("tenant_over_quota").inc()
+        metrics.tenant_refusals.labels(metrics.tenant_label(tenant.name), "over_quota").inc()
+        raise TenantOverQuota(
+            f"tenant {tenant.name!r} is over its quota of {tenant.spec.max_decisions_per_second:g} "
+            "decisions per second (ROUTEIQ_TENANTS_FILE)",
+            retry_after=1,
+            tenant=tenant.name,
+        )
+    verdict = engine.capacity.decisions.admit(engine.admission.decisions, tenant.name)
+    if verdict != "ok":
+        refuse(engine, verdict, "too many decisions in flight", "overloaded")
+
+
+def release(tenant: Tenant) -> None:
+    engine = tenant.engine
+    engine.capacity.decisions.release(engine.admission.decisions, tenant.name)
+
+
 def _context(request: Request, profile: str | None, session: str | None) -> Context:
     return Context(request_id=request.state.request_id, profile_header=profile, session_header=session)
 
@@ -54,12 +86,11 @@ async def route(
     x_routeiq_profile: ProfileHeader = None,
     x_routeiq_session: SessionHeader = None,
 ) -> Response:
-    engine = engine_of(request)
+    tenant = await tenant_of(request)
+    engine = tenant.engine
     limits.enforce(body, engine.settings)
     ctx = _context(request, x_routeiq_profile, x_routeiq_session)
-    if not engine.admission.decisions.try_acquire():
-        engine.metrics.rejected.labels("overloaded").inc()
-        raise Overloaded("too many decisions in flight; retry shortly", retry_after=1)
+    admit(tenant)
     engine.metrics.inflight.inc()
     try:
         decision = await decide(engine, body, ctx)
@@ -68,7 +99,7 @@ async def route(
         # and encode it a second time (~0.1 ms per decision).
         return Response(decision.model_dump_json(exclude_none=True), media_type="application/json")
     finally:
-        engine.admission.decisions.release()
+        release(tenant)
         engine.metrics.inflight.dec()
 
 
@@ -79,7 +110,8 @@ async def route_batch(
     x_routeiq_profile: ProfileHeader = None,
     x_routeiq_session: SessionHeader = None,
 ) -> BatchResponse:
-    engine = engine_of(request)
+    tenant = await tenant_of(request)
+    engine = tenant.engine
     if not body:
         raise InvalidRequest("the batch is empty", field="body")
     limit = engine.settings.max_batch_size
@@ -89,9 +121,7 @@ async def route_batch(
         )
     for index, item in enumerate(body):
         limits.enforce(item, engine.settings, prefix=f"{index}.")
-    if not engine.admission.decisions.try_acquire():
-        engine.metrics.rejected.labels("overloaded").inc()
-        raise Overloaded("too many decisions in flight; retry shortly", retry_after=1)
+    admit(tenant, len(body))
     results: list[RouteResponse | BatchItemError] = []
     try:
         for index, item in enumerate(body):
@@ -104,7 +134,7 @@ async def route_batch(
                     raise
                 results.append(BatchItemError(error=exc.to_body()["error"] | {"index": index}))
     finally:
-        engine.admission.decisions.release()
+        release(tenant)
     decided = [r for r in results if isinstance(r, RouteResponse)]
     request.state.decision = {
         "batch": len(body),
@@ -116,7 +146,7 @@ async def route_batch(
 
 @router.post("/feedback")
 async def feedback(body: FeedbackRequest, request: Request) -> dict[str, Any]:
-    engine = engine_of(request)
+    engine = (await tenant_of(request)).engine
     outcomes = [
         OutcomeRecord(
             o.deployment_id, o.success, o.latency_ms, o.error_class, o.quality, o.experiment, o.variant
@@ -131,7 +161,7 @@ async def feedback(body: FeedbackRequest, request: Request) -> dict[str, Any]:
 
 @router.get("/v1/deployments/stats")
 async def deployment_stats(request: Request) -> dict[str, Any]:
-    engine = engine_of(request)
+    engine = (await tenant_of(request)).engine
     stats = await engine.state.deployment_stats()
     return {"deployments": {k: v.summary() for k, v in sorted(stats.items())}}
 
@@ -171,13 +201,13 @@ async def metrics(request: Request) -> Response:
 
 @router.get("/v1/catalog")
 async def catalog(request: Request) -> dict[str, Any]:
-    engine = engine_of(request)
+    engine = (await tenant_of(request)).engine
     return {"models": [e.model_dump() for e in engine.snapshot.catalog.entries]}
 
 
 @router.get("/v1/profiles")
 async def profiles(request: Request) -> dict[str, Any]:
-    engine = engine_of(request)
+    engine = (await tenant_of(request)).engine
     p = engine.snapshot.profiles
     return {
         "default": p.default,

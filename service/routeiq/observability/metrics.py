@@ -72,8 +72,14 @@ class Metrics:
     experiment_decisions: Counter
     breaker_state: Gauge
     auth: Counter
+    tenant_decisions: Counter
+    tenant_refusals: Counter
+    tenant_duration: Histogram
     _stages: dict[str, Any] = field(default_factory=dict)
     model_label: BoundedLabels = field(default_factory=BoundedLabels)
+    # Tenants come from configuration, never from callers; the bound only guards a very long
+    # tenants list from making every scrape huge.
+    tenant_label: BoundedLabels = field(default_factory=lambda: BoundedLabels(128))
 
     def stage(self, name: str) -> Any:
         """The duration histogram child for a stage; children are cached (hot path)."""
@@ -177,6 +183,25 @@ class Metrics:
                 "routeiq_auth_requests_total",
                 "Authentication checks on protected endpoints, by configured client name and result.",
                 ["client", "result"],
+                registry=registry,
+            ),
+            tenant_decisions=Counter(
+                "routeiq_tenant_decisions_total",
+                "Decisions made, per tenant (the authenticated client; 'default' with auth off).",
+                ["tenant"],
+                registry=registry,
+            ),
+            tenant_refusals=Counter(
+                "routeiq_tenant_refusals_total",
+                "Requests refused for capacity, per tenant: over_share, over_quota (429), overloaded (503).",
+                ["tenant", "reason"],
+                registry=registry,
+            ),
+            tenant_duration=Histogram(
+                "routeiq_tenant_decision_duration_seconds",
+                "Whole-decision time per tenant.",
+                ["tenant"],
+                buckets=_DURATION_BUCKETS,
                 registry=registry,
             ),
         )

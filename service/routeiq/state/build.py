@@ -25,6 +25,7 @@ from redis.backoff import NoBackoff
 from routeiq.observability.metrics import Metrics
 from routeiq.settings import Settings
 from routeiq.state.breakers import BreakerPolicy
+from routeiq.state.keys import tenant_namespace
 from routeiq.state.memory import MemoryState
 from routeiq.state.protocols import State
 from routeiq.state.redis_state import RedisState, connect
@@ -118,14 +119,26 @@ def connect_redis(
     return connect(settings.redis_url, timeout, size, **_auth_and_tls(settings, tls))
 
 
-def build_state(settings: Settings, metrics: Metrics) -> State:
-    """No connection is made here: the first operation connects (and falls back if it cannot)."""
+def redis_client(settings: Settings) -> Redis | RedisCluster | None:
+    """The one client (and connection pool) every tenant's state shares; None: in-memory state."""
+    return connect_redis(settings) if settings.redis_configured else None
+
+
+def build_state(
+    settings: Settings,
+    metrics: Metrics,
+    *,
+    tenant: str | None = None,
+    client: Redis | RedisCluster | None = None,
+) -> State:
+    """No connection is made here: the first operation connects (and falls back if it cannot).
+    `tenant`: that tenant's own state (its own keys in Redis); `client`: a shared client."""
     policy = breaker_policy(settings)
     if not settings.redis_configured:
         return MemoryState(breaker_policy=policy)
     return RedisState(
-        connect_redis(settings),
-        settings.namespace,
+        client or connect_redis(settings),
+        tenant_namespace(settings.namespace, tenant),
         timeout_s=settings.redis_timeout_ms / 1000,
         admin_timeout_s=settings.redis_admin_timeout_ms / 1000,
         retry_seconds=settings.redis_retry_seconds,

@@ -19,6 +19,14 @@ def state_prefix(namespace: str) -> str:
     return "routeiq:{" + namespace + "}:"
 
 
+def tenant_namespace(namespace: str, tenant: str | None) -> str:
+    """The namespace of one tenant's state. No tenant (auth off: the default tenant) is the
+    namespace itself, so its keys are exactly those of a single-tenant service. ':' cannot occur
+    in a namespace setting, so a tenant's keys never collide with another namespace's; and the
+    whole of it is the hash tag, so each tenant's keys share one slot of their own."""
+    return namespace if tenant is None else f"{namespace}:tenant:{tenant}"
+
+
 def embedding_prefix(namespace: str) -> bytes:
     return f"routeiq:emb:{namespace}:".encode()
 
