@@ -26,6 +26,7 @@ from routeiq.snapshot import BUNDLED_FILES, Snapshot, load_snapshot
 from routeiq.state.build import breaker_policy
 from routeiq.state.memory import MemoryState
 from routeiq.state.protocols import State
+from routeiq.state.recent_ids import RecentIds
 
 
 @dataclass
@@ -40,6 +41,9 @@ class Engine:
     admission: Admission
     recent: RecentDecisions
     snapshot: Snapshot
+    # Deployments this worker decided for lately: /feedback keeps outcomes only for these and
+    # the catalog's, so made-up ids never reach state (see state/recent_ids.py).
+    decided_ids: RecentIds
     ready: bool = False
 
     @classmethod
@@ -80,6 +84,7 @@ class Engine:
             admission=Admission.from_settings(settings),
             recent=RecentDecisions(settings.recent_decisions_size),
             snapshot=snapshot,
+            decided_ids=RecentIds(settings.feedback_known_ids, settings.feedback_id_ttl_seconds),
         )
 
     def publish(self, snapshot: Snapshot) -> None:

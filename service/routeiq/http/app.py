@@ -15,8 +15,10 @@ from starlette.middleware import Middleware
 from routeiq import __version__
 from routeiq.config_sync import ConfigSync
 from routeiq.engine import Engine
+from routeiq.http import connections
 from routeiq.http.admin import router as admin_router
 from routeiq.http.auth import AuthMiddleware, TokenSet, startup_warnings
+from routeiq.http.connections import ConnectionGuard
 from routeiq.http.errors import install_error_handlers
 from routeiq.http.handlers import router
 from routeiq.http.middleware import BodyLimitMiddleware, ErrorBoundaryMiddleware, RequestIdMiddleware
@@ -31,6 +33,8 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
     settings = settings or Settings()
     metrics = Metrics.create(registry)
     tokens = TokenSet.from_settings(settings)  # a bad token file stops start-up here
+    # This process's connection limits (one app per serving process; each worker makes its own).
+    connections.install(ConnectionGuard.from_settings(settings, metrics.connections_closed))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -24,7 +24,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from routeiq.artifacts.integrity import Bundle, verify_file
+from routeiq.http import connections
 from routeiq.http.auth import TokenSet
+from routeiq.http.connections import GuardedHttpToolsProtocol
 from routeiq.inference.embedder import EmbedderManifest
 from routeiq.observability.logs import configure_logging, logging_config
 from routeiq.settings import Settings
@@ -49,6 +51,7 @@ def mark_draining(app: FastAPI) -> None:
     if getattr(app.state, "draining", False):
         return
     app.state.draining = True
+    connections.guard().draining = True  # every response from now on says `Connection: close`
     log.info("draining: readiness is false; finishing in-flight requests")
 
 
@@ -88,6 +91,8 @@ def run(settings: Settings) -> int:
         "access_log": False,  # RequestIdMiddleware writes the access log, with request ids
         "timeout_graceful_shutdown": settings.drain_timeout_seconds,
         "proxy_headers": False,  # clients are gateways, not browsers behind a proxy chain
+        # httptools with header, timeout and connection limits (http/connections.py)
+        "http": GuardedHttpToolsProtocol,
     }
     # uvicorn re-raises SIGTERM after a graceful shutdown; with the default handler that kills
     # the process (exit 143). Ours turns it, and a SIGTERM before uvicorn starts, into exit 0.

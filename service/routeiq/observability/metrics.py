@@ -72,6 +72,7 @@ class Metrics:
     experiment_decisions: Counter
     breaker_state: Gauge
     auth: Counter
+    connections_closed: Counter
     _stages: dict[str, Any] = field(default_factory=dict)
     model_label: BoundedLabels = field(default_factory=BoundedLabels)
 
@@ -177,6 +178,12 @@ class Metrics:
                 "routeiq_auth_requests_total",
                 "Authentication checks on protected endpoints, by configured client name and result.",
                 ["client", "result"],
+                registry=registry,
+            ),
+            connections_closed=Counter(
+                "routeiq_connections_closed_total",
+                "Connections closed or refused by a connection limit (http/connections.py), by reason.",
+                ["reason"],
                 registry=registry,
             ),
         )
