@@ -21,7 +21,12 @@ from routeiq.http.auth import AuthMiddleware, TokenSet, startup_warnings
 from routeiq.http.connections import ConnectionGuard
 from routeiq.http.errors import install_error_handlers
 from routeiq.http.handlers import router
-from routeiq.http.middleware import BodyLimitMiddleware, ErrorBoundaryMiddleware, RequestIdMiddleware
+from routeiq.http.middleware import (
+    BodyLimitMiddleware,
+    ErrorBoundaryMiddleware,
+    RequestIdMiddleware,
+    ShedMiddleware,
+)
 from routeiq.observability.metrics import Metrics
 from routeiq.settings import Settings
 from routeiq.state.build import build_state
@@ -99,6 +104,8 @@ def middleware_stack(settings: Settings, tokens: TokenSet, metrics: Metrics) -> 
         )
     return [
         *stack,
+        # Shedding first: under overload a refusal costs no auth, body read or validation.
+        Middleware(ShedMiddleware),
         # Auth before the body limit: an unauthenticated caller is refused before its body is read.
         Middleware(AuthMiddleware, tokens=tokens, metrics=metrics),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
