@@ -27,6 +27,7 @@ from routeiq.artifacts.integrity import Bundle, verify_file
 from routeiq.http import connections
 from routeiq.http.auth import TokenSet
 from routeiq.http.connections import GuardedHttpToolsProtocol
+from routeiq.http.supervisor import Supervisor
 from routeiq.inference.embedder import EmbedderManifest
 from routeiq.observability.logs import configure_logging, logging_config
 from routeiq.settings import Settings
@@ -101,8 +102,12 @@ def run(settings: Settings) -> int:
         # Workers are separate processes: each builds its app from the environment. uvicorn's
         # supervisor drains them (listener closed, in-flight requests finish) but readiness is
         # not flipped early in this mode. Each worker's lifespan logs the start-up warnings.
-        uvicorn.run("routeiq.http.app:create_app", factory=True, workers=settings.workers, **common)
-        return 0
+        config = uvicorn.Config(
+            "routeiq.http.app:create_app", factory=True, workers=settings.workers, **common
+        )
+        supervisor = Supervisor(config, sockets=[config.bind_socket()])
+        supervisor.run()
+        return 3 if supervisor.failed else 0  # 3: a worker could not start (logged above)
     from routeiq.http.app import create_app
 
     app = create_app(settings)
