@@ -320,3 +320,16 @@ def test_a_decision_refused_under_overload_is_refused_before_its_body_is_read() 
             for _ in range(2):
                 engine.admission.embeddings.release()
         assert client.post("/route", json={"prompt": "hello"}).status_code == 200
+
+
+def test_breakers_and_stats_are_bounded_and_the_view_reads_only_tripped_ones() -> None:
+    from routeiq.state.breakers import BreakerPolicy, MemoryBreakers
+
+    breakers = MemoryBreakers(BreakerPolicy(min_requests=1, failure_rate=1.0), lambda: 0.0, max_items=100)
+    for i in range(1000):
+        breakers.record(f"d{i}", False)
+    assert len(breakers.info()) == 100
+    assert len(breakers.view().open) == 100
+    for i in range(1000, 1100):  # healthy ones push the tripped ones out
+        breakers.record(f"d{i}", True)
+    assert breakers.view().open == frozenset()

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from routeiq.decision.experiments import ExperimentCounts, ExperimentSpec, outcome_increments
-from routeiq.state.breakers import BreakerInfo, BreakerPolicy, CircuitView, MemoryBreakers
+from routeiq.state.breakers import MAX_BREAKERS, BreakerInfo, BreakerPolicy, CircuitView, MemoryBreakers
 from routeiq.state.records import DeploymentStats, OutcomeRecord, SessionRecord, SharedConfig
 
 # Expired sessions dropped from the front of the table per insert: more than one, so the table
@@ -31,7 +31,7 @@ class MemoryState:
         self._clock = clock
         self._max_sessions = max_sessions
         self._sessions: OrderedDict[str, tuple[float, SessionRecord]] = OrderedDict()
-        self._stats: dict[str, DeploymentStats] = {}
+        self._stats: OrderedDict[str, DeploymentStats] = OrderedDict()
         self._budget = WindowCounter(clock)
         self._breakers = MemoryBreakers(breaker_policy or BreakerPolicy(), clock)
         self._config = SharedConfig()
@@ -74,7 +74,13 @@ class MemoryState:
 
     async def record_outcomes(self, outcomes: list[OutcomeRecord]) -> None:
         for outcome in outcomes:
-            stats = self._stats.setdefault(outcome.deployment_id, DeploymentStats())
+            stats = self._stats.get(outcome.deployment_id)
+            if stats is None:
+                if len(self._stats) >= MAX_BREAKERS:  # same bound as the breakers: oldest goes
+                    self._stats.popitem(last=False)
+                stats = self._stats[outcome.deployment_id] = DeploymentStats()
+            else:
+                self._stats.move_to_end(outcome.deployment_id)
             if outcome.success:
                 stats.successes += 1
             else:
