@@ -175,11 +175,18 @@ def sessions(main: str | None) -> list[str]:
         return module.MemoryState
 
     record = SessionRecord("d", "m", "auto", "code", "complex", 0.5)
-    rows = ["| code | table size | inserts timed | inserts/s | p50 µs | p99 µs | max µs |", "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| code | table size | inserts timed | inserts/s | p50 µs | p99 µs | max µs |",
+        "|---|---|---|---|---|---|---|",
+    ]
 
     async def run(cls: Any, label: str, total: int, budget_s: float) -> None:
         state = cls()
-        timings: dict[str, list[float]] = {"empty (first 10k)": [], "full (100k..200k)": [], "10x (last 100k of 1M)": []}
+        timings: dict[str, list[float]] = {
+            "empty (first 10k)": [],
+            "full (100k..200k)": [],
+            "10x (last 100k of 1M)": [],
+        }
         deadline = time.perf_counter() + budget_s
         done = 0
         for i in range(total):
@@ -197,7 +204,9 @@ def sessions(main: str | None) -> list[str]:
                 break
         for phase, values in timings.items():
             if not values:
-                rows.append(f"| {label} | {phase} | 0 (stopped at {done:,} inserts after {budget_s:.0f} s) | | | | |")
+                rows.append(
+                    f"| {label} | {phase} | 0 (stopped at {done:,} inserts after {budget_s:.0f} s) | | | | |"
+                )
                 continue
             rate = len(values) / (sum(values) / 1e6)
             rows.append(
@@ -222,7 +231,11 @@ def feedback(main: str | None) -> list[str]:
         r = load(port, [probe], 1, 3, None)
         return pct(r.ok, 0.5), pct(r.ok, 0.99)
 
-    for label, code, total in [("main", main, 400_000), ("this tree", None, 400_000), ("this tree", None, 4_000_000)]:
+    for label, code, total in [
+        ("main", main, 400_000),
+        ("this tree", None, 400_000),
+        ("this tree", None, 4_000_000),
+    ]:
         if label == "main" and code is None:
             continue
         with server(code, log_level="warning") as proc:
@@ -363,7 +376,9 @@ async def _attack(port: int, probe: bytes) -> tuple[Results, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--main", help="a `service/` folder of the code to compare with")
     parser.add_argument("--only", nargs="+", default=["sessions", "feedback", "overload", "connections"])
     args = parser.parse_args()

@@ -4,6 +4,7 @@ folder the command made for itself is gone when it exits."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -74,10 +75,8 @@ def test_a_killed_workers_gauges_go_and_no_metrics_folder_is_left(tmp_path: Path
                 i = 0
                 while not stop.is_set():
                     i += 1
-                    try:
+                    with contextlib.suppress(httpx.HTTPError):
                         client.post(process.url + "/route", json={"prompt": f"explain b-trees, take {i}"})
-                    except httpx.HTTPError:
-                        pass
 
         threads = [threading.Thread(target=burst) for _ in range(24)]
         for t in threads:

@@ -136,9 +136,11 @@ class ShedMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] in _SHED_PATHS and scope["method"] == "POST":
             engine = getattr(scope["app"].state, "engine", None)
-            if engine is not None and engine.admission.shedding():
-                engine.metrics.rejected.labels("overloaded").inc()
-                error = Overloaded("too many decisions in flight; retry shortly", retry_after=1)
+            reason = None if engine is None else engine.admission.shedding()
+            if engine is not None and reason is not None:
+                engine.metrics.rejected.labels(reason).inc()
+                what = "decisions in flight" if reason == "overloaded" else "embeddings queued"
+                error = Overloaded(f"too many {what}; retry shortly", retry_after=1)
                 await send_error(scope, send, error)
                 return
         await self.app(scope, receive, send)

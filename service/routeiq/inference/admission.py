@@ -83,13 +83,16 @@ class Admission:
     decisions: DecisionGate
     embeddings: EmbedQueue
 
-    def shedding(self) -> bool:
-        """Either gate would refuse a new decision now. Checked before a request's body is read
+    def shedding(self) -> str | None:
+        """Which gate would refuse a new decision now (the `reason` label of the refusal), if
+        any. Checked before a request's body is read
         (`http.middleware.ShedMiddleware`): under overload a refusal then costs a few
         microseconds instead of parsing, validation and signals, and that CPU stays with the
         requests that were accepted. A cached prompt arriving while the queue is full is
         refused too — the price of not reading bodies we will most likely refuse."""
-        return self.decisions.in_flight >= self.decisions.capacity or self.embeddings.full()
+        if self.decisions.in_flight >= self.decisions.capacity:
+            return "overloaded"
+        return "queue_full" if self.embeddings.full() else None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Admission:
