@@ -27,7 +27,6 @@ import importlib.util
 import json
 import os
 import random
-import statistics
 import sys
 import time
 from collections.abc import Iterator
@@ -231,7 +230,7 @@ def feedback(main: str | None) -> list[str]:
         r = load(port, [probe], 1, 3, None)
         return pct(r.ok, 0.5), pct(r.ok, 0.99)
 
-    for label, code, total in [
+    for label, code, asked in [
         ("main", main, 400_000),
         ("this tree", None, 400_000),
         ("this tree", None, 4_000_000),
@@ -243,7 +242,7 @@ def feedback(main: str | None) -> list[str]:
             before = measure(proc.port)
             rss_before = rss_mb(proc.process.pid)
             start = time.perf_counter()
-            accepted, total = asyncio.run(_flood(proc.port, total, budget_s=45))
+            accepted, total = asyncio.run(_flood(proc.port, asked, budget_s=45))
             flood_s = time.perf_counter() - start
             after = measure(proc.port)
             rss_after = rss_mb(proc.process.pid)
@@ -399,7 +398,6 @@ def main() -> None:
         print(f"\n#### {name}\n")
         for row in steps[name](args.main):
             print(row, flush=True)
-        _ = statistics  # keeps the import for interactive use
 
 
 if __name__ == "__main__":
