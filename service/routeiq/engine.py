@@ -84,7 +84,11 @@ class Engine:
             admission=Admission.from_settings(settings),
             recent=RecentDecisions(settings.recent_decisions_size),
             snapshot=snapshot,
-            decided_ids=RecentIds(settings.feedback_known_ids, settings.feedback_id_ttl_seconds),
+            decided_ids=RecentIds(
+                settings.feedback_known_ids,
+                settings.feedback_id_ttl_seconds,
+                settings.feedback_new_ids_per_minute,
+            ),
         )
 
     def publish(self, snapshot: Snapshot) -> None:

@@ -129,6 +129,9 @@ class Settings(BaseSettings):
         ge=0,
         description="Deployment ids decided recently whose /feedback outcomes are kept (plus the catalog's).",
     )
+    feedback_new_ids_per_minute: int = Field(
+        60, ge=0, description="Never-offered deployment ids /feedback lets in per minute and worker."
+    )
     feedback_id_ttl_seconds: int = Field(
         3600, ge=1, description="How long a decided deployment id stays known to /feedback."
     )

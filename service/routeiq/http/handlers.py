@@ -123,9 +123,10 @@ async def feedback(body: FeedbackRequest, request: Request) -> dict[str, Any]:
     outcomes: list[OutcomeRecord] = []
     ignored = 0
     for o in body.outcomes:
-        # Only deployments in the catalog or decided here lately: state keeps what it is given
-        # and every decision reads the breaker view, so an id nobody routed to stops here.
-        if o.deployment_id not in engine.decided_ids and snap.catalog.lookup(o.deployment_id) is None:
+        # Only deployments in the catalog or offered here lately (plus a few new ones a minute,
+        # see RecentIds.admit): state keeps what it is given and every decision reads the
+        # breaker view, so a flood of ids nobody routed to stops here.
+        if snap.catalog.lookup(o.deployment_id) is None and not engine.decided_ids.admit(o.deployment_id):
             ignored += 1
             continue
         experiment, variant = o.experiment, o.variant
