@@ -221,7 +221,7 @@ def sessions(main: str | None) -> list[str]:
 
 def feedback(main: str | None) -> list[str]:
     rows = [
-        "| code | made-up ids sent | accepted | cached /route p50 / p99 ms (before → after) | RSS MB (before → after) | /metrics bytes | stats bytes | flood s |",
+        "| code | made-up ids sent | ids kept (stats entries) | cached /route p50 / p99 ms (before → after) | RSS MB (before → after) | /metrics bytes | stats bytes | flood s |",
         "|---|---|---|---|---|---|---|---|",
     ]
     probe = post("/route", json.dumps({"prompt": "translate good morning into French"}).encode())
@@ -242,14 +242,16 @@ def feedback(main: str | None) -> list[str]:
             before = measure(proc.port)
             rss_before = rss_mb(proc.process.pid)
             start = time.perf_counter()
-            accepted, total = asyncio.run(_flood(proc.port, asked, budget_s=45))
+            _, total = asyncio.run(_flood(proc.port, asked, budget_s=45))
             flood_s = time.perf_counter() - start
             after = measure(proc.port)
             rss_after = rss_mb(proc.process.pid)
             metrics = len(httpx.get(proc.url + "/metrics", trust_env=False).content)
-            stats = len(httpx.get(proc.url + "/v1/deployments/stats", trust_env=False, timeout=60).content)
+            answer = httpx.get(proc.url + "/v1/deployments/stats", trust_env=False, timeout=60)
+            stats = len(answer.content)
+            kept = len(answer.json()["deployments"])
         rows.append(
-            f"| {label} | {total:,} | {accepted:,} | {before[0]:.2f} / {before[1]:.2f} → {after[0]:.2f} / {after[1]:.2f} "
+            f"| {label} | {total:,} | {kept:,} | {before[0]:.2f} / {before[1]:.2f} → {after[0]:.2f} / {after[1]:.2f} "
             f"| {rss_before:.0f} → {rss_after:.0f} | {metrics:,} | {stats:,} | {flood_s:.0f} |"
         )
     return rows
