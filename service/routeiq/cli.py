@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from routeiq import __version__
-from routeiq.errors import RouteIQError
+from routeiq.errors import ConfigError, RouteIQError
 
 
 def _settings(overrides: dict[str, Any]) -> Any:
@@ -33,7 +34,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         prepare_metrics_dir(settings.prometheus_multiproc_dir)
     from routeiq.http.server import run  # imports prometheus_client: after the line above
 
-    return run(settings)
+    try:
+        return run(settings)
+    finally:
+        if settings.prometheus_multiproc_dir is None and "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+            # The folder we made for this run: nothing in it outlives the workers.
+            shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 
 def prepare_metrics_dir(directory: Path | None) -> Path:
@@ -41,9 +47,18 @@ def prepare_metrics_dir(directory: Path | None) -> Path:
     (stale files would add old totals), or a fresh temp dir."""
     if directory is None:
         directory = Path(tempfile.mkdtemp(prefix="routeiq-metrics-"))
-    directory.mkdir(parents=True, exist_ok=True)
-    for stale in directory.glob("*.db"):
-        stale.unlink()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):
+            stale.unlink()
+        probe = directory / f".routeiq-write-check-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        # Checked here, once: every worker would otherwise die on it and be restarted for ever.
+        raise ConfigError(
+            f"PROMETHEUS_MULTIPROC_DIR {directory} is not a writable folder: {exc.strerror or exc}"
+        ) from None
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)  # read by the spawned workers
     return directory
 

@@ -28,6 +28,7 @@ from routeiq.state.build import breaker_policy, connect_redis
 from routeiq.state.keys import embedding_prefix
 from routeiq.state.memory import MemoryState
 from routeiq.state.protocols import State
+from routeiq.state.recent_ids import RecentIds
 
 DEFAULT_TENANT = "default"
 
@@ -55,6 +56,9 @@ class Engine:
     recent: RecentDecisions
     snapshot: Snapshot
     capacity: Capacity
+    # Deployments this worker decided for lately: /feedback keeps outcomes only for these and
+    # the catalog's, so made-up ids never reach state (see state/recent_ids.py).
+    decided_ids: RecentIds
     tenant: str = DEFAULT_TENANT
     cache_scope: str = ""  # salts embedding cache keys: a tenant never hits another's entries
     ready: bool = False
@@ -104,6 +108,11 @@ class Engine:
                 decisions=FairShare(),
                 embeddings=(embeddings := FairShare()),
                 dispatch=FairDispatcher(executor, settings.inference_threads, embeddings),
+            ),
+            decided_ids=RecentIds(
+                settings.feedback_known_ids,
+                settings.feedback_id_ttl_seconds,
+                settings.feedback_new_ids_per_minute,
             ),
         )
 

@@ -56,6 +56,10 @@ async def decide(engine: Engine, request: RouteRequest, ctx: Context) -> RouteRe
         await engine.state.count_decision(response.experiment, response.variant)
         engine.metrics.experiment_decisions.labels(label(response.experiment), label(response.variant)).inc()
     engine.recent.add(response)
+    # Every candidate the caller offered, not only the pick: its gateway may fall back to any of
+    # them, and a worker that served one request of that gateway then knows them all.
+    if request.candidates:
+        engine.decided_ids.add(c.deployment_id for c in request.candidates)
     return response
 
 

@@ -20,6 +20,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from routeiq.decision import schemas
 from routeiq.decision.names import STRATEGY_NAME_RULE, is_strategy_name
 
 
@@ -123,6 +124,17 @@ class Settings(BaseSettings):
         0.35, ge=0.0, le=1.0, description="Below this the category is reported low-confidence."
     )
     session_ttl_seconds: int = Field(1800, ge=1, description="Session affinity lifetime, refreshed on use.")
+    feedback_known_ids: int = Field(
+        10_000,
+        ge=0,
+        description="Deployment ids decided recently whose /feedback outcomes are kept (plus the catalog's).",
+    )
+    feedback_new_ids_per_minute: int = Field(
+        60, ge=0, description="Never-offered deployment ids /feedback lets in per minute and worker."
+    )
+    feedback_id_ttl_seconds: int = Field(
+        3600, ge=1, description="How long a decided deployment id stays known to /feedback."
+    )
 
     # -- premium budget (online): keep the share of decisions that go to premium-tier models at or
     # under a target over a sliding window (shared across replicas through the state backend).
@@ -138,17 +150,39 @@ class Settings(BaseSettings):
 
     # -- limits
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted.")
-    max_messages: int = Field(512, ge=1, description="Most messages per request.")
-    max_batch_size: int = Field(64, ge=1, description="Most requests per /route/batch call.")
-    max_candidates: int = Field(256, ge=1, description="Most candidates per request.")
+    max_messages: int = Field(
+        512, ge=1, le=schemas.MAX_MESSAGES_CEILING, description="Most messages per request."
+    )
+    max_batch_size: int = Field(
+        64, ge=1, le=schemas.MAX_BATCH_CEILING, description="Most requests per /route/batch call."
+    )
+    max_candidates: int = Field(
+        256, ge=1, le=schemas.MAX_CANDIDATES_CEILING, description="Most candidates per request."
+    )
+    # -- limits on a connection, applied before anything it sends is trusted (http/connections.py)
+    max_header_bytes: int = Field(
+        32_768, ge=1024, description="Most bytes of request line and headers (414/431 above)."
+    )
+    max_headers: int = Field(100, ge=8, description="Most header fields per request (431 above).")
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, description="Time to send a complete request line and headers (408 after)."
+    )
+    body_timeout_seconds: float = Field(10.0, gt=0, description="Time to send a body after its headers.")
+    max_connections: int = Field(
+        1024, ge=1, description="Open connections per worker; past it the longest-waiting one is closed."
+    )
     max_concurrent_requests: int = Field(
         64, ge=1, description="Decisions in flight (running or queued) before answering 503."
     )
 
     # -- limits on request content: each violation is a 413 naming the setting, so one request
     # cannot cost more than the operator allows
-    max_tools: int = Field(128, ge=0, description="Most tool definitions per request.")
-    max_content_parts: int = Field(64, ge=1, description="Most content parts in one message.")
+    max_tools: int = Field(
+        128, ge=0, le=schemas.MAX_TOOLS_CEILING, description="Most tool definitions per request."
+    )
+    max_content_parts: int = Field(
+        64, ge=1, le=schemas.MAX_CONTENT_PARTS_CEILING, description="Most content parts in one message."
+    )
     max_message_chars: int = Field(
         262_144, ge=1, description="Most characters of text in one message, prompt or input item."
     )

@@ -175,6 +175,13 @@ def test_experiment_with_a_strategy_not_loaded_falls_back_to_centroid_and_says_s
             },
             "variants.0.strategy",
         ),
+        (  # finding 9: was a 500
+            {
+                "name": "x",
+                "variants": [{"name": "a", "weight": 1}, {"name": "a", "weight": 1, "profile": "eco"}],
+            },
+            "variants",
+        ),
     ],
 )
 def test_experiment_validation(admin: TestClient, body: dict, field: str) -> None:
@@ -206,6 +213,7 @@ def test_feedback_opens_a_breaker_and_the_decision_says_so() -> None:
 def test_half_open_breaker_sends_one_probe_then_closes_on_success() -> None:
     settings = {"breaker_min_requests": 2, "breaker_open_seconds": 0.2, "breaker_half_open_probes": 1}
     with make_client(admin_key=KEY, **settings) as client:
+        assert route(client, {"prompt": CODE, "candidates": TWO})["deployment_id"] == "strong"
         client.post("/feedback", json={"outcomes": [{"deployment_id": "strong", "success": False}] * 2})
         assert route(client, {"prompt": CODE, "candidates": TWO})["deployment_id"] == "weak"
         time.sleep(0.25)

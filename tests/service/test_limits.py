@@ -105,7 +105,8 @@ def test_batch_items_are_checked_with_their_index(small) -> None:  # type: ignor
 def test_feedback_outcome_count_is_bounded(client) -> None:  # type: ignore[no-untyped-def]
     outcome = {"deployment_id": "a", "success": True}
     response = client.post("/feedback", json={"outcomes": [outcome] * 1001})
-    assert response.status_code == 422 and response.json()["error"]["field"] == "outcomes"
+    # refused by the list's length before a single outcome is validated
+    assert response.status_code == 413 and response.json()["error"]["field"] == "outcomes"
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""Overload: past the embedding queue depth a request is answered 503 at once, traceably."""
+"""Overload: past the embedding queue depth a request is answered 503 at once, traceably, and
+before its body is read."""
 
 from __future__ import annotations
 
@@ -23,15 +24,24 @@ def test_full_embedding_queue_sheds_new_prompts_but_serves_cached_ones() -> None
             assert shed.headers["Retry-After"] == "1"
             assert shed.headers["X-Request-ID"] == "abc-123"
             assert shed.json()["error"]["type"] == "overloaded"
-            # A prompt whose embedding is cached needs no inference thread: still answered.
-            assert client.post("/route", json=cached).status_code == 200
+            # While the queue is full, decisions are refused before their body is read, so a
+            # cached prompt is refused too (telling it apart would mean parsing every refusal).
+            assert client.post("/route", json=cached).status_code == 503
             metrics = client.get("/metrics").text
-            assert 'routeiq_requests_rejected_total{reason="queue_full"} 1.0' in metrics
+            assert 'routeiq_requests_rejected_total{reason="queue_full"} 2.0' in metrics
         finally:
             for _ in range(3):
                 engine.admission.embeddings.release()
         assert client.post("/route", json={"prompt": "write a haiku about queues"}).status_code == 200
         assert engine.admission.embeddings.in_flight == 0
+        # One place left: a new prompt is admitted, a cached one needs none at all.
+        for _ in range(2):
+            assert engine.admission.embeddings.try_acquire()
+        try:
+            assert client.post("/route", json=cached).status_code == 200
+        finally:
+            for _ in range(2):
+                engine.admission.embeddings.release()
 
 
 def test_queue_capacity_follows_inference_threads() -> None:

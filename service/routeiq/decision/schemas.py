@@ -6,9 +6,10 @@ keep OpenAI's extra fields) and strict where a wrong type would change the decis
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 Tier = Literal["trivial", "simple", "moderate", "complex", "expert"]
 TIERS: tuple[Tier, ...] = ("trivial", "simple", "moderate", "complex", "expert")
@@ -17,6 +18,44 @@ MODEL_TIERS: tuple[ModelTier, ...] = ("budget", "mid", "premium")
 
 _SHORT = 256  # identifiers: profile, session, user, team, model names
 
+# Ceilings on list lengths, checked before a single item is validated. The configured limits
+# (ROUTEIQ_MAX_MESSAGES and friends, at most these) are enforced on the parsed request by
+# http/request_limits.py; these exist so that a body of half a million items is refused after
+# one `len()` instead of after validating (or collecting an error for) every item on the event
+# loop. `FailFast` stops a list at its first invalid item for the same reason.
+MAX_MESSAGES_CEILING = 10_000
+MAX_CANDIDATES_CEILING = 4_096
+MAX_TOOLS_CEILING = 4_096
+MAX_CONTENT_PARTS_CEILING = 1_024
+MAX_TEXT_ITEMS_CEILING = 10_000  # items of a `prompt` / `input` list, tool calls of a message
+MAX_BATCH_CEILING = 1_024
+MAX_OUTCOMES = 1_000
+
+
+def _ceiling(limit: int, setting: str | None) -> BeforeValidator:
+    def check(value: Any) -> Any:
+        if isinstance(value, list) and len(value) > limit:
+            raise PydanticCustomError(
+                "too_long",
+                "{count} items; at most {limit} are read{where}",
+                {
+                    "count": len(value),
+                    "limit": limit,
+                    "where": f", the most {setting} can allow" if setting else "",
+                },
+            )
+        return value
+
+    return BeforeValidator(check)
+
+
+# Each list a caller controls: refused before item validation when longer than its ceiling,
+# and stopped at the first invalid item (`fail_fast`).
+_FAST = Field(fail_fast=True)
+TextItems = Annotated[list[str], _FAST, _ceiling(MAX_TEXT_ITEMS_CEILING, None)]
+JsonObjects = Annotated[list[dict[str, Any]], _FAST, _ceiling(MAX_TEXT_ITEMS_CEILING, None)]
+Tools = Annotated[list[dict[str, Any]], _FAST, _ceiling(MAX_TOOLS_CEILING, "ROUTEIQ_MAX_TOOLS")]
+
 
 class ContentPart(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -24,14 +63,19 @@ class ContentPart(BaseModel):
     text: str | None = None
 
 
+ContentParts = Annotated[
+    list[ContentPart], _FAST, _ceiling(MAX_CONTENT_PARTS_CEILING, "ROUTEIQ_MAX_CONTENT_PARTS")
+]
+
+
 class Message(BaseModel):
     """An OpenAI chat message; content may be text, a list of parts, or absent (tool calls)."""
 
     model_config = ConfigDict(extra="allow")
     role: str = Field(min_length=1, max_length=32)
-    content: str | list[ContentPart] | None = None
+    content: str | ContentParts | None = None
     name: str | None = Field(None, max_length=_SHORT)
-    tool_calls: list[dict[str, Any]] | None = None
+    tool_calls: JsonObjects | None = None
     tool_call_id: str | None = Field(None, max_length=_SHORT)
 
 
@@ -53,15 +97,19 @@ class Candidate(BaseModel):
     supports_vision: bool | None = None
 
 
+Messages = Annotated[list[Message], _FAST, _ceiling(MAX_MESSAGES_CEILING, "ROUTEIQ_MAX_MESSAGES")]
+Candidates = Annotated[list[Candidate], _FAST, _ceiling(MAX_CANDIDATES_CEILING, "ROUTEIQ_MAX_CANDIDATES")]
+
+
 class RouteRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    messages: list[Message] | None = None
-    prompt: str | list[str] | None = None
-    input: str | list[str] | None = None
+    messages: Messages | None = None
+    prompt: str | TextItems | None = None
+    input: str | TextItems | None = None
     model: str | None = Field(None, max_length=_SHORT)
-    tools: list[dict[str, Any]] | None = None
-    candidates: list[Candidate] | None = None
+    tools: Tools | None = None
+    candidates: Candidates | None = None
     profile: str | None = Field(None, max_length=_SHORT)
     session_id: str | None = Field(None, max_length=_SHORT)
     user: str | None = Field(None, max_length=_SHORT)
@@ -117,6 +165,10 @@ class RouteResponse(BaseModel):
     scores: dict[str, dict[str, float]] | None = None
 
 
+# The body of POST /route/batch: a list of /route bodies.
+BatchBody = Annotated[list[RouteRequest], _FAST, _ceiling(MAX_BATCH_CEILING, "ROUTEIQ_MAX_BATCH_SIZE")]
+
+
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
     requests: list[dict[str, Any]] = Field(min_length=1)
@@ -149,4 +201,4 @@ class Outcome(BaseModel):
 
 class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    outcomes: list[Outcome] = Field(min_length=1, max_length=1000)
+    outcomes: Annotated[list[Outcome], _FAST, _ceiling(MAX_OUTCOMES, None)] = Field(min_length=1)

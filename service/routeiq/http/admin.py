@@ -17,7 +17,7 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from routeiq.decision.experiments import NAME_PATTERN, ExperimentSpec, KeyKind, VariantSpec, readout
 from routeiq.engine import Engine
@@ -72,6 +72,17 @@ class ExperimentCreate(BaseModel):
         min_length=1,
     )
     profile: str | None = Field(None, max_length=256)
+
+    @field_validator("variants")
+    @classmethod
+    def _unique_variant_names(cls, variants: list[VariantSpec]) -> list[VariantSpec]:
+        # Checked here, in request validation, so a duplicate is a 422 naming the field; the
+        # same rule inside ExperimentSpec would only surface as an unhandled error later.
+        names = [v.name for v in variants]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"variant names must be unique; repeated: {duplicates}")
+        return variants
 
 
 def _config_view(engine: Engine) -> dict[str, Any]:

@@ -15,11 +15,18 @@ from starlette.middleware import Middleware
 from routeiq import __version__
 from routeiq.config_sync import ConfigSync
 from routeiq.engine import Engine
+from routeiq.http import connections
 from routeiq.http.admin import router as admin_router
 from routeiq.http.auth import AuthMiddleware, TokenSet, startup_warnings
+from routeiq.http.connections import ConnectionGuard
 from routeiq.http.errors import install_error_handlers
 from routeiq.http.handlers import router
-from routeiq.http.middleware import BodyLimitMiddleware, ErrorBoundaryMiddleware, RequestIdMiddleware
+from routeiq.http.middleware import (
+    BodyLimitMiddleware,
+    ErrorBoundaryMiddleware,
+    RequestIdMiddleware,
+    ShedMiddleware,
+)
 from routeiq.http.token_source import TokenSource
 from routeiq.observability.metrics import Metrics
 from routeiq.settings import Settings
@@ -35,6 +42,8 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
     tokens = TokenSet.from_settings(settings)  # a bad token file stops start-up here
     specs = load_tenants_file(settings.tenants_file)  # and so does a bad tenants file
     source = TokenSource(settings, tokens)
+    # This process's connection limits (one app per serving process; each worker makes its own).
+    connections.install(ConnectionGuard.from_settings(settings, metrics.connections_closed))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -109,6 +118,8 @@ def middleware_stack(settings: Settings, tokens: TokenSource, metrics: Metrics) 
         )
     return [
         *stack,
+        # Shedding first: under overload a refusal costs no auth, body read or validation.
+        Middleware(ShedMiddleware),
         # Auth before the body limit: an unauthenticated caller is refused before its body is read.
         Middleware(AuthMiddleware, tokens=tokens, metrics=metrics),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),

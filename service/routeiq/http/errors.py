@@ -24,6 +24,7 @@ from routeiq.errors import (
     NotFound,
     NotReady,
     Overloaded,
+    PayloadTooLarge,
     RouteIQError,
     Unauthorized,
 )
@@ -92,6 +93,10 @@ def validation_error(exc: RequestValidationError) -> RouteIQError:
     if first.get("type") == "json_invalid":
         return BadRequest(f"malformed JSON: {first.get('msg')}", field="body")
     field = _field_of(tuple(first.get("loc", ())))
+    if first.get("type") == "too_long":  # a list over its schema ceiling: "too much", like the limits
+        ctx: Any = first.get("ctx") or {}
+        limit = ctx.get("limit")
+        return PayloadTooLarge(f"{field}: {first.get('msg')}", field=field, limit=limit)
     message = f"{field}: {first.get('msg')}"
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more problem(s))"

@@ -9,7 +9,9 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
+from routeiq.decision.experiments import ExperimentSpec
 from routeiq.decision.schemas import (
+    BatchBody,
     BatchItemError,
     BatchResponse,
     FeedbackRequest,
@@ -105,7 +107,7 @@ async def route(
 
 @router.post("/route/batch", response_model=BatchResponse, response_model_exclude_none=True)
 async def route_batch(
-    body: list[RouteRequest],
+    body: BatchBody,
     request: Request,
     x_routeiq_profile: ProfileHeader = None,
     x_routeiq_session: SessionHeader = None,
@@ -147,16 +149,35 @@ async def route_batch(
 @router.post("/feedback")
 async def feedback(body: FeedbackRequest, request: Request) -> dict[str, Any]:
     engine = (await tenant_of(request)).engine
-    outcomes = [
-        OutcomeRecord(
-            o.deployment_id, o.success, o.latency_ms, o.error_class, o.quality, o.experiment, o.variant
+    snap = engine.snapshot
+    outcomes: list[OutcomeRecord] = []
+    ignored = 0
+    for o in body.outcomes:
+        # Only deployments in the catalog or offered here lately (plus a few new ones a minute,
+        # see RecentIds.admit): state keeps what it is given and every decision reads the
+        # breaker view, so a flood of ids nobody routed to stops here.
+        if snap.catalog.lookup(o.deployment_id) is None and not engine.decided_ids.admit(o.deployment_id):
+            ignored += 1
+            continue
+        experiment, variant = o.experiment, o.variant
+        if experiment is not None and not _known_variant(snap.config.experiment(experiment), variant):
+            experiment = variant = None  # the deployment's outcome still counts
+        record = OutcomeRecord(
+            o.deployment_id, o.success, o.latency_ms, o.error_class, o.quality, experiment, variant
         )
-        for o in body.outcomes
-    ]
-    await engine.state.record_outcomes(outcomes)
+        outcomes.append(record)
+    if outcomes:
+        await engine.state.record_outcomes(outcomes)
     for outcome in outcomes:
         engine.metrics.feedback.labels("success" if outcome.success else "failure").inc()
-    return {"accepted": len(outcomes)}
+    if not ignored:
+        return {"accepted": len(outcomes)}
+    engine.metrics.feedback.labels("unknown_deployment").inc(ignored)
+    return {"accepted": len(outcomes), "ignored": ignored, "ignored_reason": "unknown_deployment"}
+
+
+def _known_variant(spec: ExperimentSpec | None, variant: str | None) -> bool:
+    return spec is not None and any(v.name == variant for v in spec.variants)
 
 
 @router.get("/v1/deployments/stats")

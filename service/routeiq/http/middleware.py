@@ -18,7 +18,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from routeiq.errors import BadRequest, PayloadTooLarge
+from routeiq.errors import BadRequest, Overloaded, PayloadTooLarge
 from routeiq.http.errors import internal_error, send_error
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
@@ -120,6 +120,37 @@ def _log_access(scope: Scope, state: dict[str, Any], status: int, start: float) 
         if state.get(key) is not None:
             fields[key] = state[key]
     access_log.log(level, "%s %s %s", fields["method"], fields["path"], status, extra={"fields": fields})
+
+
+_SHED_PATHS = frozenset({"/route", "/route/batch"})
+
+
+class ShedMiddleware:
+    """503 `overloaded` for a decision request while admission would refuse it anyway, before
+    its body is read or its caller authenticated: the refusal costs the same few microseconds
+    whatever the request holds (see `Admission.shedding`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in _SHED_PATHS and scope["method"] == "POST":
+            engine = getattr(scope["app"].state, "engine", None)
+            reason = None if engine is None or _contended(engine) else engine.admission.shedding()
+            if engine is not None and reason is not None:
+                engine.metrics.rejected.labels(reason).inc()
+                what = "decisions in flight" if reason == "overloaded" else "embeddings queued"
+                error = Overloaded(f"too many {what}; retry shortly", retry_after=1)
+                await send_error(scope, send, error)
+                return
+        await self.app(scope, receive, send)
+
+
+def _contended(engine: Any) -> bool:
+    """Several tenants are competing: the fair share decides per tenant after auth (a tenant
+    within its share is admitted past a full gate), so shedding everyone here would undo it."""
+    capacity = engine.capacity
+    return bool(capacity.decisions.contended() or capacity.embeddings.contended())
 
 
 class BodyLimitMiddleware:

@@ -24,7 +24,10 @@ import uvicorn
 from fastapi import FastAPI
 
 from routeiq.artifacts.integrity import Bundle, verify_file
+from routeiq.http import connections
 from routeiq.http.auth import TokenSet
+from routeiq.http.connections import GuardedHttpToolsProtocol
+from routeiq.http.supervisor import Supervisor
 from routeiq.inference.embedder import EmbedderManifest
 from routeiq.observability.logs import configure_logging, logging_config
 from routeiq.settings import Settings
@@ -49,6 +52,7 @@ def mark_draining(app: FastAPI) -> None:
     if getattr(app.state, "draining", False):
         return
     app.state.draining = True
+    connections.guard().draining = True  # every response from now on says `Connection: close`
     log.info("draining: readiness is false; finishing in-flight requests")
 
 
@@ -88,6 +92,8 @@ def run(settings: Settings) -> int:
         "access_log": False,  # RequestIdMiddleware writes the access log, with request ids
         "timeout_graceful_shutdown": settings.drain_timeout_seconds,
         "proxy_headers": False,  # clients are gateways, not browsers behind a proxy chain
+        # httptools with header, timeout and connection limits (http/connections.py)
+        "http": GuardedHttpToolsProtocol,
     }
     # uvicorn re-raises SIGTERM after a graceful shutdown; with the default handler that kills
     # the process (exit 143). Ours turns it, and a SIGTERM before uvicorn starts, into exit 0.
@@ -96,8 +102,12 @@ def run(settings: Settings) -> int:
         # Workers are separate processes: each builds its app from the environment. uvicorn's
         # supervisor drains them (listener closed, in-flight requests finish) but readiness is
         # not flipped early in this mode. Each worker's lifespan logs the start-up warnings.
-        uvicorn.run("routeiq.http.app:create_app", factory=True, workers=settings.workers, **common)
-        return 0
+        config = uvicorn.Config(
+            "routeiq.http.app:create_app", factory=True, workers=settings.workers, **common
+        )
+        supervisor = Supervisor(config, sockets=[config.bind_socket()])
+        supervisor.run()
+        return 3 if supervisor.failed else 0  # 3: a worker could not start (logged above)
     from routeiq.http.app import create_app
 
     app = create_app(settings)

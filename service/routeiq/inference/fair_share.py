@@ -69,6 +69,11 @@ class FairShare:
         active = set(self.held) | set(self.recent) | {tenant}
         return self.weights.get(tenant, 1.0) / sum(self.weights.get(t, 1.0) for t in active)
 
+    def contended(self) -> bool:
+        """More than one tenant active: who is refused is then this share's call, per tenant."""
+        self._decay()
+        return len(set(self.held) | set(self.recent)) > 1
+
     def admit(self, gate: Gate, tenant: str) -> Verdict:
         if gate.try_acquire():
             self._take(tenant)

@@ -75,6 +75,7 @@ class Metrics:
     tenant_decisions: Counter
     tenant_refusals: Counter
     tenant_duration: Histogram
+    connections_closed: Counter
     _stages: dict[str, Any] = field(default_factory=dict)
     model_label: BoundedLabels = field(default_factory=BoundedLabels)
     # Tenants come from configuration, never from callers; the bound only guards a very long
@@ -202,6 +203,12 @@ class Metrics:
                 "Whole-decision time per tenant.",
                 ["tenant"],
                 buckets=_DURATION_BUCKETS,
+                registry=registry,
+            ),
+            connections_closed=Counter(
+                "routeiq_connections_closed_total",
+                "Connections closed or refused by a connection limit (http/connections.py), by reason.",
+                ["reason"],
                 registry=registry,
             ),
         )

@@ -12,6 +12,7 @@ same behaviour.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -69,17 +70,32 @@ class _Breaker:
     probes_expire: float = 0.0
 
 
+# Most deployments with a breaker per process; past it the least recently fed one is forgotten
+# (a forgotten deployment starts closed again, which is what an unknown one is anyway).
+MAX_BREAKERS = 20_000
+
+
 @dataclass
 class MemoryBreakers:
     policy: BreakerPolicy
     clock: Callable[[], float]
-    _items: dict[str, _Breaker] = field(default_factory=dict)
+    max_items: int = MAX_BREAKERS
+    _items: OrderedDict[str, _Breaker] = field(default_factory=OrderedDict)
+    # Open or half-open ones: what `view` reads on every decision, so it never walks the rest.
+    _tripped: set[str] = field(default_factory=set)
 
     def record(self, deployment_id: str, success: bool) -> None:
         if not self.policy.enabled:
             return
         now, p = self.clock(), self.policy
-        b = self._items.setdefault(deployment_id, _Breaker(window_start=now))
+        b = self._items.get(deployment_id)
+        if b is None:
+            if len(self._items) >= self.max_items:
+                forgotten, _ = self._items.popitem(last=False)
+                self._tripped.discard(forgotten)
+            b = self._items[deployment_id] = _Breaker(window_start=now)
+        else:
+            self._items.move_to_end(deployment_id)
         if b.reopen_at is not None:
             if b.reopen_at > now:
                 return  # open: late outcomes of requests sent before it opened change nothing
@@ -87,24 +103,27 @@ class MemoryBreakers:
                 b.probe_successes += 1
                 if b.probe_successes >= p.half_open_probes:
                     self._items[deployment_id] = _Breaker(window_start=now)
+                    self._tripped.discard(deployment_id)
             else:
-                self._trip(b, now)
+                self._trip(deployment_id, b, now)
             return
         if now - b.window_start >= p.window_seconds:
             b.window_start, b.requests, b.failures = now, 0, 0
         b.requests += 1
         b.failures += 0 if success else 1
         if b.requests >= p.min_requests and b.failures / b.requests >= p.failure_rate:
-            self._trip(b, now)
+            self._trip(deployment_id, b, now)
 
-    def _trip(self, b: _Breaker, now: float) -> None:
+    def _trip(self, deployment_id: str, b: _Breaker, now: float) -> None:
+        self._tripped.add(deployment_id)
         b.reopen_at = now + self.policy.open_seconds
         b.requests = b.failures = b.probes = b.probe_successes = 0
 
     def view(self) -> CircuitView:
         now = self.clock()
         demoted, probing = set(), set()
-        for deployment_id, b in self._items.items():
+        for deployment_id in self._tripped:
+            b = self._items[deployment_id]
             if b.reopen_at is None:
                 continue
             if b.reopen_at > now or self._probes(b, now) >= self.policy.half_open_probes:
@@ -148,4 +167,5 @@ class MemoryBreakers:
         return out
 
     def reset(self, deployment_id: str) -> bool:
+        self._tripped.discard(deployment_id)
         return self._items.pop(deployment_id, None) is not None

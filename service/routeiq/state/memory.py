@@ -4,12 +4,17 @@ protocol of `state.protocols`; `RedisState` keeps the same contract across repli
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 
 from routeiq.decision.experiments import ExperimentCounts, ExperimentSpec, outcome_increments
-from routeiq.state.breakers import BreakerInfo, BreakerPolicy, CircuitView, MemoryBreakers
+from routeiq.state.breakers import MAX_BREAKERS, BreakerInfo, BreakerPolicy, CircuitView, MemoryBreakers
 from routeiq.state.records import DeploymentStats, OutcomeRecord, SessionRecord, SharedConfig
+
+# Expired sessions dropped from the front of the table per insert: more than one, so the table
+# shrinks after a burst, and a constant, so an insert never costs more than that.
+_EXPIRE_PER_INSERT = 4
 
 
 class MemoryState:
@@ -25,8 +30,8 @@ class MemoryState:
     ) -> None:
         self._clock = clock
         self._max_sessions = max_sessions
-        self._sessions: dict[str, tuple[float, SessionRecord]] = {}
-        self._stats: dict[str, DeploymentStats] = {}
+        self._sessions: OrderedDict[str, tuple[float, SessionRecord]] = OrderedDict()
+        self._stats: OrderedDict[str, DeploymentStats] = OrderedDict()
         self._budget = WindowCounter(clock)
         self._breakers = MemoryBreakers(breaker_policy or BreakerPolicy(), clock)
         self._config = SharedConfig()
@@ -42,24 +47,40 @@ class MemoryState:
             del self._sessions[key]
             return None
         self._sessions[key] = (now + ttl_seconds, record)
+        self._sessions.move_to_end(key)
         return record
 
     async def set_session(self, key: str, record: SessionRecord, ttl_seconds: float) -> None:
-        if len(self._sessions) >= self._max_sessions and key not in self._sessions:
-            self._evict_expired()
-            if len(self._sessions) >= self._max_sessions:
-                # Bounded memory: drop the oldest insertion (dicts keep insertion order).
-                self._sessions.pop(next(iter(self._sessions)))
-        self._sessions[key] = (self._clock() + ttl_seconds, record)
-
-    def _evict_expired(self) -> None:
+        # The table is kept in order of last use, so with one TTL it is also in order of expiry:
+        # expired entries and, when full, the least recently used one are all at the front. Every
+        # insert costs O(1) amortised; a full table is never scanned.
         now = self._clock()
-        for key in [k for k, (exp, _) in self._sessions.items() if exp <= now]:
-            del self._sessions[key]
+        sessions = self._sessions
+        for _ in range(_EXPIRE_PER_INSERT):
+            if not sessions:
+                break
+            oldest = next(iter(sessions))
+            if sessions[oldest][0] > now:
+                break
+            del sessions[oldest]
+        if key in sessions:
+            sessions.move_to_end(key)
+        elif len(sessions) >= self._max_sessions:
+            sessions.popitem(last=False)
+        sessions[key] = (now + ttl_seconds, record)
+
+    def session_count(self) -> int:
+        return len(self._sessions)
 
     async def record_outcomes(self, outcomes: list[OutcomeRecord]) -> None:
         for outcome in outcomes:
-            stats = self._stats.setdefault(outcome.deployment_id, DeploymentStats())
+            stats = self._stats.get(outcome.deployment_id)
+            if stats is None:
+                if len(self._stats) >= MAX_BREAKERS:  # same bound as the breakers: oldest goes
+                    self._stats.popitem(last=False)
+                stats = self._stats[outcome.deployment_id] = DeploymentStats()
+            else:
+                self._stats.move_to_end(outcome.deployment_id)
             if outcome.success:
                 stats.successes += 1
             else:

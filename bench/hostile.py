@@ -1,0 +1,406 @@
+"""Hostile and careless traffic, each scenario beside a baseline from the same run.
+
+Every scenario runs against this tree and, with `--main DIR` (a checkout of the previous code's
+`service/` folder, e.g. `git archive main service | tar -x -C DIR`), against that code too, in
+the same run, on the same machine. The load generator is a small asyncio HTTP/1.1 client with
+pre-encoded requests on kept-alive connections (cheaper per request than locust, so the load
+generator takes less of the shared CPU from the server).
+
+- sessions:    MemoryState in process: insert cost at an empty table, at the 100k cap, and over
+               1M new sessions (10x the cap);
+- feedback:    /feedback floods of made-up deployment ids (400k, and 4M = 10x on this tree):
+               cached-decision latency, RSS, /metrics and /v1/deployments/stats sizes;
+- overload:    capacity (closed loop, unique prompts, cache off), then offered load at 2x and 4x
+               it: accepted decisions/s and p99, 503s;
+- connections: p99 of a probe alone, then beside 2,000 idle, 1,000 slowloris and 500 slow-body
+               connections; how many of those are still open after 15 s.
+
+Usage: python bench/hostile.py [--main DIR] [--only sessions feedback overload connections]
+Each step is at most ~30 s. Prints markdown for bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import os
+import random
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests._harness import ServeProcess  # noqa: E402
+
+PROMPTS = [
+    json.loads(line)["prompt"]
+    for line in (ROOT / "bench/data/labelled_prompts.jsonl").read_text(encoding="utf-8").splitlines()
+]
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@contextmanager
+def server(code: str | None, **settings: object) -> Iterator[ServeProcess]:
+    env = {"ROUTEIQ_MODELS_PATH": str(ROOT / "models")}
+    if code is not None:
+        env["PYTHONPATH"] = code
+    with ServeProcess(env=env, **settings) as process:
+        yield process
+
+
+# -- a small HTTP/1.1 client ------------------------------------------------------------------
+
+
+def post(path: str, body: bytes, extra: str = "") -> bytes:
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n{extra}\r\n"
+    )
+    return head.encode() + body
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    return status, await reader.readexactly(length)
+
+
+class Results:
+    def __init__(self) -> None:
+        self.ok: list[float] = []
+        self.shed: list[float] = []
+        self.other = 0
+        self.errors = 0
+
+
+async def drive(
+    port: int, requests: list[bytes], connections: int, seconds: float, rate: float | None, results: Results
+) -> None:
+    """`connections` kept-alive connections; with `rate` (requests/s in all) each paces itself,
+    sending late requests at once (an open-loop schedule as far as one connection allows)."""
+    stop = time.perf_counter() + seconds
+    interval = connections / rate if rate else 0.0
+
+    async def one(index: int) -> None:
+        rng = random.Random(index)
+        reader = writer = None
+        next_at = time.perf_counter() + rng.random() * interval
+        while time.perf_counter() < stop:
+            if interval:
+                delay = next_at - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                next_at += interval
+            try:
+                if writer is None:
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                assert reader is not None
+                start = time.perf_counter()
+                writer.write(requests[rng.randrange(len(requests))])
+                status, _ = await asyncio.wait_for(read_response(reader), 5)
+                elapsed = (time.perf_counter() - start) * 1000
+                if status == 200:
+                    results.ok.append(elapsed)
+                elif status == 503:
+                    results.shed.append(elapsed)
+                else:
+                    results.other += 1
+            except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError):
+                results.errors += 1
+                if writer is not None:
+                    writer.close()
+                reader = writer = None
+        if writer is not None:
+            writer.close()
+
+    await asyncio.gather(*(one(i) for i in range(connections)))
+
+
+def load(port: int, requests: list[bytes], connections: int, seconds: float, rate: float | None) -> Results:
+    results = Results()
+    asyncio.run(drive(port, requests, connections, seconds, rate, results))
+    return results
+
+
+def unique_route_requests(count: int = 4000) -> list[bytes]:
+    rng = random.Random(3)
+    out = []
+    for i in range(count):
+        prompt = f"{rng.choice(PROMPTS)} (case {i})"
+        out.append(post("/route", json.dumps({"prompt": prompt}).encode()))
+    return out
+
+
+# -- scenarios ---------------------------------------------------------------------------------
+
+
+def sessions(main: str | None) -> list[str]:
+    from routeiq.decision.sessions import SessionRecord
+
+    def load_memory(path: Path | None) -> Any:
+        if path is None:
+            from routeiq.state.memory import MemoryState
+
+            return MemoryState
+        spec = importlib.util.spec_from_file_location("main_memory", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.MemoryState
+
+    record = SessionRecord("d", "m", "auto", "code", "complex", 0.5)
+    rows = [
+        "| code | table size | inserts timed | inserts/s | p50 µs | p99 µs | max µs |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    async def run(cls: Any, label: str, total: int, budget_s: float) -> None:
+        state = cls()
+        timings: dict[str, list[float]] = {
+            "empty (first 10k)": [],
+            "full (100k..200k)": [],
+            "10x (last 100k of 1M)": [],
+        }
+        deadline = time.perf_counter() + budget_s
+        done = 0
+        for i in range(total):
+            t = time.perf_counter_ns()
+            await state.set_session(f"s{i}", record, 1800)
+            dt = (time.perf_counter_ns() - t) / 1000
+            if i < 10_000:
+                timings["empty (first 10k)"].append(dt)
+            elif 100_000 <= i < 200_000:
+                timings["full (100k..200k)"].append(dt)
+            elif i >= total - 100_000:
+                timings["10x (last 100k of 1M)"].append(dt)
+            done = i + 1
+            if i >= 100_000 and time.perf_counter() > deadline:
+                break
+        for phase, values in timings.items():
+            if not values:
+                rows.append(
+                    f"| {label} | {phase} | 0 (stopped at {done:,} inserts after {budget_s:.0f} s) | | | | |"
+                )
+                continue
+            rate = len(values) / (sum(values) / 1e6)
+            rows.append(
+                f"| {label} | {phase} | {len(values):,} | {rate:,.0f} | {pct(values, 0.5):.1f} | "
+                f"{pct(values, 0.99):.1f} | {max(values):.0f} |"
+            )
+
+    if main is not None:
+        asyncio.run(run(load_memory(Path(main) / "routeiq/state/memory.py"), "main", 1_000_000, 20))
+    asyncio.run(run(load_memory(None), "this tree", 1_000_000, 60))
+    return rows
+
+
+def feedback(main: str | None) -> list[str]:
+    rows = [
+        "| code | made-up ids sent | ids kept (stats entries) | cached /route p50 / p99 ms (before → after) | RSS MB (before → after) | /metrics bytes | stats bytes | flood s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    probe = post("/route", json.dumps({"prompt": "translate good morning into French"}).encode())
+
+    def measure(port: int) -> tuple[float, float]:
+        r = load(port, [probe], 1, 3, None)
+        return pct(r.ok, 0.5), pct(r.ok, 0.99)
+
+    for label, code, asked in [
+        ("main", main, 400_000),
+        ("this tree", None, 400_000),
+        ("this tree", None, 4_000_000),
+    ]:
+        if label == "main" and code is None:
+            continue
+        with server(code, log_level="warning") as proc:
+            assert proc.process is not None
+            before = measure(proc.port)
+            rss_before = rss_mb(proc.process.pid)
+            start = time.perf_counter()
+            _, total = asyncio.run(_flood(proc.port, asked, budget_s=45))
+            flood_s = time.perf_counter() - start
+            after = measure(proc.port)
+            rss_after = rss_mb(proc.process.pid)
+            metrics = len(httpx.get(proc.url + "/metrics", trust_env=False).content)
+            answer = httpx.get(proc.url + "/v1/deployments/stats", trust_env=False, timeout=60)
+            stats = len(answer.content)
+            kept = len(answer.json()["deployments"])
+        rows.append(
+            f"| {label} | {total:,} | {kept:,} | {before[0]:.2f} / {before[1]:.2f} → {after[0]:.2f} / {after[1]:.2f} "
+            f"| {rss_before:.0f} → {rss_after:.0f} | {metrics:,} | {stats:,} | {flood_s:.0f} |"
+        )
+    return rows
+
+
+async def _flood(port: int, total: int, budget_s: float) -> tuple[int, int]:
+    """Up to `total` failing outcomes for distinct made-up ids, 1000 per call, 8 connections,
+    for at most `budget_s`; (accepted, sent)."""
+    batches = total // 1000
+    accepted = sent = 0
+    counter = iter(range(batches))
+    stop = time.perf_counter() + budget_s
+
+    async def one() -> None:
+        nonlocal accepted, sent
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for b in counter:
+            if time.perf_counter() > stop:
+                break
+            sent += 1000
+            outcomes = [{"deployment_id": f"x{b}-{i}", "success": False} for i in range(1000)]
+            try:
+                writer.write(post("/feedback", json.dumps({"outcomes": outcomes}).encode()))
+                status, body = await read_response(reader)
+            except (OSError, asyncio.IncompleteReadError):
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                continue
+            if status == 200:
+                accepted += json.loads(body)["accepted"]
+        writer.close()
+
+    await asyncio.gather(*(one() for _ in range(8)))
+    return accepted, sent
+
+
+def overload(main: str | None) -> list[str]:
+    rows = [
+        "| code | offered | accepted/s | accepted / capacity | accepted p50 ms | accepted p99 ms | 503/s | 503 p99 ms | errors |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    requests = unique_route_requests()
+    for label, code in [("main", main), ("this tree", None)]:
+        if label == "main" and code is None:
+            continue
+        with server(code, embedding_cache_mb=0, log_level="warning") as proc:
+            load(proc.port, requests, 2, 2, None)  # warm
+            # Capacity: one request per inference thread, back to back (no queue, no refusals).
+            cap = load(proc.port, requests, 2, 10, None)
+            capacity = len(cap.ok) / 10
+            rows.append(
+                f"| {label} | capacity (2 conns, closed loop) | {capacity:.0f} | 1.00 | {pct(cap.ok, 0.5):.1f} "
+                f"| {pct(cap.ok, 0.99):.1f} | {len(cap.shed) / 10:.0f} | {pct(cap.shed, 0.99):.1f} | {cap.errors} |"
+            )
+            for factor in (2, 4):
+                r = load(proc.port, requests, 128, 10, capacity * factor)
+                ok = len(r.ok) / 10
+                rows.append(
+                    f"| {label} | {factor}x ({capacity * factor:.0f}/s, 128 conns) | {ok:.0f} | {ok / capacity:.2f} "
+                    f"| {pct(r.ok, 0.5):.1f} | {pct(r.ok, 0.99):.1f} | {len(r.shed) / 10:.0f} | {pct(r.shed, 0.99):.1f} | {r.errors} |"
+                )
+    return rows
+
+
+def connections(main: str | None) -> list[str]:
+    rows = [
+        "| code | beside the probe | probe ok / sent | probe p50 ms | probe p99 ms | attack connections still open after 15 s |",
+        "|---|---|---|---|---|---|",
+    ]
+    probe = post("/route", json.dumps({"prompt": "translate good morning into French"}).encode())
+    for label, code in [("main", main), ("this tree", None)]:
+        if label == "main" and code is None:
+            continue
+        with server(code, log_level="warning") as proc:
+            base = load(proc.port, [probe], 1, 5, 50)
+            rows.append(
+                f"| {label} | nothing | {len(base.ok)} / {len(base.ok) + len(base.shed) + base.other + base.errors} "
+                f"| {pct(base.ok, 0.5):.2f} | {pct(base.ok, 0.99):.2f} | — |"
+            )
+            r, still_open = asyncio.run(_attack(proc.port, probe))
+            rows.append(
+                f"| {label} | 2,000 idle + 1,000 slowloris + 500 slow-body | {len(r.ok)} / "
+                f"{len(r.ok) + len(r.shed) + r.other + r.errors} | {pct(r.ok, 0.5):.2f} | {pct(r.ok, 0.99):.2f} "
+                f"| {still_open:,} of 3,500 |"
+            )
+    return rows
+
+
+async def _attack(port: int, probe: bytes) -> tuple[Results, int]:
+    writers: list[asyncio.StreamWriter] = []
+    readers: list[asyncio.StreamReader] = []
+
+    async def opened(first: bytes) -> None:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            return
+        if first:
+            writer.write(first)
+        readers.append(reader)
+        writers.append(writer)
+
+    for _ in range(20):  # 2,000 idle, opened in bursts
+        await asyncio.gather(*(opened(b"") for _ in range(100)))
+    for _ in range(10):
+        await asyncio.gather(*(opened(b"GET /healthz HTTP/1.1\r\nHost: x\r\n") for _ in range(100)))
+    body = post("/route", b'{"prompt": "' + b"x" * 100, "")  # declares 112 bytes, sends fewer
+    body = body.replace(b"Content-Length: 112", b"Content-Length: 100000")
+    for _ in range(5):
+        await asyncio.gather(*(opened(body) for _ in range(100)))
+
+    async def trickle() -> None:  # slowloris: one header byte per second on each
+        for _ in range(15):
+            await asyncio.sleep(1)
+            for w in writers[2000:3000]:
+                if not w.is_closing():
+                    w.write(b"X")
+
+    results = Results()
+    await asyncio.gather(trickle(), drive(port, [probe], 1, 15, 50, results))
+    still_open = 0
+    for reader in readers:
+        try:
+            data = await asyncio.wait_for(reader.read(65536), 0.001)
+            if data and not reader.at_eof():
+                still_open += 1
+        except TimeoutError:
+            still_open += 1
+        except OSError:
+            pass
+    for w in writers:
+        w.close()
+    return results, still_open
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--main", help="a `service/` folder of the code to compare with")
+    parser.add_argument("--only", nargs="+", default=["sessions", "feedback", "overload", "connections"])
+    args = parser.parse_args()
+    steps = {"sessions": sessions, "feedback": feedback, "overload": overload, "connections": connections}
+    print(f"<!-- {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, shared -->")
+    for name in args.only:
+        print(f"\n#### {name}\n")
+        for row in steps[name](args.main):
+            print(row, flush=True)
+
+
+if __name__ == "__main__":
+    main()
