@@ -118,10 +118,11 @@ def middleware_stack(settings: Settings, tokens: TokenSource, metrics: Metrics) 
         )
     return [
         *stack,
-        # Shedding first: under overload a refusal costs no auth, body read or validation.
-        Middleware(ShedMiddleware),
         # Auth before the body limit: an unauthenticated caller is refused before its body is read.
         Middleware(AuthMiddleware, tokens=tokens, metrics=metrics),
+        # Shedding next (it needs the tenant auth names): under overload a refusal costs no body
+        # read, parsing or validation.
+        Middleware(ShedMiddleware),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         Middleware(ErrorBoundaryMiddleware),  # innermost: a bug's 500 still passes through the rest
     ]

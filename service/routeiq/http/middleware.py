@@ -136,7 +136,7 @@ class ShedMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] in _SHED_PATHS and scope["method"] == "POST":
             engine = getattr(scope["app"].state, "engine", None)
-            reason = None if engine is None or _contended(engine) else engine.admission.shedding()
+            reason = None if engine is None or _shared(engine, scope) else engine.admission.shedding()
             if engine is not None and reason is not None:
                 engine.metrics.rejected.labels(reason).inc()
                 what = "decisions in flight" if reason == "overloaded" else "embeddings queued"
@@ -146,11 +146,13 @@ class ShedMiddleware:
         await self.app(scope, receive, send)
 
 
-def _contended(engine: Any) -> bool:
-    """Several tenants are competing: the fair share decides per tenant after auth (a tenant
-    within its share is admitted past a full gate), so shedding everyone here would undo it."""
+def _shared(engine: Any, scope: Scope) -> bool:
+    """Other tenants are using capacity: the fair share decides for this caller (named by auth,
+    which runs first) — a tenant within its share is admitted past a full gate, so shedding it
+    here would hand the whole service to whoever floods it."""
+    tenant = scope.get("state", {}).get("client") or engine.tenant
     capacity = engine.capacity
-    return bool(capacity.decisions.contended() or capacity.embeddings.contended())
+    return bool(capacity.decisions.others_active(tenant) or capacity.embeddings.others_active(tenant))
 
 
 class BodyLimitMiddleware:

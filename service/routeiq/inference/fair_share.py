@@ -69,10 +69,11 @@ class FairShare:
         active = set(self.held) | set(self.recent) | {tenant}
         return self.weights.get(tenant, 1.0) / sum(self.weights.get(t, 1.0) for t in active)
 
-    def contended(self) -> bool:
-        """More than one tenant active: who is refused is then this share's call, per tenant."""
+    def others_active(self, tenant: str) -> bool:
+        """Another tenant holds or was recently admitted: whether `tenant` is refused is then
+        this share's call (it may be within its share, and admitted past a full gate)."""
         self._decay()
-        return len(set(self.held) | set(self.recent)) > 1
+        return any(t != tenant for t in set(self.held) | set(self.recent))
 
     def admit(self, gate: Gate, tenant: str) -> Verdict:
         if gate.try_acquire():
