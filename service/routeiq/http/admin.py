@@ -8,6 +8,7 @@ replica picks them up on its next poll (`config_sync.ConfigSync`). Thin handlers
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import Annotated, Any
@@ -21,6 +22,22 @@ from routeiq.engine import Engine
 from routeiq.errors import ArtifactError, InvalidRequest, NotFound
 from routeiq.http.auth import require_admin
 from routeiq.http.handlers import engine_of
+
+# One line per change made through the admin API (and so the dashboard): what, by which
+# request, from where. Reads are not audited.
+audit_log = logging.getLogger("routeiq.audit")
+
+
+def _audit(request: Request, action: str, **fields: Any) -> None:
+    peer = request.client.host if request.client else None
+    record = {
+        "action": action,
+        "request_id": getattr(request.state, "request_id", None),
+        "peer": peer,
+        **fields,
+    }
+    audit_log.info("admin %s", action, extra={"fields": record})
+
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 ExperimentName = Annotated[str, Path(pattern=NAME_PATTERN)]
@@ -49,7 +66,7 @@ def _sync(request: Request) -> ConfigSync:
     return sync
 
 
-def _config_view(engine: Engine) -> dict[str, Any]:
+def config_view(engine: Engine) -> dict[str, Any]:
     snap = engine.snapshot
     return {
         "strategy": snap.estimator().name,
@@ -69,7 +86,7 @@ def _config_view(engine: Engine) -> dict[str, Any]:
 
 @router.get("/config")
 async def get_config(request: Request) -> dict[str, Any]:
-    return _config_view(engine_of(request))
+    return config_view(engine_of(request))
 
 
 @router.put("/config")
@@ -87,9 +104,17 @@ async def put_config(body: ConfigUpdate, request: Request) -> dict[str, Any]:
     profile = body.default_profile.strip().lower() if body.default_profile else None
     if profile is not None and profile not in snap.file_profiles.profiles:
         raise InvalidRequest(f"unknown profile {body.default_profile!r}", field="default_profile")
+    before = config_view(engine)
     config = await engine.state.update_config(strategy=body.strategy, default_profile=profile)
     await sync.accept(config)
-    return _config_view(engine)
+    _audit(
+        request,
+        "config",
+        strategy=[before["strategy"], body.strategy],
+        default_profile=[before["default_profile"], profile],
+        version=config.version,
+    )
+    return config_view(engine)
 
 
 @router.get("/experiments")
@@ -115,6 +140,9 @@ async def create_experiment(body: ExperimentCreate, request: Request) -> dict[st
     if not await engine.state.create_experiment(spec):
         raise InvalidRequest(f"experiment {spec.name!r} exists (names are not reused)", field="name")
     await sync.accept(await engine.state.load_config())
+    _audit(
+        request, "experiment_start", experiment=spec.name, variants=[v.model_dump() for v in spec.variants]
+    )
     missing = sorted(
         {v.strategy for v in spec.variants if v.strategy and v.strategy not in engine.snapshot.estimators}
     )
@@ -138,6 +166,7 @@ async def stop_experiment(name: ExperimentName, request: Request) -> dict[str, A
     if spec is None:
         raise NotFound(f"no experiment {name!r}", field="name")
     await sync.accept(await sync.engine.state.load_config())
+    _audit(request, "experiment_stop", experiment=name)
     return {"experiment": spec.model_dump()}
 
 
@@ -148,6 +177,7 @@ async def reload(request: Request) -> dict[str, Any]:
         parts, config = await sync.reload_everywhere()
     except ArtifactError as exc:
         raise InvalidRequest(f"reload failed, nothing changed: {exc.message}", field="reload") from exc
+    _audit(request, "reload", reloaded=parts, version=config.version)
     return {
         "reloaded": parts,
         "version": config.version,
@@ -167,7 +197,9 @@ async def reset_breaker(
     deployment_id: Annotated[str, Path(max_length=256)], request: Request
 ) -> dict[str, Any]:
     engine = engine_of(request)
-    return {"deployment_id": deployment_id, "reset": await engine.state.reset_breaker(deployment_id)}
+    reset = await engine.state.reset_breaker(deployment_id)
+    _audit(request, "breaker_reset", deployment_id=deployment_id, reset=reset)
+    return {"deployment_id": deployment_id, "reset": reset}
 
 
 @router.get("/decisions")

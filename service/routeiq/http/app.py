@@ -17,9 +17,12 @@ from routeiq.config_sync import ConfigSync
 from routeiq.engine import Engine
 from routeiq.http.admin import router as admin_router
 from routeiq.http.auth import AuthMiddleware, TokenSet, startup_warnings
+from routeiq.http.docs import install_docs
 from routeiq.http.errors import install_error_handlers
 from routeiq.http.handlers import router
+from routeiq.http.http_metrics import HttpMetricsMiddleware
 from routeiq.http.middleware import BodyLimitMiddleware, ErrorBoundaryMiddleware, RequestIdMiddleware
+from routeiq.http.ui import install_ui
 from routeiq.observability.metrics import Metrics
 from routeiq.settings import Settings
 from routeiq.state.build import build_state
@@ -29,7 +32,7 @@ log = logging.getLogger("routeiq")
 
 def create_app(settings: Settings | None = None, registry: CollectorRegistry | None = None) -> FastAPI:
     settings = settings or Settings()
-    metrics = Metrics.create(registry)
+    metrics = Metrics.create(registry, process=settings.prometheus_multiproc_dir is None)
     tokens = TokenSet.from_settings(settings)  # a bad token file stops start-up here
 
     @asynccontextmanager
@@ -63,19 +66,26 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
         version=__version__,
         summary="Routing decisions for LLM gateways: which model and deployment should serve this prompt.",
         lifespan=lifespan,
+        docs_url=None,  # install_docs serves them with local assets
+        redoc_url=None,
         middleware=middleware_stack(settings, tokens, metrics),
     )
     app.state.metrics = metrics
     app.state.settings = settings
     app.include_router(router)
     app.include_router(admin_router)
+    install_docs(app)
+    install_ui(app)
     install_error_handlers(app)
     return app
 
 
 def middleware_stack(settings: Settings, tokens: TokenSet, metrics: Metrics) -> list[Middleware]:
     """In execution order: the first sees each request first and its response last."""
-    stack = [Middleware(RequestIdMiddleware)]  # every response, however made, carries the id
+    stack = [
+        Middleware(RequestIdMiddleware),  # every response, however made, carries the id
+        Middleware(HttpMetricsMiddleware, metrics=metrics),  # counts what other layers answer too
+    ]
     if settings.cors_allow_origins:
         # Outside auth and every error source, so browsers can read 401s and shed 503s too.
         stack.append(

@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 
 # Decisions take 0.1-50 ms; buckets resolve that range finely.
 _DURATION_BUCKETS = (
@@ -28,6 +36,28 @@ _DURATION_BUCKETS = (
     1.0,
 )
 _MAX_LABEL = 64
+# HTTP latency: from a 0.3 ms health probe to a multi-second batch.
+_HTTP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# Every value these labels take is listed here, so a fresh process exports each series at 0:
+# `rate()` and alerts see a counter before its first increment, not "no data".
+REJECT_REASONS = ("overloaded", "queue_full")
+ERROR_TYPES = (
+    "bad_request",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "method_not_allowed",
+    "payload_too_large",
+    "invalid_request",
+    "unknown_profile",
+    "no_candidate",
+    "overloaded",
+    "not_ready",
+    "state_unavailable",
+    "internal_error",
+)
+CACHE_RESULTS = ("hit", "shared_hit", "miss")
+FEEDBACK_OUTCOMES = ("success", "failure")
 
 
 def label(value: str | None) -> str:
@@ -72,8 +102,39 @@ class Metrics:
     experiment_decisions: Counter
     breaker_state: Gauge
     auth: Counter
+    http_requests: Counter
+    http_duration: Histogram
+    spend: Counter
+    premium_spend: Counter
     _stages: dict[str, Any] = field(default_factory=dict)
     model_label: BoundedLabels = field(default_factory=BoundedLabels)
+    # Deployment ids, like model names, can come from callers' `candidates`: bounded the same way.
+    deployment_label: BoundedLabels = field(default_factory=BoundedLabels)
+    _http: dict[tuple[str, str, int], tuple[Any, Any]] = field(default_factory=dict)
+
+    def http(self, method: str, route: str, status: int) -> tuple[Any, Any]:
+        """(counter, histogram) children for one request shape; cached: routes are templates
+        and methods a handful, so the cache stays small."""
+        key = (method, route, status)
+        children = self._http.get(key)
+        if children is None:
+            labels = (method[:16], route, str(status))
+            children = self._http[key] = (
+                self.http_requests.labels(*labels),
+                self.http_duration.labels(*labels),
+            )
+        return children
+
+    def _present_at_zero(self) -> None:
+        for reason in REJECT_REASONS:
+            self.rejected.labels(reason)
+        for error_type in ERROR_TYPES:
+            self.errors.labels(error_type)
+        for result in CACHE_RESULTS:
+            self.cache.labels(result)
+        for outcome in FEEDBACK_OUTCOMES:
+            self.feedback.labels(outcome)
+        self.state_degraded.set(0)
 
     def stage(self, name: str) -> Any:
         """The duration histogram child for a stage; children are cached (hot path)."""
@@ -83,9 +144,17 @@ class Metrics:
         return child
 
     @classmethod
-    def create(cls, registry: CollectorRegistry | None = None) -> Metrics:
+    def create(cls, registry: CollectorRegistry | None = None, process: bool = True) -> Metrics:
+        """`process`: also register the process, platform and GC collectors (the default
+        registry has them, a custom one does not). Off under multiprocess metrics, where a
+        scrape is assembled from every worker's files and these would describe only the
+        worker that happened to answer it."""
         registry = registry or CollectorRegistry()
-        return cls(
+        if process:
+            ProcessCollector(registry=registry)
+            PlatformCollector(registry=registry)
+            GCCollector(registry=registry)
+        metrics = cls(
             registry=registry,
             stage_duration=Histogram(
                 "routeiq_decision_duration_seconds",
@@ -97,7 +166,7 @@ class Metrics:
             decisions=Counter(
                 "routeiq_decisions_total",
                 "Routing decisions made.",
-                ["model", "tier", "category", "profile", "strategy"],
+                ["model", "deployment", "tier", "category", "profile", "strategy"],
                 registry=registry,
             ),
             cache=Counter(
@@ -179,4 +248,32 @@ class Metrics:
                 ["client", "result"],
                 registry=registry,
             ),
+            http_requests=Counter(
+                "routeiq_http_requests_total",
+                "HTTP requests by method, route template ('unmatched' for none) and status.",
+                ["method", "route", "status"],
+                registry=registry,
+            ),
+            http_duration=Histogram(
+                "routeiq_http_request_duration_seconds",
+                "HTTP request duration, first byte in to last byte out, by method, route and status.",
+                ["method", "route", "status"],
+                buckets=_HTTP_BUCKETS,
+                registry=registry,
+            ),
+            spend=Counter(
+                "routeiq_estimated_spend_usd_total",
+                "Estimated spend of routed requests: prompt tokens at the chosen deployment's blended "
+                "catalog price (3:1 input:output).",
+                ["deployment"],
+                registry=registry,
+            ),
+            premium_spend=Counter(
+                "routeiq_premium_alternative_spend_usd_total",
+                "What the same requests would have cost on the best premium candidate, estimated the "
+                "same way: the saving is this minus routeiq_estimated_spend_usd_total.",
+                registry=registry,
+            ),
         )
+        metrics._present_at_zero()
+        return metrics
