@@ -3,8 +3,12 @@ process and Python collectors, a deployment label on decisions, counters present
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests._harness import ServeProcess, free_port
 from tests.conftest import make_client
 
 
@@ -59,3 +63,13 @@ def test_http_requests_by_route_template_and_status_and_deployment_label() -> No
     assert sum(counts) == 2
     decided = [labels for labels, v in samples["routeiq_decisions_total"] if v > 0]
     assert decided and decided[0]["deployment"] == "eu-1" and decided[0]["model"] == "x/small"
+
+
+def test_metrics_only_listener_serves_metrics_and_nothing_else(tmp_path: Path) -> None:
+    port = free_port()
+    with ServeProcess(tmp_path, metrics_port=port, metrics_host="127.0.0.1") as server:
+        assert httpx.post(f"{server.url}/route", json={"prompt": "hi"}, trust_env=False).status_code == 200
+        scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", trust_env=False)
+        assert scraped.status_code == 200 and "routeiq_decisions_total{" in scraped.text
+        route = httpx.post(f"http://127.0.0.1:{port}/route", json={"prompt": "hi"}, trust_env=False)
+        assert route.status_code != 200

@@ -23,7 +23,7 @@ from routeiq.http.handlers import router
 from routeiq.http.http_metrics import HttpMetricsMiddleware
 from routeiq.http.middleware import BodyLimitMiddleware, ErrorBoundaryMiddleware, RequestIdMiddleware
 from routeiq.http.ui import install_ui
-from routeiq.observability.metrics import Metrics
+from routeiq.observability.metrics import Metrics, start_metrics_listener
 from routeiq.settings import Settings
 from routeiq.state.build import build_state
 
@@ -41,6 +41,9 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
             log.warning(warning)
         engine = Engine.load(settings, metrics, build_state(settings, metrics))
         engine.warm_up()
+        if settings.premium_share_target is not None:
+            metrics.premium_target.set(settings.premium_share_target)
+        metrics_listener = start_metrics_listener(settings, metrics)
         sync = ConfigSync(engine)
         await sync.start()
         app.state.sync = sync
@@ -55,6 +58,8 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
         try:
             yield
         finally:
+            if metrics_listener is not None:
+                metrics_listener.shutdown()
             await sync.stop()
             await engine.close()
             if settings.prometheus_multiproc_dir is not None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -13,7 +15,13 @@ from prometheus_client import (
     Histogram,
     PlatformCollector,
     ProcessCollector,
+    multiprocess,
+    start_http_server,
 )
+
+from routeiq.settings import Settings
+
+log = logging.getLogger("routeiq")
 
 # Decisions take 0.1-50 ms; buckets resolve that range finely.
 _DURATION_BUCKETS = (
@@ -106,6 +114,7 @@ class Metrics:
     http_duration: Histogram
     spend: Counter
     premium_spend: Counter
+    premium_target: Gauge
     _stages: dict[str, Any] = field(default_factory=dict)
     model_label: BoundedLabels = field(default_factory=BoundedLabels)
     # Deployment ids, like model names, can come from callers' `candidates`: bounded the same way.
@@ -274,6 +283,37 @@ class Metrics:
                 "same way: the saving is this minus routeiq_estimated_spend_usd_total.",
                 registry=registry,
             ),
+            premium_target=Gauge(
+                "routeiq_premium_share_target_ratio",
+                "ROUTEIQ_PREMIUM_SHARE_TARGET (absent when unset): alerts compare the share with it.",
+                registry=registry,
+                multiprocess_mode="mostrecent",
+            ),
         )
         metrics._present_at_zero()
         return metrics
+
+
+class Listener(Protocol):
+    def shutdown(self) -> None: ...
+
+
+def start_metrics_listener(settings: Settings, metrics: Metrics) -> Listener | None:
+    """The metrics-only listener (`ROUTEIQ_METRICS_PORT`), on a daemon thread. Under
+    multiprocess metrics every worker tries the port and the first one holds it: each would
+    serve the same totals, read from every worker's files."""
+    if settings.metrics_port is None:
+        return None
+    registry = metrics.registry
+    if settings.prometheus_multiproc_dir is not None:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    try:
+        server, _ = start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE and settings.prometheus_multiproc_dir is not None:
+            return None  # another worker serves it
+        raise
+    log.info("metrics listener on %s:%d", settings.metrics_host, settings.metrics_port)
+    listener: Listener = server
+    return listener
