@@ -39,7 +39,7 @@ def _series(first: str, second: str) -> list[dict[str, str]]:
         out: dict[str, tuple[str, float]] = {}
         for family in text_string_to_metric_families(text):
             for s in family.samples:
-                if s.name.endswith("_created") or family.type == "info" and s.name == "python_info":
+                if s.name.endswith("_created") or (family.type == "info" and s.name == "python_info"):
                     continue
                 labels = {**s.labels, **TARGET}
                 rendered = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
