@@ -24,6 +24,7 @@ from routeiq.http.http_metrics import HttpMetricsMiddleware
 from routeiq.http.middleware import BodyLimitMiddleware, ErrorBoundaryMiddleware, RequestIdMiddleware
 from routeiq.http.ui import install_ui
 from routeiq.observability.metrics import Metrics, start_metrics_listener
+from routeiq.observability.tracing import Tracing
 from routeiq.settings import Settings
 from routeiq.state.build import build_state
 
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
     settings = settings or Settings()
     metrics = Metrics.create(registry, process=settings.prometheus_multiproc_dir is None)
     tokens = TokenSet.from_settings(settings)  # a bad token file stops start-up here
+    tracing = Tracing() if settings.tracing_enabled else None  # a missing extra stops it here
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -60,6 +62,8 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
         finally:
             if metrics_listener is not None:
                 metrics_listener.shutdown()
+            if tracing is not None:
+                tracing.shutdown()
             await sync.stop()
             await engine.close()
             if settings.prometheus_multiproc_dir is not None:
@@ -73,7 +77,7 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
         lifespan=lifespan,
         docs_url=None,  # install_docs serves them with local assets
         redoc_url=None,
-        middleware=middleware_stack(settings, tokens, metrics),
+        middleware=middleware_stack(settings, tokens, metrics, tracing),
     )
     app.state.metrics = metrics
     app.state.settings = settings
@@ -85,12 +89,19 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
     return app
 
 
-def middleware_stack(settings: Settings, tokens: TokenSet, metrics: Metrics) -> list[Middleware]:
+def middleware_stack(
+    settings: Settings, tokens: TokenSet, metrics: Metrics, tracing: Tracing | None = None
+) -> list[Middleware]:
     """In execution order: the first sees each request first and its response last."""
     stack = [
         Middleware(RequestIdMiddleware),  # every response, however made, carries the id
         Middleware(HttpMetricsMiddleware, metrics=metrics),  # counts what other layers answer too
     ]
+    if tracing is not None:
+        # Not installed at all when off: tracing then costs a request nothing.
+        from routeiq.http.tracing import TracingMiddleware
+
+        stack.append(Middleware(TracingMiddleware, tracing=tracing))
     if settings.cors_allow_origins:
         # Outside auth and every error source, so browsers can read 401s and shed 503s too.
         stack.append(

@@ -49,21 +49,24 @@ class HttpMetricsMiddleware:
         known = self._routes.get(path)
         if known is not None:
             return known
-        route = scope.get("route")  # set by the router once a route matched
-        template = getattr(route, "path", None)
-        if not isinstance(template, str):
-            template = self._match(scope)
+        template = route_template(scope)
         if template != UNMATCHED and "{" not in template and len(self._routes) < 512:
             self._routes[path] = template  # only static paths: a templated one varies per call
         return template
 
-    @staticmethod
-    def _match(scope: Scope) -> str:
-        """Middleware-answered requests (401, 413, 503) never reach the router: match here."""
-        app = scope.get("app")
-        for route in getattr(getattr(app, "router", None), "routes", ()):
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                template = getattr(route, "path", None)
-                return template if isinstance(template, str) else UNMATCHED
-        return UNMATCHED
+
+def route_template(scope: Scope) -> str:
+    """The matched route's template, or `unmatched` (after the app ran)."""
+    template = getattr(scope.get("route"), "path", None)  # set by the router once a route matched
+    return template if isinstance(template, str) else _match(scope)
+
+
+def _match(scope: Scope) -> str:
+    """Middleware-answered requests (401, 413, 503) never reach the router: match here."""
+    app = scope.get("app")
+    for route in getattr(getattr(app, "router", None), "routes", ()):
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            template = getattr(route, "path", None)
+            return template if isinstance(template, str) else UNMATCHED
+    return UNMATCHED
