@@ -6,7 +6,10 @@ alternated (keep-alive, concurrency 1, embedding cached so the decision itself i
   i.e. without HTTP metrics, the spend counters and the explain references;
 - now, and the same again as a control for noise between identical servers;
 - now with the dashboard open: a thread polling /admin/overview every second (what the page
-  does) and /admin/decisions every 5 s.
+  does) and /admin/decisions every 5 s;
+- now with tracing on (the otel extra), exporting over OTLP/HTTP to a receiver in this process
+  that answers 200, every request carrying a traceparent. Tracing off is the "now" rows: off,
+  no tracing code is installed.
 In process (µs per call): the HTTP-metrics middleware around a no-op ASGI app, and the two
 spend counters.
 
@@ -26,6 +29,7 @@ import threading
 import time
 from contextlib import ExitStack
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -94,10 +98,26 @@ def dashboard_poller(url: str, stop: threading.Event) -> None:
             i += 1
 
 
+class _Sink(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+TRACEPARENT = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+
+
 def http_latency(tmp: Path, requests: int, base: str) -> dict[str, list[float]]:
     before = Path(tempfile.mkdtemp(prefix="routeiq-before-"))
     archive = subprocess.run(["git", "archive", base, "service"], cwd=REPO, capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(before)], input=archive.stdout, check=True)
+    sink = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
     variants = {
         f"before ({base})": ServeProcess(
             tmp, admin_key=KEY, models_path=REPO / "models", env={"PYTHONPATH": str(before / "service")}
@@ -105,6 +125,12 @@ def http_latency(tmp: Path, requests: int, base: str) -> dict[str, list[float]]:
         "now": ServeProcess(tmp, admin_key=KEY),
         "now again (control)": ServeProcess(tmp, admin_key=KEY),
         "now, dashboard open (polls /admin/overview 1/s)": ServeProcess(tmp, admin_key=KEY),
+        "now, tracing on (OTLP to a local receiver)": ServeProcess(
+            tmp,
+            admin_key=KEY,
+            tracing_enabled="true",
+            env={"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.server_address[1]}"},
+        ),
     }
     stop = threading.Event()
     with ExitStack() as stack:
@@ -124,11 +150,13 @@ def http_latency(tmp: Path, requests: int, base: str) -> dict[str, list[float]]:
             order = list(clients.items())
             for name, client in order if i % 2 else reversed(order):
                 start = time.perf_counter()
-                client.post("/route", json=REQUEST).raise_for_status()
+                client.post("/route", json=REQUEST, headers=TRACEPARENT).raise_for_status()
                 if i >= 50:
                     samples[name].append((time.perf_counter() - start) * 1000)
         stop.set()
         poller.join(timeout=5)
+    sink.shutdown()
+    sink.server_close()
     return samples
 
 
