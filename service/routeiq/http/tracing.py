@@ -59,26 +59,30 @@ class TracingMiddleware:
             finally:
                 route = route_template(scope)
                 span.update_name(f"{method} {route}")
-                span.set_attribute("http.request.method", method)
-                span.set_attribute("http.route", route)
-                span.set_attribute("http.response.status_code", status)
                 state = scope.get("state", {})
-                if state.get("request_id"):
-                    span.set_attribute("routeiq.request_id", state["request_id"])
-                _decision_attributes(span, state.get("decision"))
+                # One call: the SDK takes its lock and checks limits once per call, not per key.
+                span.set_attributes(
+                    {
+                        "http.request.method": method,
+                        "http.route": route,
+                        "http.response.status_code": status,
+                        "routeiq.request_id": state.get("request_id") or "",
+                        **_decision_attributes(state.get("decision")),
+                    }
+                )
                 if status >= 500:
                     span.set_status(Status(StatusCode.ERROR))
 
 
-def _decision_attributes(span: Any, decision: dict[str, Any] | None) -> None:
+def _decision_attributes(decision: dict[str, Any] | None) -> dict[str, Any]:
     if not decision:
-        return
-    for name in _DECISION_FIELDS:
-        value = decision.get(name)
-        if value is not None:
-            span.set_attribute(f"routeiq.{name}", value)
+        return {}
+    out: dict[str, Any] = {
+        f"routeiq.{k}": decision[k] for k in _DECISION_FIELDS if decision.get(k) is not None
+    }
     for name in ("complexity", "confidence"):
         if decision.get(name) is not None:
-            span.set_attribute(f"routeiq.{name}", float(decision[name]))
+            out[f"routeiq.{name}"] = float(decision[name])
     for stage, ms in (decision.get("timings_ms") or {}).items():
-        span.set_attribute(f"routeiq.stage.{stage}_ms", float(ms))
+        out[f"routeiq.stage.{stage}_ms"] = float(ms)
+    return out
