@@ -73,3 +73,12 @@ def test_metrics_only_listener_serves_metrics_and_nothing_else(tmp_path: Path) -
         assert scraped.status_code == 200 and "routeiq_decisions_total{" in scraped.text
         route = httpx.post(f"http://127.0.0.1:{port}/route", json={"prompt": "hi"}, trust_env=False)
         assert route.status_code != 200
+
+
+def test_unknown_http_methods_are_one_label_value() -> None:
+    with make_client() as client:
+        for method in ("BREW", "WHEN", "XYZZY"):
+            client.request(method, "/route")
+        samples = _samples(client.get("/metrics").text)
+    methods = {labels["method"] for labels, _ in samples["routeiq_http_requests_total"]}
+    assert methods <= {"GET", "POST", "other"} and "other" in methods

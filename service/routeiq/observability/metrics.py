@@ -65,6 +65,8 @@ ERROR_TYPES = (
     "internal_error",
 )
 CACHE_RESULTS = ("hit", "shared_hit", "miss")
+# Any token is a valid HTTP method to the parser: others are one label value, not one each.
+_HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
 FEEDBACK_OUTCOMES = ("success", "failure")
 
 
@@ -124,10 +126,12 @@ class Metrics:
     def http(self, method: str, route: str, status: int) -> tuple[Any, Any]:
         """(counter, histogram) children for one request shape; cached: routes are templates
         and methods a handful, so the cache stays small."""
+        if method not in _HTTP_METHODS:
+            method = "other"
         key = (method, route, status)
         children = self._http.get(key)
         if children is None:
-            labels = (method[:16], route, str(status))
+            labels = (method, route, str(status))
             children = self._http[key] = (
                 self.http_requests.labels(*labels),
                 self.http_duration.labels(*labels),
