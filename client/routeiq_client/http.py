@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from ._tracecontext import trace_headers
 from .config import ClientConfig
 from .errors import (
     SidecarBadResponse,
@@ -19,7 +20,6 @@ from .errors import (
     SidecarTimeout,
     SidecarUnavailable,
 )
-from .tracecontext import trace_headers
 
 _OVERLOADED = frozenset({429, 503})
 
