@@ -206,7 +206,10 @@ def test_an_experiment_started_from_the_page_is_running(
         what="assigned",
     )
     dashboard.save_screenshot(str(shots / "experiments.png"))
-    dashboard.find_element(By.CSS_SELECTOR, 'button.stop[data-name="mlp-vs-centroid"]').click()
+    # The panel is redrawn on every poll: a button found just before a redraw goes stale, so
+    # find and click again until the click lands.
+    stop = 'button.stop[data-name="mlp-vs-centroid"]'
+    wait_for(lambda: dashboard.find_element(By.CSS_SELECTOR, stop).click() or True, what="stop clicked")
     dashboard.switch_to.alert.accept()
     wait_for(
         lambda: not dashboard.find_elements(By.CSS_SELECTOR, 'button.stop[data-name="mlp-vs-centroid"]'),
@@ -245,11 +248,13 @@ def test_the_explorer_opens_a_decisions_explain_view(dashboard, shots: Path) -> 
     tab(dashboard, "explorer")
     dashboard.find_element(By.ID, "f-profile").send_keys("premium")
     dashboard.find_element(By.CSS_SELECTOR, "#explorer-form button").click()
-    rows = wait_for(
-        lambda: dashboard.find_elements(By.CSS_SELECTOR, "#decisions tbody tr.decision"), what="rows"
-    )
-    assert all("premium" in r.text for r in rows)
-    rows[0].click()
+
+    def filtered() -> list:  # type: ignore[type-arg]
+        rows = dashboard.find_elements(By.CSS_SELECTOR, "#decisions tbody tr.decision")
+        return rows if rows and all("premium" in r.text for r in rows) else []
+
+    wait_for(filtered, what="only premium rows")
+    filtered()[0].click()
     wait_for(lambda: dashboard.find_element(By.ID, "explain").is_displayed(), what="explain view")
     candidates = wait_for(
         lambda: dashboard.find_elements(By.CSS_SELECTOR, "#explain-candidates tbody tr"), what="candidates"

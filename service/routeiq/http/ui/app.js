@@ -310,14 +310,18 @@ function drawConfig() {
   fillTable("catalog", current.catalog.map((e) => [e.deployment_id, e.model, e.tier, e.blended_cost_per_mtok ?? "–", (breakers[e.deployment_id] || { state: "closed" }).state]));
 }
 
+let searchSeq = 0;
+
 async function searchDecisions(event) {
   if (event) event.preventDefault();
+  const seq = ++searchSeq; // an older search answering late must not overwrite a newer one
   const params = new URLSearchParams({ limit: "200" });
   for (const f of ["model", "tier", "category", "profile", "strategy"]) {
     const v = $(`f-${f}`).value.trim();
     if (v) params.set(f, v);
   }
   const data = await api(`/admin/decisions?${params}`);
+  if (seq !== searchSeq) return;
   const reason = $("f-reason").value.trim().toLowerCase();
   const rows = data.decisions.filter((d) => !reason || (d.reason || "").toLowerCase().includes(reason));
   $("explorer-meta").textContent = `${rows.length} shown · ${data.buffered} buffered in worker ${data.worker_pid}`;
