@@ -1,6 +1,6 @@
 """Per-prompt complexity features for the dcrouter data, computed by the service's own stages.
 
-Shared by tools/fit_complexity.py and bench/eval_complexity.py. Vectors are cached under .cache/
+Used by bench/eval_complexity.py (the in-distribution dcrouter_test check). Vectors are cached under .cache/
 keyed by the embedder sha256 and the data file's hash, so refits take seconds.
 """
 

@@ -1,8 +1,8 @@
 """routeiq-client: ask a RouteIQ sidecar which LiteLLM deployment should serve a request,
 without ever letting the sidecar break the request.
 
-The LiteLLM names (`RouteIQStrategy`, `RouteIQProxyInstaller`, `RouteIQFeedbackLogger`,
-`install`) are imported lazily so that `import routeiq_client` does not import litellm.
+The LiteLLM names (`RouteIQRouting`, `install`) are imported lazily so that
+`import routeiq_client` does not import litellm.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .breaker import CircuitBreaker
 from .config import ClientConfig
-from .decide import Decider
+from .decide import Decider, Fallback, Ranking
 from .errors import (
     ConfigError,
     RouteIQClientError,
@@ -28,7 +28,7 @@ from .http import RouteIQClient
 from .metrics import ClientMetrics
 
 if TYPE_CHECKING:
-    from .litellm_strategy import RouteIQFeedbackLogger, RouteIQProxyInstaller, RouteIQStrategy, install
+    from .litellm_strategy import RouteIQRouting, install
 
 __version__ = "0.1.0"
 
@@ -38,12 +38,12 @@ __all__ = [
     "ClientMetrics",
     "ConfigError",
     "Decider",
+    "Fallback",
     "FeedbackReporter",
+    "Ranking",
     "RouteIQClient",
     "RouteIQClientError",
-    "RouteIQFeedbackLogger",
-    "RouteIQProxyInstaller",
-    "RouteIQStrategy",
+    "RouteIQRouting",
     "SidecarBadResponse",
     "SidecarError",
     "SidecarHTTPError",
@@ -55,7 +55,7 @@ __all__ = [
     "install",
 ]
 
-_LAZY = frozenset({"RouteIQStrategy", "RouteIQProxyInstaller", "RouteIQFeedbackLogger", "install"})
+_LAZY = frozenset({"RouteIQRouting", "install"})
 
 
 def __getattr__(name: str) -> Any:

@@ -23,7 +23,7 @@ class CircuitBreaker:
         self.open_seconds = open_seconds
         self._clock = clock
         self._on_change = on_change
-        # Sync callers run on the bridge thread while async callers run on the host's loop.
+        # LiteLLM calls the hooks from its event loop and, for sync calls, from worker threads.
         self._lock = threading.Lock()
         self._state: State = "closed"
         self._failures = 0

@@ -14,6 +14,20 @@ from dataclasses import InitVar, dataclass, fields
 from .errors import ConfigError
 
 ENV_PREFIX = "ROUTEIQ_CLIENT_"
+ON_REJECT = ("strict", "fail-open")
+# How each setting may be, for the one-line error that names it.
+_RANGES = {
+    "deadline_ms": "0 < ms <= 60000",
+    "failure_threshold": ">= 1",
+    "open_seconds": "> 0",
+    "feedback_queue": ">= 1",
+    "feedback_batch": "1..1000, the most one POST /feedback accepts",
+    "feedback_interval_s": "> 0",
+    "feedback_timeout_s": "> 0",
+    "max_connections": ">= 1",
+    "on_reject": "strict or fail-open",
+    "groups": "comma-separated model group names",
+}
 # `deadline_ms` was called `budget_ms`, a word the service uses for other things (token budget,
 # premium budget). The old keyword and variable still work, with a DeprecationWarning.
 _OLD_DEADLINE_ENV = ENV_PREFIX + "BUDGET_MS"
@@ -39,6 +53,12 @@ class ClientConfig:
     max_connections: int = 32
     # Bearer token for a shared RouteIQ service with auth on (empty: send none, sidecar mode).
     token: str = ""
+    # The model groups RouteIQ routes (opt-in); every other group keeps LiteLLM's own selection.
+    groups: tuple[str, ...] = ()
+    # When the sidecar refuses a request (unknown profile, no candidate fits the profile):
+    # `strict` fails it with a 400 naming why; `fail-open` serves it with LiteLLM's own selection,
+    # an `x-routeiq-fallback` header and a WARNING every time.
+    on_reject: str = "strict"
     # Deprecated spelling of `deadline_ms` (keyword only in practice; not a field).
     budget_ms: InitVar[float | None] = None
 
@@ -61,7 +81,10 @@ class ClientConfig:
                 raise ConfigError(f"budget_ms={budget_ms!r} and deadline_ms={self.deadline_ms!r} disagree")
             object.__setattr__(self, "deadline_ms", float(budget_ms))
         if not self.url.startswith(("http://", "https://")):
-            raise ConfigError(f"url must start with http:// or https://, got {self.url!r}")
+            raise ConfigError(f"{_env('url')}={self.url!r} must start with http:// or https://")
+        if "\n" in self.token or "\r" in self.token or self.token != self.token.strip():
+            raise ConfigError(f"{_env('token')} has surrounding whitespace or a line break")
+        object.__setattr__(self, "groups", tuple(self.groups))
         checks = {
             "deadline_ms": 0 < self.deadline_ms <= 60_000,
             "failure_threshold": self.failure_threshold >= 1,
@@ -71,10 +94,12 @@ class ClientConfig:
             "feedback_interval_s": self.feedback_interval_s > 0,
             "feedback_timeout_s": self.feedback_timeout_s > 0,
             "max_connections": self.max_connections >= 1,
+            "on_reject": self.on_reject in ON_REJECT,
+            "groups": all(isinstance(g, str) and g and g == g.strip() for g in self.groups),
         }
         for name, ok in checks.items():
             if not ok:
-                raise ConfigError(f"{name}={getattr(self, name)!r} is out of range")
+                raise ConfigError(f"{_env(name)}={getattr(self, name)!r} is out of range ({_RANGES[name]})")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ClientConfig:
@@ -94,6 +119,11 @@ class ClientConfig:
         return cls(**values)  # type: ignore[arg-type]
 
 
+def _env(name: str) -> str:
+    """Errors name the variable an operator sets (the field is its lower-case tail)."""
+    return ENV_PREFIX + name.upper()
+
+
 # Reading the old name gives the deadline (the InitVar's class default would otherwise say None).
 ClientConfig.budget_ms = property(lambda self: self.deadline_ms)  # type: ignore[attr-defined]
 
@@ -105,6 +135,8 @@ def _parse(name: str, raw: str, kind: type) -> object:
             if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
                 raise ValueError(raw)
             return lowered in {"1", "true", "yes", "on"}
+        if kind is tuple:
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
         return kind(raw.strip())
     except ValueError as exc:
         raise ConfigError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind.__name__}") from exc

@@ -44,9 +44,11 @@ class SidecarHTTPError(SidecarError):
 
     reason = "http_error"
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, error_type: str | None = None) -> None:
         super().__init__(f"HTTP {status}: {message}")
         self.status = status
+        self.message = message
+        self.error_type = error_type  # the service's `error.type` (`unknown_profile`, ...)
         # A 4xx is about this request (bad input, no candidate fits the profile); the next
         # request may well succeed, so it does not count against the sidecar's health. 401/403
         # are the exception: a missing or wrong token fails every request alike, so they trip

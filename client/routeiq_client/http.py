@@ -84,7 +84,7 @@ def decode_answer(response: httpx.Response) -> dict[str, Any]:
     if status in _OVERLOADED:
         raise SidecarOverloaded(f"HTTP {status}")
     if not 200 <= status < 300:
-        raise SidecarHTTPError(status, _error_message(response))
+        raise SidecarHTTPError(status, *_error_of(response))
     try:
         body = json.loads(response.content)
     except ValueError as exc:
@@ -94,9 +94,11 @@ def decode_answer(response: httpx.Response) -> dict[str, Any]:
     return body
 
 
-def _error_message(response: httpx.Response) -> str:
+def _error_of(response: httpx.Response) -> tuple[str, str | None]:
+    """The service's `{"error": {"type", "message"}}`, else the start of the body."""
     try:
         error = json.loads(response.content).get("error", {})
-        return str(error.get("message", ""))[:300]
+        kind = error.get("type")
+        return str(error.get("message", ""))[:300], kind if isinstance(kind, str) else None
     except (ValueError, AttributeError):
-        return response.text[:300]
+        return response.text[:300], None

@@ -1,22 +1,26 @@
 """The LiteLLM adapter — the only module that imports litellm.
 
-- `RouteIQStrategy`: a `CustomRoutingStrategyBase` for `router.set_custom_routing_strategy`.
-  It replaces LiteLLM's whole selection path, so it asks the router's own helper for the healthy
-  deployments (cooldowns, team / tag / order filters, aliases, ids, `specific_deployment`) and
-  only ever returns one of them.
-- `RouteIQFeedbackLogger`: a `CustomLogger` that queues each call's outcome for POST /feedback.
-- `RouteIQProxyInstaller`: the feedback logger plus an `async_pre_call_hook` that installs the
-  strategy on the proxy's router before each request is routed, re-installing it when the router
-  object was replaced or `update_settings` reset the strategy. `proxy_installer` is the instance
-  named in `litellm_settings.callbacks`.
+RouteIQ *narrows* LiteLLM's choice; it never replaces it. `RouteIQRouting` is a `CustomLogger`
+whose `async_filter_deployments` hook LiteLLM runs inside its own healthy-deployment filtering
+(after cooldowns, team and health-check filters; before tag, order and pre-call-check filters
+and before its `routing_strategy` picks one). For a model group the operator opted in, the hook
+keeps only the deployments of the model RouteIQ ranked best, so LiteLLM's weights, rpm/tpm
+limits, cooldowns, retries, fallbacks and pre-routing routers all keep working; every other
+group is left alone. It also puts the decision into LiteLLM's routing-decision metadata (the
+standard logging payload's `routing_decision`), adds `x-routeiq-*` response headers on the
+proxy and reports each call's outcome to POST /feedback.
+
+`proxy_installer` is the instance named in the proxy's `litellm_settings.callbacks`; `install`
+is the SDK's one call.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
+import sys
 import threading
-import time
 import warnings
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -24,23 +28,23 @@ from typing import Any
 
 import litellm
 from litellm.integrations.custom_logger import CustomLogger
-from litellm.types.router import CustomRoutingStrategyBase
+from litellm.litellm_core_utils.core_helpers import get_or_create_metadata_bucket
 
 from .breaker import CircuitBreaker
-from .bridge import LoopThread
 from .config import ClientConfig
-from .decide import Decider
+from .decide import Decider, Fallback
+from .errors import ConfigError
 from .feedback import FeedbackReporter
 from .http import RouteIQClient
-from .metrics import SPECIFIC, ClientMetrics
+from .metrics import RETRY, SINGLE, ClientMetrics
+from .narrow import STATE_KEY, CallState, decision_record, distinct_models, narrow, response_headers
 
 log = logging.getLogger("routeiq_client")
 
 
 class ClientResources:
-    """What outlives one strategy instance: the connection pool, the circuit breaker, metrics,
-    the feedback queue, the sync bridge and the per-deployment facts cache. A re-installed
-    strategy keeps using them; `close()` releases them."""
+    """What the hooks share: the connection pool, the circuit breaker, metrics, the feedback
+    queue and the per-deployment facts cache. `close()` releases them."""
 
     def __init__(
         self,
@@ -55,9 +59,9 @@ class ClientResources:
             self.config.failure_threshold, self.config.open_seconds, on_change=self.metrics.circuit
         )
         self.reporter = FeedbackReporter(self.config, self.metrics) if self.config.feedback else None
-        self.bridge = LoopThread()
         self._facts: dict[tuple[str, str], dict[str, Any]] = {}
         self._facts_lock = threading.Lock()
+        self.decider = Decider(self.client, self.breaker, self.metrics, self.facts)
 
     def facts(self, deployment: Mapping[str, Any]) -> Mapping[str, Any]:
         """Cost, context window and capabilities from LiteLLM's model info, once per deployment."""
@@ -71,76 +75,18 @@ class ClientResources:
         return found
 
     def close(self) -> None:
-        """Flush feedback, close the sync path's pool and stop the threads. Pools of other
-        event loops are closed by `await client.aclose()` on those loops."""
+        """Flush feedback and stop its thread. Connection pools belong to their event loops and
+        are closed by `await client.aclose()` on each."""
         if self.reporter is not None:
             self.reporter.close()
-        if self.bridge.started:
-            self.bridge.run(self.client.aclose())
-        self.bridge.stop()
 
 
-class RouteIQStrategy(CustomRoutingStrategyBase):
-    def __init__(
-        self,
-        router: litellm.Router,
-        config: ClientConfig | None = None,
-        resources: ClientResources | None = None,
-    ) -> None:
-        self.router = router
-        self.resources = resources or ClientResources(config)
-        self.decider = Decider(
-            self.resources.client, self.resources.breaker, self.resources.metrics, self.resources.facts
-        )
-
-    async def async_get_available_deployment(
-        self,
-        model: str,
-        messages: list[dict[str, str]] | None = None,
-        input: str | list[Any] | None = None,
-        specific_deployment: bool | None = False,
-        request_kwargs: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        kwargs = request_kwargs if request_kwargs is not None else {}
-        start = time.perf_counter()
-        # The router's own errors (no healthy deployment, unknown model id) pass through unchanged.
-        healthy = await self.router.async_get_healthy_deployments(
-            model=model,
-            request_kwargs=kwargs,
-            messages=messages,
-            input=input,
-            specific_deployment=specific_deployment,
-        )
-        if isinstance(healthy, dict):  # a deployment id or specific_deployment: LiteLLM already chose
-            self.resources.metrics.decision(SPECIFIC, time.perf_counter() - start)
-            return healthy
-        return await self.decider.choose(model, healthy, messages, input, kwargs)
-
-    def get_available_deployment(
-        self,
-        model: str,
-        messages: list[dict[str, str]] | None = None,
-        input: str | list[Any] | None = None,
-        specific_deployment: bool | None = False,
-        request_kwargs: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Sync entry (Router.completion): the async path on the resources' private loop, which
-        works whether or not the calling thread is already running an event loop."""
-        return self.resources.bridge.run(
-            self.async_get_available_deployment(model, messages, input, specific_deployment, request_kwargs)
-        )
-
-    def install(self) -> RouteIQStrategy:
-        self.router.set_custom_routing_strategy(self)
-        return self
-
-    def is_installed(self, router: Any) -> bool:
-        current = getattr(router, "__dict__", {}).get("async_get_available_deployment")
-        return router is self.router and getattr(current, "__self__", None) is self
+class RouteIQRejected(litellm.BadRequestError):
+    """`on_reject: strict`: the sidecar refused the request; the proxy's caller gets a 400."""
 
 
-class RouteIQFeedbackLogger(CustomLogger):
-    """Reports every call's outcome (deployment id, success, latency, error class) to the sidecar."""
+class RouteIQRouting(CustomLogger):
+    """Narrows the opted-in groups' deployments to RouteIQ's model; reports outcomes."""
 
     def __init__(self, resources: ClientResources | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -149,12 +95,104 @@ class RouteIQFeedbackLogger(CustomLogger):
 
     @property
     def resources(self) -> ClientResources:
-        # Built on first use, not at import: the proxy imports this module before reading its env.
         if self._resources is None:
             with self._resources_lock:
                 if self._resources is None:
                     self._resources = ClientResources()
         return self._resources
+
+    # -- selection ---------------------------------------------------------------------------
+
+    async def async_filter_deployments(
+        self,
+        model: str,
+        healthy_deployments: list[Any],
+        messages: Any,
+        request_kwargs: dict[str, Any] | None = None,
+        parent_otel_span: Any = None,
+    ) -> list[dict[str, Any]]:
+        if request_kwargs is None or model not in self.resources.config.groups or not healthy_deployments:
+            return healthy_deployments
+        try:
+            return await self._narrow(model, healthy_deployments, messages, request_kwargs)
+        except RouteIQRejected:
+            raise
+        except Exception:  # never fail a request because of routing glue: LiteLLM selects alone
+            log.exception("routeiq: could not narrow %r; LiteLLM selects alone", model)
+            return healthy_deployments
+
+    async def _narrow(
+        self, group: str, healthy: list[dict[str, Any]], messages: Any, kwargs: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        _, bucket = get_or_create_metadata_bucket(kwargs)
+        state = CallState.of(bucket, kwargs.get("litellm_trace_id"))
+        state.note_previous_attempt(bucket)
+        entry = state.groups.get(group)
+        metrics = self.resources.metrics
+        if entry is not None:
+            metrics.decision(RETRY, 0.0)
+        elif distinct_models(healthy) <= 1:
+            metrics.decision(SINGLE, 0.0)
+            entry = state.groups[group] = {"models": [], "record": None}
+        else:
+            outcome = await self.resources.decider.rank(group, healthy, messages, kwargs.get("input"), kwargs)
+            if isinstance(outcome, Fallback):
+                entry = self._fallback_entry(group, outcome, kwargs)
+            else:
+                entry = {"models": outcome.models, "record": decision_record(group, outcome.answer)}
+            state.groups[group] = entry
+        chosen, chosen_model = narrow(healthy, entry["models"], state.failed)
+        state.data["last"] = group
+        record = entry["record"]
+        if record is not None:
+            if chosen_model is not None:
+                record = {**record, "routed_model": chosen_model}
+            # LiteLLM's own recorder: the standard logging payload's `routing_decision`, with
+            # LiteLLM's redaction rules applied, cleared and rewritten on every attempt.
+            litellm.Router._record_routing_decision(request_kwargs=kwargs, routing_decision=record)
+        return chosen
+
+    def _fallback_entry(self, group: str, outcome: Fallback, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        if outcome.rejected:
+            why = f"{outcome.error_type or 'rejected'}: {outcome.detail}"
+            if self.resources.config.on_reject == "strict":
+                raise RouteIQRejected(
+                    message=f"RouteIQ refused this request for model group {group!r} ({why})",
+                    model=group,
+                    llm_provider="routeiq",
+                )
+            log.warning(
+                "routeiq refused a request for %r (%s); served by LiteLLM's own selection "
+                "(on_reject=fail-open), litellm_call_id=%s",
+                group,
+                why,
+                kwargs.get("litellm_call_id") or kwargs.get("litellm_trace_id"),
+            )
+            reason = f"rejected:{outcome.error_type or 'rejected'}"
+        else:
+            reason = outcome.reason
+        return {"models": [], "record": {"router_model_name": group, "routeiq_fallback": reason}}
+
+    # -- visibility on the proxy -------------------------------------------------------------
+
+    async def async_post_call_response_headers_hook(
+        self,
+        data: dict[str, Any],
+        user_api_key_dict: Any,
+        response: Any,
+        request_headers: dict[str, str] | None = None,
+        litellm_call_info: dict[str, Any] | None = None,
+    ) -> dict[str, str] | None:
+        for key in ("litellm_metadata", "metadata"):
+            bucket = data.get(key)
+            found = bucket.get(STATE_KEY) if isinstance(bucket, dict) else None
+            if isinstance(found, dict):
+                group = found.get("groups", {}).get(found.get("last"))
+                record = group.get("record") if isinstance(group, dict) else None
+                return response_headers(record) if isinstance(record, dict) else None
+        return None
+
+    # -- outcomes ----------------------------------------------------------------------------
 
     def _report(self, kwargs: Mapping[str, Any], success: bool, start: Any, end: Any) -> None:
         try:
@@ -187,40 +225,32 @@ class RouteIQFeedbackLogger(CustomLogger):
         self._report(kwargs, False, start_time, end_time)
 
 
-class RouteIQProxyInstaller(RouteIQFeedbackLogger):
-    """Put `routeiq_client.litellm_strategy.proxy_installer` in `litellm_settings.callbacks`."""
-
-    def __init__(self, resources: ClientResources | None = None, **kwargs: Any) -> None:
-        super().__init__(resources, **kwargs)
-        self.strategy: RouteIQStrategy | None = None
-        self.installs = 0
-
-    def ensure_installed(self, router: Any) -> None:
-        if router is None or (self.strategy is not None and self.strategy.is_installed(router)):
-            return
-        self.strategy = RouteIQStrategy(router, resources=self.resources).install()
-        self.installs += 1
-        log.info("routeiq strategy installed on the proxy router (install #%d)", self.installs)
-
-    async def async_pre_call_hook(
-        self, user_api_key_dict: Any, cache: Any, data: dict[str, Any], call_type: Any
-    ) -> None:
-        try:
-            from litellm.proxy import proxy_server
-
-            self.ensure_installed(proxy_server.llm_router)
-        except Exception:  # never fail a request because of routing glue: LiteLLM routes alone
-            log.exception("routeiq: could not install the strategy on the proxy router")
+def install(router: litellm.Router, config: ClientConfig | None = None) -> RouteIQRouting:
+    """SDK mode in one call: narrow `config.groups` of `router` through RouteIQ and report
+    outcomes. The hook is process-wide (LiteLLM runs `litellm.callbacks` for every router);
+    it acts on the named groups only. Only the async entry points (`acompletion`,
+    `aresponses`, the proxy) run LiteLLM's filter hooks; sync `Router.completion` keeps
+    LiteLLM's own selection."""
+    resources = ClientResources(config)
+    check_groups(resources.config, {str(d.get("model_name")) for d in router.model_list})
+    routing = RouteIQRouting(resources)
+    manager = litellm.logging_callback_manager
+    # LiteLLM keeps one instance of a callback class in its lists: a second install replaces
+    # the first instead of being silently ignored.
+    for old in [c for c in manager.get_all_callbacks() if isinstance(c, RouteIQRouting)]:
+        manager.remove_callback_from_all_lists(old)
+    litellm.callbacks.append(routing)
+    return routing
 
 
-def install(
-    router: litellm.Router, config: ClientConfig | None = None, feedback: bool = True
-) -> RouteIQStrategy:
-    """SDK mode in one call: route `router` through RouteIQ and report outcomes."""
-    strategy = RouteIQStrategy(router, config).install()
-    if feedback and strategy.resources.reporter is not None:
-        litellm.callbacks.append(RouteIQFeedbackLogger(strategy.resources))
-    return strategy
+def check_groups(config: ClientConfig, known: set[str]) -> None:
+    if not config.groups:
+        raise ConfigError(
+            "ROUTEIQ_CLIENT_GROUPS is empty: name the model groups RouteIQ routes (comma-separated)"
+        )
+    missing = [g for g in config.groups if g not in known]
+    if missing:
+        raise ConfigError(f"ROUTEIQ_CLIENT_GROUPS names {missing!r}, not model groups of this router")
 
 
 def model_facts(deployment: Mapping[str, Any]) -> dict[str, Any]:
@@ -289,13 +319,30 @@ def _latency_ms(start: Any, end: Any) -> float | None:
     return None
 
 
-# The instance LiteLLM's proxy imports by name (`litellm_settings.callbacks`). Cheap: the
-# resources (pools, threads) are built on the first request.
-proxy_installer = RouteIQProxyInstaller()
+def _proxy_instance() -> RouteIQRouting:
+    """Built when the proxy imports this module while loading its config, so a bad
+    `ROUTEIQ_CLIENT_*` setting stops the proxy at start-up with one line naming it."""
+    try:
+        config = ClientConfig.from_env()
+        if not config.groups:
+            check_groups(config, set())
+    except ConfigError as exc:
+        # Raising here would leave a page of uvicorn traceback around the one line that
+        # matters; the proxy has served nothing yet, so there is nothing to clean up.
+        print(f"routeiq-client: {exc}", file=sys.stderr, flush=True)
+        os._exit(2)
+    return RouteIQRouting(ClientResources(config))
 
 
 def __getattr__(name: str) -> Any:
-    # `Runtime` was this module's name for ClientResources; kept importable for a while.
+    # The proxy names `routeiq_client.litellm_strategy.proxy_installer`; it is made on that
+    # first lookup, not at import, so the SDK can import this module without proxy settings.
+    if name == "proxy_installer":
+        with _PROXY_LOCK:
+            instance = globals().get("_proxy")
+            if instance is None:
+                instance = globals()["_proxy"] = _proxy_instance()
+        return instance
     if name == "Runtime":
         warnings.warn(
             "routeiq_client.litellm_strategy.Runtime is deprecated; use ClientResources",
@@ -304,3 +351,6 @@ def __getattr__(name: str) -> Any:
         )
         return ClientResources
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+_PROXY_LOCK = threading.Lock()

@@ -19,10 +19,11 @@ log = logging.getLogger("routeiq_client")
 
 # Sources of a decision. `reason` is "" for all but fallback (why the sidecar was not used).
 SIDECAR = "sidecar"  # the sidecar's answer was used
-FALLBACK = "fallback"  # round-robin because the sidecar failed (reason says how)
-CIRCUIT_OPEN = "circuit_open"  # round-robin without asking: the circuit is open
-SPECIFIC = "specific"  # LiteLLM resolved one deployment itself (id, specific_deployment)
-SINGLE = "single"  # one healthy deployment: nothing to decide
+FALLBACK = "fallback"  # LiteLLM selects alone because the sidecar failed (reason says how)
+CIRCUIT_OPEN = "circuit_open"  # LiteLLM selects alone without asking: the circuit is open
+REJECTED = "rejected"  # the sidecar refused the request (unknown profile, nothing fits)
+RETRY = "retry"  # a retry or fallback of a call already decided: no second /route
+SINGLE = "single"  # one model among the healthy deployments: nothing to decide
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
@@ -36,7 +37,7 @@ class _Prometheus:
 
         self.decisions = PCounter(
             "routeiq_client_decisions_total",
-            "Routing decisions by source (sidecar, fallback, circuit_open, specific, single) and reason.",
+            "Routing decisions by source (sidecar, fallback, circuit_open, rejected, retry, single), reason.",
             ["source", "reason"],
             registry=registry,
         )
@@ -114,7 +115,7 @@ class ClientMetrics:
             self._last_logged[reason] = now
             suppressed = self._suppressed.pop(reason, 0)
         extra = f" (+{suppressed} more since last report)" if suppressed else ""
-        log.warning("routeiq sidecar not used (%s): %s; round-robin fallback%s", reason, detail, extra)
+        log.warning("routeiq sidecar not used (%s): %s; LiteLLM selects alone%s", reason, detail, extra)
 
     def circuit(self, old: str, new: str) -> None:
         if new == "open":

@@ -129,6 +129,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from routeiq.training.evaluate import EvalPlan, run
 
     settings = _settings({})
+    if args.cross_source:
+        return _eval_cross_source(args, settings)
+    if not args.catalog or not args.pair:
+        raise SystemExit("routeiq eval: --catalog and --pair are required (unless --cross-source)")
     plan = EvalPlan(
         data=Path(args.data),
         routers=Path(args.routers) if args.routers else settings.trained_routers_dir,
@@ -146,6 +150,34 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         report.write_json(result, Path(args.json))
     print(f"wrote section '{report.SECTION}' to {results_md}, {len(plots)} plots to {args.plots}")
+    return 0
+
+
+def _eval_cross_source(args: argparse.Namespace, settings: Any) -> int:
+    from datetime import UTC, datetime
+
+    from routeiq.inference.embedder import OnnxEmbedder
+    from routeiq.training import crossval, report
+
+    data = crossval.load(Path(args.data), settings, OnnxEmbedder(settings.embedder_dir))
+    pairs = tuple(args.pair) if args.pair else crossval.PAIRS
+    kinds = [k for k in args.routers_kinds.split(",") if k]
+    routers = tuple(k for k in kinds if k in crossval.ROUTERS)
+    pairwise = tuple(k for k in kinds if k in ("bt", "svm"))
+    result = crossval.run(data, pairs, routers=routers, pairwise=pairwise)
+    chosen = crossval.choose(result)
+    why = (
+        "the best mean APGR over kinds among fitted complexity scores that stay within 0.01 of "
+        "prompt length on every kind (chosen by `crossval.choose` on this table)"
+    )
+    command = "routeiq " + " ".join(sys.argv[1:]) if args.command_line is None else args.command_line
+    date = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    section = crossval.markdown(result, command, report.machine(), date, chosen, why)
+    results_md = Path(args.results)
+    report.write_section(results_md, section, crossval.SECTION)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result.to_json(), indent=1) + "\n")
+    print(section)
     return 0
 
 
@@ -186,8 +218,18 @@ def _add_training_commands(sub: Any) -> None:
 
     ev = sub.add_parser("eval", help="evaluate routers and baselines on held-out data; write RESULTS")
     ev.add_argument("--data", required=True, help="held-out file scoring every model")
-    ev.add_argument("--catalog", required=True, help="catalog YAML with the models' prices and tiers")
-    ev.add_argument("--pair", type=_pair, action="append", required=True, help="STRONG:WEAK (repeat)")
+    ev.add_argument("--catalog", help="catalog YAML with the models' prices and tiers")
+    ev.add_argument("--pair", type=_pair, action="append", help="STRONG:WEAK (repeat)")
+    ev.add_argument(
+        "--cross-source",
+        action="store_true",
+        help="leave-one-source-out over the rows' `source` field (tools/decontaminate.py build)",
+    )
+    ev.add_argument(
+        "--routers-kinds",
+        default="knn,linear,mf,mlp",
+        help="router kinds refitted per fold: knn, linear, mf, mlp, bt (Bradley-Terry), svm",
+    )
     ev.add_argument("--train-data", help="the training file, to verify no prompt is in both")
     ev.add_argument("--routers", help="routers folder (default: ROUTEIQ_ROUTERS_PATH or models/routers)")
     ev.add_argument("--router", action="append", help="only these routers (repeat)")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from routeiq_client import CircuitBreaker, ClientConfig, ConfigError
@@ -20,10 +22,17 @@ def test_config_from_env_parses_and_validates() -> None:
     )
     with pytest.raises(ConfigError, match="DEADLINE_MS"):
         ClientConfig.from_env({"ROUTEIQ_CLIENT_DEADLINE_MS": "fast"})
-    with pytest.raises(ConfigError, match="deadline_ms"):
+    with pytest.raises(ConfigError, match=r"ROUTEIQ_CLIENT_DEADLINE_MS=0.0 is out of range \(0 < ms"):
         ClientConfig.from_env({"ROUTEIQ_CLIENT_DEADLINE_MS": "0"})
-    with pytest.raises(ConfigError, match="url"):
+    with pytest.raises(
+        ConfigError, match=re.escape("ROUTEIQ_CLIENT_URL='127.0.0.1:8400' must start with http://")
+    ):
         ClientConfig(url="127.0.0.1:8400")
+    with pytest.raises(ConfigError, match="ROUTEIQ_CLIENT_ON_REJECT='open'"):
+        ClientConfig.from_env({"ROUTEIQ_CLIENT_ON_REJECT": "open"})
+    with pytest.raises(ConfigError, match="ROUTEIQ_CLIENT_TOKEN has surrounding whitespace"):
+        ClientConfig(token="abc\n")  # from a file or a secret pasted with its newline
+    assert ClientConfig.from_env({"ROUTEIQ_CLIENT_GROUPS": " auto, chat ,"}).groups == ("auto", "chat")
 
 
 def test_old_budget_ms_spellings_still_set_the_deadline() -> None:

@@ -17,7 +17,9 @@ from routeiq_client import (
     ClientConfig,
     ClientMetrics,
     Decider,
+    Fallback,
     FeedbackReporter,
+    Ranking,
     RouteIQClient,
 )
 
@@ -34,58 +36,72 @@ def decider(handler: Any, registry: CollectorRegistry | None = None, threshold: 
     return Decider(RouteIQClient(config, http), CircuitBreaker(threshold, 60), metrics)
 
 
-def choose_many(d: Decider, n: int) -> list[str]:
-    async def go() -> list[str]:
-        return [(await d.choose("g", HEALTHY, HI, None, {}))["model_info"]["id"] for _ in range(n)]
+def rank_many(d: Decider, n: int, healthy: list[dict[str, Any]] = HEALTHY) -> list[Ranking | Fallback]:
+    async def go() -> list[Ranking | Fallback]:
+        return [await d.rank("g", healthy, HI, None, {}) for _ in range(n)]
 
     return asyncio.run(go())
 
 
-def test_answer_maps_to_the_healthy_deployment_and_fallbacks_are_tried() -> None:
-    answers = iter([{"deployment_id": "d2"}, {"deployment_id": "gone", "fallbacks": ["nope", "d1"]}])
-    d = decider(lambda request: httpx.Response(200, json=next(answers)))
-    assert choose_many(d, 2) == ["d2", "d1"]
-    assert d.metrics.snapshot()["decisions"] == {"sidecar": 2}
+def test_the_answer_and_its_fallbacks_rank_models_each_once() -> None:
+    two_regions = [
+        *HEALTHY,
+        {"model_name": "g", "litellm_params": {"model": "m2"}, "model_info": {"id": "d2b"}},
+    ]
+    answer = {"deployment_id": "d2", "fallbacks": ["nope", "d2b", "d0"]}
+    d = decider(lambda request: httpx.Response(200, json=answer))
+    (ranking,) = rank_many(d, 1, two_regions)
+    assert isinstance(ranking, Ranking) and ranking.models == ["m2", "m0"]  # m1: not named, left out
+    assert d.metrics.snapshot()["decisions"] == {"sidecar": 1}
 
 
 @pytest.mark.parametrize(
     ("response", "reason", "trips"),
     [
-        (httpx.Response(422, json={"error": {"message": "no candidate"}}), "rejected", False),
+        (httpx.Response(500), "http_error", True),
         (httpx.Response(403, json={"error": {"message": "unknown token"}}), "unauthorized", True),
         (httpx.Response(503), "overloaded", True),
-        (httpx.Response(500), "http_error", True),
         (httpx.Response(200, content=b"[1]"), "bad_response", True),
+        (httpx.Response(200, json={"deployment_id": "gone"}), "unknown_deployment", False),
     ],
 )
-def test_failures_fall_back_round_robin(response: httpx.Response, reason: str, trips: bool) -> None:
+def test_sidecar_failures_are_fallbacks(response: httpx.Response, reason: str, trips: bool) -> None:
     d = decider(lambda request: response, threshold=2)
-    assert choose_many(d, 3) == ["d0", "d1", "d2"]
+    outcomes = rank_many(d, 3)
+    assert all(isinstance(o, Fallback) and not o.rejected for o in outcomes)
     counts = d.metrics.snapshot()["decisions"]
     if trips:  # two failures open the circuit: the third request does not ask
         assert counts == {f"fallback:{reason}": 2, "circuit_open": 1}
-    else:  # a 4xx is about the request, not the sidecar's health
+    else:
         assert counts == {f"fallback:{reason}": 3}
 
 
-def test_single_deployment_and_no_text_never_call() -> None:
+def test_a_rejection_names_the_service_error_type_and_keeps_the_circuit_closed() -> None:
+    error = {"error": {"type": "unknown_profile", "message": "unknown profile 'ecoo'"}}
+    d = decider(lambda request: httpx.Response(422, json=error), threshold=1)
+    outcomes = rank_many(d, 2)
+    assert all(isinstance(o, Fallback) and o.rejected and o.error_type == "unknown_profile" for o in outcomes)
+    assert d.breaker.state == "closed"
+    assert d.metrics.snapshot()["decisions"] == {"rejected": 2}
+
+
+def test_no_text_never_calls() -> None:
     calls: list[httpx.Request] = []
     d = decider(lambda request: calls.append(request) or httpx.Response(200, json={"deployment_id": "d0"}))
+    (outcome,) = asyncio.run(_rank_tokens(d))
+    assert calls == [] and isinstance(outcome, Fallback)
+    assert d.metrics.snapshot()["decisions"] == {"fallback:no_text": 1}
 
-    async def go() -> None:
-        assert await d.choose("g", HEALTHY[:1], HI, None, {}) is HEALTHY[0]
-        await d.choose("g", HEALTHY, None, [[1, 2]], {})
 
-    asyncio.run(go())
-    assert calls == []
-    assert d.metrics.snapshot()["decisions"] == {"single": 1, "fallback:no_text": 1}
+async def _rank_tokens(d: Decider) -> list[Ranking | Fallback]:
+    return [await d.rank("g", HEALTHY, None, [[1, 2]], {})]
 
 
 def test_prometheus_metrics_and_rate_limited_logs(caplog: pytest.LogCaptureFixture) -> None:
     registry = CollectorRegistry()
     d = decider(lambda request: httpx.Response(500), registry, threshold=100)
     with caplog.at_level(logging.WARNING, logger="routeiq_client"):
-        choose_many(d, 5)
+        rank_many(d, 5)
     assert (
         registry.get_sample_value(
             "routeiq_client_decisions_total", {"source": "fallback", "reason": "http_error"}

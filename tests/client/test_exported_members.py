@@ -17,7 +17,6 @@ def test_public_names_are_exactly_all() -> None:
     public = {n for n in dir(routeiq_client) if not n.startswith("_")} | routeiq_client._LAZY
     modules = {
         "breaker",
-        "bridge",
         "config",
         "decide",
         "errors",
@@ -25,6 +24,7 @@ def test_public_names_are_exactly_all() -> None:
         "http",
         "metrics",
         "request",
+        "narrow",
         "litellm_strategy",
     }
     assert public - modules - {"TYPE_CHECKING", "Any", "annotations"} == set(routeiq_client.__all__) - {

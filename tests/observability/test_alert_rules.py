@@ -218,7 +218,7 @@ def test_clients_without_a_sidecar_fire_the_fallback_alerts(tmp_path: Path) -> N
 
     async def decide(n: int) -> None:
         for _ in range(n):
-            await decider.choose("m", healthy, [{"role": "user", "content": "hi"}], None, None)
+            await decider.rank("m", healthy, [{"role": "user", "content": "hi"}], None, None)
 
     asyncio.run(decide(5))
     first = generate_latest(registry).decode()

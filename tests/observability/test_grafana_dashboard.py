@@ -79,7 +79,7 @@ def test_every_metric_it_reads_is_in_a_real_scrape() -> None:
         {"model_name": "m", "litellm_params": {"model": f"openai/m{i}"}, "model_info": {"id": f"d{i}"}}
         for i in range(2)
     ]
-    asyncio.run(decider.choose("m", healthy, [{"role": "user", "content": "hi"}], None, None))
+    asyncio.run(decider.rank("m", healthy, [{"role": "user", "content": "hi"}], None, None))
     # Families by name (a labelled family with no series yet is still declared, HELP and TYPE).
     declared = {
         family.name

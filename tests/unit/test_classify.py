@@ -54,6 +54,15 @@ def test_explicit_intent_overrides_similarity() -> None:
     assert c.category == "summarization" and "rule:intent:summarization" in c.notes
 
 
+def test_offered_tools_mean_tool_use_unless_another_task_is_named() -> None:
+    c = classify(CLEAR_CODE, signals(tools=2, agentic=True), centroids(), MODEL, min_confidence=0.35)
+    assert c.category == "tool_use" and "rule:tools_offered" in c.notes and not c.low_confidence
+    named = classify(
+        CLEAR_CODE, signals(tools=2, intent="summarization"), centroids(), MODEL, min_confidence=0.35
+    )
+    assert named.category == "summarization"
+
+
 def test_low_confidence_signal_rules_in_order() -> None:
     def run(**kw: object) -> str:
         return classify(AMBIGUOUS, signals(**kw), centroids(), MODEL, min_confidence=0.35).category

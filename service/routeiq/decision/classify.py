@@ -9,7 +9,8 @@ How signals combine with the centroid result (the rule, tested in tests/unit/tes
    from config). A non-English prompt has its confidence multiplied by `non_english_discount`
    (the embedder is English-only; such prompts cluster together whatever their intent).
 2. Structure beats similarity: a tool loop always means `tool_use`; an explicit instruction in
-   the task's opening words ("summarize …", "translate …", "tl;dr") names its category. Below
+   the task's opening words ("summarize …", "translate …", "tl;dr") names its category; tools
+   offered with no such instruction mean `tool_use`. Below
    the low-confidence line, a strong signal decides instead: tools offered -> tool_use,
    translation marker -> translation, code -> code_generation, math -> reasoning. The rule that
    fired is reported in `notes` and the decision's strategy becomes `heuristic`.
@@ -17,8 +18,10 @@ How signals combine with the centroid result (the rule, tested in tests/unit/tes
    prior (it routes on complexity and the profile default alone).
 4. Complexity = sigmoid(bias + sum(w_i * feature_i) + category_bias[category]); features are the
    tier-centroid expectation, log length of the task, math/code/reasoning/agentic flags,
-   enumerated steps, constraint markers and turns; the category bias applies only when the
-   category is confidently known. Tier = complexity bucketed by cut points.
+   enumerated steps, constraint markers, turns and the questions asked beyond the first; the category
+   bias applies only when the category is confidently known. Which weights are non-zero is
+   decided by the cross-source table (tools/fit_complexity.py). Tier = complexity bucketed by
+   cut points.
 """
 
 from __future__ import annotations
@@ -37,7 +40,18 @@ from routeiq.decision.schemas import TIERS, Tier
 from routeiq.decision.signals import Signals
 from routeiq.errors import ArtifactError
 
-FEATURES = ("tier", "length", "math", "code", "reasoning", "agentic", "steps", "constraints", "turns")
+FEATURES = (
+    "tier",
+    "length",
+    "math",
+    "code",
+    "reasoning",
+    "agentic",
+    "steps",
+    "constraints",
+    "turns",
+    "questions",
+)
 
 
 @dataclass(frozen=True)
@@ -96,6 +110,9 @@ class ComplexityModel:
             "steps": min(signals.steps, 6) / 6,
             "constraints": min(signals.constraints, 6) / 6,
             "turns": min(signals.user_turns, 10) / 10,
+            # Several questions in one task = several sub-answers to get right. Only questions
+            # beyond the first count: one "?" is how most prompts end, hard or trivial.
+            "questions": math.log1p(min(max(signals.questions - 1, 0), 9)) / math.log1p(9),
         }
 
     def score(self, features: dict[str, float], category: str | None) -> float:
@@ -194,6 +211,12 @@ def _apply_rules(
     if signals.intent and signals.intent != category and known(signals.intent):
         notes.append(f"rule:intent:{signals.intent}")
         return signals.intent, max(confidence, min_confidence)
+    # Tools offered and no other task named outright: the request's job is to pick and call one
+    # (the text is usually a plain question — "weather in Paris?" — which the embedding files
+    # under conversation or reasoning). The offered tools are better evidence than similarity.
+    if signals.tools > 0 and not signals.intent and category != "tool_use" and known("tool_use"):
+        notes.append("rule:tools_offered")
+        return "tool_use", max(confidence, min_confidence)
     if confidence >= min_confidence:
         return category, confidence
     for fired, target in (

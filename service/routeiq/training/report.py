@@ -230,10 +230,10 @@ def plot(result: EvalResult, folder: Path, link_base: Path) -> dict[str, str]:
     return links
 
 
-def write_section(results_md: Path, section: str) -> None:
+def write_section(results_md: Path, section: str, heading: str = SECTION) -> None:
     """Replace this section of RESULTS.md (up to the next `## ` heading) or append it."""
     text = results_md.read_text(encoding="utf-8") if results_md.exists() else "# Results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(text):
         text = pattern.sub(lambda _: section + "\n", text, count=1)
     else:
