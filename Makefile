@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEPS   := pyproject.toml $(wildcard client/pyproject.toml)
 
-.PHONY: serve test lint typecheck bench bench-load clean-venv
+.PHONY: serve test lint typecheck bench bench-load screenshots test-browser clean-venv
 
 $(STAMP): $(DEPS)
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,14 @@ bench: $(STAMP)
 bench-load: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/run_load.py --all --write
+
+## test-browser: the dashboard in headless Chromium (apt-get install chromium chromium-driver)
+test-browser: $(STAMP)
+	$(BIN)/python -m pytest -m browser tests/browser -q
+
+## screenshots: regenerate docs/images/*.png (the README's) with the browser tests
+screenshots: $(STAMP)
+	DASHBOARD_SCREENSHOTS=docs/images $(BIN)/python -m pytest -m browser tests/browser -q
 
 clean-venv:
 	rm -rf $(VENV)

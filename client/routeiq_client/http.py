@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from ._tracecontext import trace_headers
 from .config import ClientConfig
 from .errors import (
     SidecarBadResponse,
@@ -60,7 +61,7 @@ class RouteIQClient:
         """POST /route within the deadline; returns the decoded answer or raises SidecarError."""
         try:
             async with asyncio.timeout(self.config.deadline_ms / 1000):
-                response = await self._http().post("/route", json=payload)
+                response = await self._http().post("/route", json=payload, headers=trace_headers())
         except TimeoutError as exc:
             raise SidecarTimeout(f"no answer within {self.config.deadline_ms:g} ms") from exc
         except httpx.TimeoutException as exc:

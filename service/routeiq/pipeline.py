@@ -33,6 +33,7 @@ from routeiq.inference.cache import cache_key
 from routeiq.inference.embedder import Vector
 from routeiq.inference.fair_share import Verdict
 from routeiq.observability.metrics import label
+from routeiq.observability.recent_decisions import Explainer
 from routeiq.observability.stopwatch import Stopwatch
 from routeiq.snapshot import Snapshot
 
@@ -51,11 +52,11 @@ class Context:
 async def decide(engine: Engine, request: RouteRequest, ctx: Context) -> RouteResponse:
     """One decision, then what is shared about it: the experiment counter (exact across replicas)
     and this worker's recent-decisions buffer."""
-    response = await _decide(engine, engine.snapshot, request, ctx)
+    response, explain = await _decide(engine, engine.snapshot, request, ctx)
     if response.experiment and response.variant:
         await engine.state.count_decision(response.experiment, response.variant)
         engine.metrics.experiment_decisions.labels(label(response.experiment), label(response.variant)).inc()
-    engine.recent.add(response)
+    engine.recent.add(response, explain)
     # Every candidate the caller offered, not only the pick: its gateway may fall back to any of
     # them, and a worker that served one request of that gateway then knows them all.
     if request.candidates:
@@ -63,7 +64,9 @@ async def decide(engine: Engine, request: RouteRequest, ctx: Context) -> RouteRe
     return response
 
 
-async def _decide(engine: Engine, snap: Snapshot, request: RouteRequest, ctx: Context) -> RouteResponse:
+async def _decide(
+    engine: Engine, snap: Snapshot, request: RouteRequest, ctx: Context
+) -> tuple[RouteResponse, Explainer | None]:
     watch = Stopwatch()
     settings = engine.settings
     view = view_of(request)
@@ -95,7 +98,7 @@ async def _decide(engine: Engine, snap: Snapshot, request: RouteRequest, ctx: Co
     if sticky is not None:
         response = _session_response(engine, sticky, profile, ctx, signals, request, watch)
         _mark_assignment(response, assignment, ())
-        return response
+        return response, None
 
     vector = await _embed(engine, segments)
     watch.lap("embed")
@@ -137,17 +140,46 @@ async def _decide(engine: Engine, snap: Snapshot, request: RouteRequest, ctx: Co
         timings_ms={},
     )
     if request.explain:
-        response.signals = signals.as_dict()
-        response.scores = {
-            "category": classification.category_scores,
-            "tier": classification.tier_scores,
-            "complexity_features": classification.features,
-        }
-        response.candidates = _explain(selection)
-        response.signals["notes"] = describe(classification)["notes"]
+        response.signals, response.scores, response.candidates = _explained(
+            signals, classification, selection
+        )
     _mark_assignment(response, assignment, estimator_notes)
+    _spend(engine, selection, signals.approx_tokens)
     _finish(engine, response, watch)
-    return response
+
+    def explain() -> dict[str, Any]:
+        # Built only when someone opens it (GET /admin/decisions/{id}/explain): the buffer
+        # holds references to what this decision computed anyway, so /route pays nothing.
+        shown, scores, candidates = _explained(signals, classification, selection)
+        return {"signals": shown, "scores": scores, "candidates": [c.model_dump() for c in candidates]}
+
+    return response, explain
+
+
+def _explained(
+    signals: Signals, classification: Classification, selection: Selection
+) -> tuple[dict[str, Any], dict[str, Any], list[CandidateExplain]]:
+    shown = signals.as_dict()
+    shown["notes"] = describe(classification)["notes"]
+    scores = {
+        "category": classification.category_scores,
+        "tier": classification.tier_scores,
+        "complexity_features": classification.features,
+    }
+    return shown, scores, _explain(selection)
+
+
+def _spend(engine: Engine, selection: Selection, tokens: int) -> None:
+    """Estimated spend of this decision and of the premium alternative: the prompt's tokens at
+    the blended catalog price of the chosen deployment, and at that of the best-ranked premium
+    candidate (the most expensive one when none is premium). The dashboard's saving is the gap."""
+    chosen = selection.ranked[0]
+    scored = selection.ranked + selection.excluded
+    premium = [s for s in scored if s.entry.tier == "premium"] or scored
+    alternative = max(premium, key=lambda s: (s.quality, s.cost))
+    metrics = engine.metrics
+    metrics.spend.labels(metrics.deployment_label(chosen.entry.deployment_id)).inc(chosen.cost * tokens / 1e6)
+    metrics.premium_spend.inc(alternative.cost * tokens / 1e6)
 
 
 def _assignment(
@@ -386,6 +418,7 @@ def _finish(engine: Engine, response: RouteResponse, watch: Stopwatch) -> None:
     engine.metrics.tenant_duration.labels(tenant).observe(total / 1000)
     engine.metrics.decisions.labels(
         engine.metrics.model_label(response.model),
+        engine.metrics.deployment_label(response.deployment_id),
         response.tier,
         label(response.category),
         label(response.profile),

@@ -288,6 +288,13 @@ class Settings(BaseSettings):
         ),
         description="Set (by `routeiq serve --workers N` or you) = Prometheus multiprocess collection.",
     )
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="Also serve /metrics alone on this port (sidecar scraping)."
+    )
+    tracing_enabled: bool = Field(
+        False, description="OpenTelemetry traces over OTLP (the otel extra; OTEL_* variables configure it)."
+    )
+    metrics_host: str = Field("0.0.0.0", description="Address the metrics-only listener binds.")  # noqa: S104
 
     @field_validator("redis_url")
     @classmethod

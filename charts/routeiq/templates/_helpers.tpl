@@ -73,12 +73,22 @@ name: routeiq
 image: {{ include "routeiq.image" . }}
 imagePullPolicy: {{ $v.image.pullPolicy }}
 args: ["serve"]
+{{- $metricsPort := and (eq .host "127.0.0.1") (($v.monitoring | default dict).sidecarMetricsPort) }}
 ports:
   - name: http
     containerPort: {{ $v.port }}
     protocol: TCP
+  {{- if $metricsPort }}
+  - name: routeiq-metrics
+    containerPort: {{ $metricsPort }}
+    protocol: TCP
+  {{- end }}
 env:
   - {name: ROUTEIQ_HOST, value: {{ .host | quote }}}
+  {{- if $metricsPort }}
+  # /route stays on loopback; only /metrics is on the pod IP, for the scraper.
+  - {name: ROUTEIQ_METRICS_PORT, value: {{ $metricsPort | quote }}}
+  {{- end }}
   - {name: ROUTEIQ_PORT, value: {{ $v.port | quote }}}
   - {name: ROUTEIQ_WORKERS, value: {{ $v.config.workers | quote }}}
   - {name: ROUTEIQ_DEFAULT_PROFILE, value: {{ $v.config.defaultProfile | quote }}}

@@ -12,6 +12,7 @@ replica picks them up on its next poll (`config_sync.ConfigSync`). Thin handlers
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import Annotated, Any
@@ -26,6 +27,22 @@ from routeiq.http.auth import AdminScope, require_admin
 from routeiq.http.handlers import engine_of
 from routeiq.http.token_source import TokenSource
 from routeiq.tenants import Tenant, Tenants, load_tenants_file
+
+# One line per change made through the admin API (and so the dashboard): what, by which
+# request, from where. Reads are not audited.
+audit_log = logging.getLogger("routeiq.audit")
+
+
+def _audit(request: Request, action: str, **fields: Any) -> None:
+    peer = request.client.host if request.client else None
+    record = {
+        "action": action,
+        "request_id": getattr(request.state, "request_id", None),
+        "peer": peer,
+        **fields,
+    }
+    audit_log.info("admin %s", action, extra={"fields": record})
+
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 ExperimentName = Annotated[str, Path(pattern=NAME_PATTERN)]
@@ -85,7 +102,7 @@ class ExperimentCreate(BaseModel):
         return variants
 
 
-def _config_view(engine: Engine) -> dict[str, Any]:
+def config_view(engine: Engine) -> dict[str, Any]:
     snap = engine.snapshot
     return {
         "tenant": engine.tenant,
@@ -106,7 +123,7 @@ def _config_view(engine: Engine) -> dict[str, Any]:
 
 @router.get("/config")
 async def get_config(request: Request, scope: Scope) -> dict[str, Any]:
-    return _config_view((await _tenant(request, scope)).engine)
+    return config_view((await _tenant(request, scope)).engine)
 
 
 @router.put("/config")
@@ -124,9 +141,17 @@ async def put_config(body: ConfigUpdate, request: Request, scope: Scope) -> dict
     profile = body.default_profile.strip().lower() if body.default_profile else None
     if profile is not None and profile not in snap.file_profiles.profiles:
         raise InvalidRequest(f"unknown profile {body.default_profile!r}", field="default_profile")
+    before = config_view(engine)
     config = await engine.state.update_config(strategy=body.strategy, default_profile=profile)
     await sync.accept(config)
-    return _config_view(engine)
+    _audit(
+        request,
+        "config",
+        strategy=[before["strategy"], body.strategy],
+        default_profile=[before["default_profile"], profile],
+        version=config.version,
+    )
+    return config_view(engine)
 
 
 @router.get("/experiments")
@@ -152,6 +177,9 @@ async def create_experiment(body: ExperimentCreate, request: Request, scope: Sco
     if not await engine.state.create_experiment(spec):
         raise InvalidRequest(f"experiment {spec.name!r} exists (names are not reused)", field="name")
     await sync.accept(await engine.state.load_config())
+    _audit(
+        request, "experiment_start", experiment=spec.name, variants=[v.model_dump() for v in spec.variants]
+    )
     missing = sorted(
         {v.strategy for v in spec.variants if v.strategy and v.strategy not in engine.snapshot.estimators}
     )
@@ -175,6 +203,7 @@ async def stop_experiment(name: ExperimentName, request: Request, scope: Scope) 
     if spec is None:
         raise NotFound(f"no experiment {name!r}", field="name")
     await sync.accept(await sync.engine.state.load_config())
+    _audit(request, "experiment_stop", experiment=name)
     return {"experiment": spec.model_dump()}
 
 
@@ -198,6 +227,7 @@ async def reload(request: Request, scope: Scope) -> dict[str, Any]:
         parts, config = await sync.reload_everywhere()
     except ArtifactError as exc:
         raise InvalidRequest(f"reload failed, nothing changed: {exc.message}", field="reload") from exc
+    _audit(request, "reload", reloaded=parts, version=config.version)
     return {
         "reloaded": parts,
         "version": config.version,
@@ -217,7 +247,9 @@ async def reset_breaker(
     deployment_id: Annotated[str, Path(max_length=256)], request: Request, scope: Scope
 ) -> dict[str, Any]:
     engine = (await _tenant(request, scope)).engine
-    return {"deployment_id": deployment_id, "reset": await engine.state.reset_breaker(deployment_id)}
+    reset = await engine.state.reset_breaker(deployment_id)
+    _audit(request, "breaker_reset", deployment_id=deployment_id, reset=reset)
+    return {"deployment_id": deployment_id, "reset": reset}
 
 
 @router.get("/decisions")

@@ -19,8 +19,10 @@ from routeiq.http import connections
 from routeiq.http.admin import router as admin_router
 from routeiq.http.auth import AuthMiddleware, TokenSet, startup_warnings
 from routeiq.http.connections import ConnectionGuard
+from routeiq.http.docs import install_docs
 from routeiq.http.errors import install_error_handlers
 from routeiq.http.handlers import router
+from routeiq.http.http_metrics import HttpMetricsMiddleware
 from routeiq.http.middleware import (
     BodyLimitMiddleware,
     ErrorBoundaryMiddleware,
@@ -28,7 +30,9 @@ from routeiq.http.middleware import (
     ShedMiddleware,
 )
 from routeiq.http.token_source import TokenSource
-from routeiq.observability.metrics import Metrics
+from routeiq.http.ui import install_ui
+from routeiq.observability.metrics import Metrics, start_metrics_listener
+from routeiq.observability.tracing import Tracing
 from routeiq.settings import Settings
 from routeiq.state.build import build_state, redis_client
 from routeiq.tenants import Tenants, load_tenants_file
@@ -38,12 +42,13 @@ log = logging.getLogger("routeiq")
 
 def create_app(settings: Settings | None = None, registry: CollectorRegistry | None = None) -> FastAPI:
     settings = settings or Settings()
-    metrics = Metrics.create(registry)
+    metrics = Metrics.create(registry, process=settings.prometheus_multiproc_dir is None)
     tokens = TokenSet.from_settings(settings)  # a bad token file stops start-up here
     specs = load_tenants_file(settings.tenants_file)  # and so does a bad tenants file
     source = TokenSource(settings, tokens)
     # This process's connection limits (one app per serving process; each worker makes its own).
     connections.install(ConnectionGuard.from_settings(settings, metrics.connections_closed))
+    tracing = Tracing() if settings.tracing_enabled else None  # a missing extra stops it here
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -52,6 +57,9 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
         client = redis_client(settings)  # one pool for every tenant's state
         engine = Engine.load(settings, metrics, build_state(settings, metrics, client=client))
         engine.warm_up()
+        if settings.premium_share_target is not None:
+            metrics.premium_target.set(settings.premium_share_target)
+        metrics_listener = start_metrics_listener(settings, metrics)
         sync = ConfigSync(engine)
         await sync.start()
         tenants = Tenants(
@@ -74,6 +82,10 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
             yield
         finally:
             await tenants.stop()
+            if metrics_listener is not None:
+                metrics_listener.shutdown()
+            if tracing is not None:
+                tracing.shutdown()
             await sync.stop()
             await engine.close()
             if settings.prometheus_multiproc_dir is not None:
@@ -85,20 +97,34 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
         version=__version__,
         summary="Routing decisions for LLM gateways: which model and deployment should serve this prompt.",
         lifespan=lifespan,
-        middleware=middleware_stack(settings, source, metrics),
+        docs_url=None,  # install_docs serves them with local assets
+        redoc_url=None,
+        middleware=middleware_stack(settings, source, metrics, tracing),
     )
     app.state.tokens = source
     app.state.metrics = metrics
     app.state.settings = settings
     app.include_router(router)
     app.include_router(admin_router)
+    install_docs(app)
+    install_ui(app)
     install_error_handlers(app)
     return app
 
 
-def middleware_stack(settings: Settings, tokens: TokenSource, metrics: Metrics) -> list[Middleware]:
+def middleware_stack(
+    settings: Settings, tokens: TokenSource, metrics: Metrics, tracing: Tracing | None = None
+) -> list[Middleware]:
     """In execution order: the first sees each request first and its response last."""
-    stack = [Middleware(RequestIdMiddleware)]  # every response, however made, carries the id
+    stack = [
+        Middleware(RequestIdMiddleware),  # every response, however made, carries the id
+        Middleware(HttpMetricsMiddleware, metrics=metrics),  # counts what other layers answer too
+    ]
+    if tracing is not None:
+        # Not installed at all when off: tracing then costs a request nothing.
+        from routeiq.http.tracing import TracingMiddleware
+
+        stack.append(Middleware(TracingMiddleware, tracing=tracing))
     if settings.cors_allow_origins:
         # Outside auth and every error source, so browsers can read 401s and shed 503s too.
         stack.append(

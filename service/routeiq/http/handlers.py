@@ -209,15 +209,22 @@ async def readyz(request: Request) -> JSONResponse:
     )
 
 
-@router.get("/metrics")
-async def metrics(request: Request) -> Response:
+def scrape_registry(request: Request) -> CollectorRegistry:
+    """What /metrics exports (and the dashboard reads)."""
     engine: Engine | None = getattr(request.app.state, "engine", None)
-    registry = request.app.state.metrics.registry if engine is None else engine.metrics.registry
+    registry: CollectorRegistry = (
+        request.app.state.metrics.registry if engine is None else engine.metrics.registry
+    )
     if request.app.state.settings.prometheus_multiproc_dir is not None:
         # Several workers: totals come from every worker's files, not this process's registry.
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    return registry
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(scrape_registry(request)), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/v1/catalog")

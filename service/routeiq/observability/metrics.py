@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import errno
+import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    multiprocess,
+    start_http_server,
+)
+
+from routeiq.settings import Settings
+
+log = logging.getLogger("routeiq")
 
 # Decisions take 0.1-50 ms; buckets resolve that range finely.
 _DURATION_BUCKETS = (
@@ -28,6 +44,30 @@ _DURATION_BUCKETS = (
     1.0,
 )
 _MAX_LABEL = 64
+# HTTP latency: from a 0.3 ms health probe to a multi-second batch.
+_HTTP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# Every value these labels take is listed here, so a fresh process exports each series at 0:
+# `rate()` and alerts see a counter before its first increment, not "no data".
+REJECT_REASONS = ("overloaded", "queue_full")
+ERROR_TYPES = (
+    "bad_request",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "method_not_allowed",
+    "payload_too_large",
+    "invalid_request",
+    "unknown_profile",
+    "no_candidate",
+    "overloaded",
+    "not_ready",
+    "state_unavailable",
+    "internal_error",
+)
+CACHE_RESULTS = ("hit", "shared_hit", "miss")
+# Any token is a valid HTTP method to the parser: others are one label value, not one each.
+_HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
+FEEDBACK_OUTCOMES = ("success", "failure")
 
 
 def label(value: str | None) -> str:
@@ -76,11 +116,45 @@ class Metrics:
     tenant_refusals: Counter
     tenant_duration: Histogram
     connections_closed: Counter
+    http_requests: Counter
+    http_duration: Histogram
+    spend: Counter
+    premium_spend: Counter
+    premium_target: Gauge
     _stages: dict[str, Any] = field(default_factory=dict)
     model_label: BoundedLabels = field(default_factory=BoundedLabels)
+    # Deployment ids, like model names, can come from callers' `candidates`: bounded the same way.
+    deployment_label: BoundedLabels = field(default_factory=BoundedLabels)
     # Tenants come from configuration, never from callers; the bound only guards a very long
     # tenants list from making every scrape huge.
     tenant_label: BoundedLabels = field(default_factory=lambda: BoundedLabels(128))
+    _http: dict[tuple[str, str, int], tuple[Any, Any]] = field(default_factory=dict)
+
+    def http(self, method: str, route: str, status: int) -> tuple[Any, Any]:
+        """(counter, histogram) children for one request shape; cached: routes are templates
+        and methods a handful, so the cache stays small."""
+        if method not in _HTTP_METHODS:
+            method = "other"
+        key = (method, route, status)
+        children = self._http.get(key)
+        if children is None:
+            labels = (method, route, str(status))
+            children = self._http[key] = (
+                self.http_requests.labels(*labels),
+                self.http_duration.labels(*labels),
+            )
+        return children
+
+    def _present_at_zero(self) -> None:
+        for reason in REJECT_REASONS:
+            self.rejected.labels(reason)
+        for error_type in ERROR_TYPES:
+            self.errors.labels(error_type)
+        for result in CACHE_RESULTS:
+            self.cache.labels(result)
+        for outcome in FEEDBACK_OUTCOMES:
+            self.feedback.labels(outcome)
+        self.state_degraded.set(0)
 
     def stage(self, name: str) -> Any:
         """The duration histogram child for a stage; children are cached (hot path)."""
@@ -90,9 +164,17 @@ class Metrics:
         return child
 
     @classmethod
-    def create(cls, registry: CollectorRegistry | None = None) -> Metrics:
+    def create(cls, registry: CollectorRegistry | None = None, process: bool = True) -> Metrics:
+        """`process`: also register the process, platform and GC collectors (the default
+        registry has them, a custom one does not). Off under multiprocess metrics, where a
+        scrape is assembled from every worker's files and these would describe only the
+        worker that happened to answer it."""
         registry = registry or CollectorRegistry()
-        return cls(
+        if process:
+            ProcessCollector(registry=registry)
+            PlatformCollector(registry=registry)
+            GCCollector(registry=registry)
+        metrics = cls(
             registry=registry,
             stage_duration=Histogram(
                 "routeiq_decision_duration_seconds",
@@ -104,7 +186,7 @@ class Metrics:
             decisions=Counter(
                 "routeiq_decisions_total",
                 "Routing decisions made.",
-                ["model", "tier", "category", "profile", "strategy"],
+                ["model", "deployment", "tier", "category", "profile", "strategy"],
                 registry=registry,
             ),
             cache=Counter(
@@ -211,4 +293,63 @@ class Metrics:
                 ["reason"],
                 registry=registry,
             ),
+            http_requests=Counter(
+                "routeiq_http_requests_total",
+                "HTTP requests by method, route template ('unmatched' for none) and status.",
+                ["method", "route", "status"],
+                registry=registry,
+            ),
+            http_duration=Histogram(
+                "routeiq_http_request_duration_seconds",
+                "HTTP request duration, first byte in to last byte out, by method, route and status.",
+                ["method", "route", "status"],
+                buckets=_HTTP_BUCKETS,
+                registry=registry,
+            ),
+            spend=Counter(
+                "routeiq_estimated_spend_usd_total",
+                "Estimated spend of routed requests: prompt tokens at the chosen deployment's blended "
+                "catalog price (3:1 input:output).",
+                ["deployment"],
+                registry=registry,
+            ),
+            premium_spend=Counter(
+                "routeiq_premium_alternative_spend_usd_total",
+                "What the same requests would have cost on the best premium candidate, estimated the "
+                "same way: the saving is this minus routeiq_estimated_spend_usd_total.",
+                registry=registry,
+            ),
+            premium_target=Gauge(
+                "routeiq_premium_share_target_ratio",
+                "ROUTEIQ_PREMIUM_SHARE_TARGET (absent when unset): alerts compare the share with it.",
+                registry=registry,
+                multiprocess_mode="mostrecent",
+            ),
         )
+        metrics._present_at_zero()
+        return metrics
+
+
+class Listener(Protocol):
+    def shutdown(self) -> None: ...
+
+
+def start_metrics_listener(settings: Settings, metrics: Metrics) -> Listener | None:
+    """The metrics-only listener (`ROUTEIQ_METRICS_PORT`), on a daemon thread. Under
+    multiprocess metrics every worker tries the port and the first one holds it: each would
+    serve the same totals, read from every worker's files."""
+    if settings.metrics_port is None:
+        return None
+    registry = metrics.registry
+    if settings.prometheus_multiproc_dir is not None:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    try:
+        server, _ = start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE and settings.prometheus_multiproc_dir is not None:
+            return None  # another worker serves it
+        raise
+    log.info("metrics listener on %s:%d", settings.metrics_host, settings.metrics_port)
+    listener: Listener = server
+    return listener
