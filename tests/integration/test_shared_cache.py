@@ -7,8 +7,9 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 
-from tests._harness import RedisServer
+from tests._harness import RedisServer, wait_until
 from tests.conftest import make_client
 
 PROMPT = {"prompt": "Write a Python function that merges two sorted lists"}
@@ -26,11 +27,20 @@ def _cache_counts(metrics: str) -> dict[str, float]:
 def test_an_embedding_made_by_one_worker_is_a_hit_for_another(
     redis_server: RedisServer, namespace: str
 ) -> None:
-    settings = {"redis_url": redis_server.url, "embedding_cache_redis": True, "namespace": namespace}
+    # A timeout that holds on a loaded 2-core machine: the default 20 ms is a production budget,
+    # and a GET or SET that misses it here would turn the hit this test expects into a miss.
+    settings = {
+        "redis_url": redis_server.url,
+        "embedding_cache_redis": True,
+        "namespace": namespace,
+        "embedding_cache_redis_timeout_ms": 2000,
+    }
     with make_client(**settings) as first, make_client(**settings) as second:
         a = first.post("/route", json=PROMPT)
         assert a.status_code == 200
-        time.sleep(0.05)  # the SET is fire-and-forget
+        # The SET is fire-and-forget: wait until the entry is in Redis, not a fixed time.
+        with redis.Redis.from_url(redis_server.url) as peek:
+            wait_until(lambda: bool(peek.keys(f"routeiq:{namespace}:emb:*")), 10.0, "shared embedding SET")
         b = second.post("/route", json=PROMPT)
         assert b.status_code == 200
         assert _cache_counts(first.get("/metrics").text).get("miss") == 1.0
