@@ -274,7 +274,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows a flag's default when it has a real one (not None/False: the help says what then)."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default in (None, False) or isinstance(action.default, bool):
+        if action.default is None or isinstance(action.default, bool):
             return action.help
         return super()._get_help_string(action)
 
