@@ -22,6 +22,17 @@ def _parsers(
     return found
 
 
+def _has_real_default(action: argparse.Action) -> bool:
+    # None / False / --help's SUPPRESS: nothing to show (the help says what happens then)
+    default = action.default
+    return default is not None and default != argparse.SUPPRESS and not isinstance(default, bool)
+
+
+def _help_string(parser: argparse.ArgumentParser, action: argparse.Action) -> str:
+    formatter = parser.formatter_class("routeiq")
+    return formatter._get_help_string(action) or ""  # type: ignore[attr-defined]
+
+
 def test_every_flag_of_every_subcommand_has_help_and_its_default() -> None:
     missing, no_default = [], []
     for path, parser in _parsers(build_parser()):
@@ -31,14 +42,7 @@ def test_every_flag_of_every_subcommand_has_help_and_its_default() -> None:
             name = action.option_strings[-1] if action.option_strings else action.dest
             if not action.help:
                 missing.append(f"{path} {name}")
-            elif (
-                action.default is not None
-                and not isinstance(action.default, bool)
-                and "%(default)"
-                not in (
-                    parser.formatter_class("x")._get_help_string(action) or ""  # type: ignore[attr-defined]
-                )
-            ):
+            elif _has_real_default(action) and "%(default)" not in _help_string(parser, action):
                 no_default.append(f"{path} {name}")
     assert not missing, f"flags without help: {missing}"
     assert not no_default, f"flags whose help hides the default: {no_default}"
