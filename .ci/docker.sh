@@ -94,6 +94,7 @@ echo "built $IMAGE in $(($(date +%s) - start)) s: $((size / 1000000)) MB"
 
 step "a tampered artifact must fail the build"
 tmp_context="$(mktemp -d)"
+mkdir -p "$tmp_context/requirements" && cp requirements/service.lock "$tmp_context/requirements/"
 cp -r Dockerfile .dockerignore pyproject.toml README.md LICENSE service models docker "$tmp_context/"
 python3 - "$tmp_context/models/centroids.json" <<'PY'
 import json, sys
