@@ -96,6 +96,14 @@ def test_defaults_match_the_service_and_the_cpu_request() -> None:
 
 @needs_helm
 @pytest.mark.parametrize("mode", ["shared", "sidecar"])
+def test_no_service_link_variables_reach_the_routeiq_namespace(mode: str) -> None:
+    assert (
+        one(render(f"mode={mode}"), "Deployment")["spec"]["template"]["spec"]["enableServiceLinks"] is False
+    )
+
+
+@needs_helm
+@pytest.mark.parametrize("mode", ["shared", "sidecar"])
 def test_drain_delay_prestop_and_grace_period_add_up(mode: str) -> None:
     docs = render(f"mode={mode}", "preStopSleepSeconds=3")
     deployment = one(docs, "Deployment")

@@ -199,6 +199,9 @@ topologySpreadConstraints:
 {{- define "routeiq.podCommon" -}}
 serviceAccountName: {{ include "routeiq.serviceAccountName" . }}
 automountServiceAccountToken: false
+# No *_SERVICE_HOST / *_PORT variables per Service: a Service named routeiq-<x> would inject
+# ROUTEIQ_<X>_PORT=tcp://... into the ROUTEIQ_* namespace the service reads.
+enableServiceLinks: false
 {{- with .Values.imagePullSecrets }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
