@@ -29,6 +29,8 @@ lock:
 	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
 	$(COMPILE) pyproject.toml client/pyproject.toml --extra dev --extra train --extra litellm -o $(LOCK_DEV)
 	$(COMPILE) pyproject.toml -c $(LOCK_DEV) -o $(LOCK_SERVICE)
+	# the LiteLLM + routeiq-client image (docker/gateway.Dockerfile): litellm[proxy] resolves apart
+	$(COMPILE) client/pyproject.toml requirements/gateway.in --extra litellm -o requirements/gateway.lock
 
 ## serve: start the service on 127.0.0.1:8400 with embedded defaults (in-memory state, bundled models)
 serve: $(STAMP)

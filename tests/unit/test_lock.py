@@ -75,5 +75,9 @@ def test_litellm_version_is_written_in_one_place() -> None:
     (pin,) = [r for r in requirements("client/pyproject.toml", "litellm") if r.name == "litellm"]
     version = next(iter(pin.specifier)).version
     assert pins("dev.lock")["litellm"] == version
-    for path in (".ci/run", "Makefile", "pyproject.toml"):
+    assert pins("gateway.lock")["litellm"] == version  # the LiteLLM + client image
+    gateway = (REPO / "docker" / "gateway.Dockerfile").read_text()
+    assert "--require-hashes --no-deps --requirement /tmp/gateway.lock" in gateway
+    assert "!requirements/gateway.lock" in (REPO / ".dockerignore").read_text()
+    for path in (".ci/run", ".ci/docker.sh", "Makefile", "pyproject.toml", "docker/gateway.Dockerfile"):
         assert version not in (REPO / path).read_text(), f"{path} repeats litellm's version"
