@@ -23,7 +23,8 @@ from routeiq.observability.recent_decisions import RecentDecisions
 from routeiq.observability.stopwatch import Stopwatch
 from routeiq.settings import Settings
 from routeiq.snapshot import BUNDLED_FILES, Snapshot, load_snapshot
-from routeiq.state.build import breaker_policy
+from routeiq.state.build import breaker_policy, connect_redis
+from routeiq.state.keys import embedding_prefix
 from routeiq.state.memory import MemoryState
 from routeiq.state.protocols import State
 
@@ -61,13 +62,14 @@ class Engine:
         for artifact, ms in watch.laps_ms.items():
             metrics.load_duration.labels(artifact).observe(ms / 1000)
         shared_cache = None
-        if settings.embedding_cache_redis and settings.redis_url:
-            shared_cache = RedisEmbeddingCache.connect(
-                settings.redis_url,
-                settings.namespace,
+        if settings.embedding_cache_redis and settings.redis_configured:
+            shared_cache = RedisEmbeddingCache(
+                connect_redis(settings, decode_responses=False, max_connections=64),
+                embedding_prefix(settings.namespace),
                 embedder.dimension,
                 ttl_seconds=settings.embedding_cache_redis_ttl_seconds,
                 timeout_s=settings.embedding_cache_redis_timeout_ms / 1000,
+                retry_seconds=settings.redis_retry_seconds,
             )
         return cls(
             settings=settings,

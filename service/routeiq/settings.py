@@ -224,8 +224,34 @@ class Settings(BaseSettings):
     # -- state
     redis_url: str | None = Field(None, description="Redis URL for shared state; unset = in-memory.")
     namespace: str = Field("default", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Redis key namespace.")
+    # A decision makes its Redis calls one after another, and the first one to time out ends
+    # Redis for that decision: the timeout is what a stall adds to one decision, and it has to
+    # fit inside the client's deadline (50 ms by default) next to the decision itself.
     redis_timeout_ms: int = Field(
-        50, ge=1, le=10_000, description="Per-operation Redis timeout; past it the decision uses local state."
+        15, ge=1, le=10_000, description="Per-operation Redis timeout; past it the decision uses local state."
+    )
+    redis_admin_timeout_ms: int = Field(
+        2000,
+        ge=1,
+        le=60_000,
+        description="Redis timeout off the decision path: admin writes and readouts, config loads, probes.",
+    )
+    redis_sentinels: str | None = Field(
+        None, description="Sentinels as 'host:port,host:port'; set = find the primary through Sentinel."
+    )
+    redis_sentinel_service: str = Field("mymaster", description="Name of the primary the Sentinels watch.")
+    redis_sentinel_username: str | None = Field(None, description="ACL user for the Sentinels themselves.")
+    redis_sentinel_password: SecretStr | None = Field(None, description="Password for the Sentinels.")
+    redis_cluster: bool = Field(
+        False, description="ROUTEIQ_REDIS_URL names one node of a Redis Cluster; use the cluster client."
+    )
+    redis_username: str | None = Field(None, description="ACL user on Redis (instead of one in the URL).")
+    redis_password: SecretStr | None = Field(None, description="Redis password (instead of one in the URL).")
+    redis_tls: bool = Field(
+        False, description="TLS to Redis nodes found through Sentinel (a URL says rediss://)."
+    )
+    redis_tls_ca_file: Path | None = Field(
+        None, description="CA bundle that signed the Redis server certificates."
     )
     redis_max_connections: int = Field(
         32, ge=1, le=1024, description="Redis connections per worker; a burst waits for a free one."
@@ -303,9 +329,38 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _shared_cache_needs_redis(self) -> Settings:
-        if self.embedding_cache_redis and not self.redis_url:
-            raise ValueError("ROUTEIQ_EMBEDDING_CACHE_REDIS=true needs ROUTEIQ_REDIS_URL")
+        if self.embedding_cache_redis and not self.redis_configured:
+            raise ValueError(
+                "ROUTEIQ_EMBEDDING_CACHE_REDIS=true needs ROUTEIQ_REDIS_URL or ROUTEIQ_REDIS_SENTINELS"
+            )
+        if self.redis_sentinels and self.redis_cluster:
+            raise ValueError("ROUTEIQ_REDIS_SENTINELS and ROUTEIQ_REDIS_CLUSTER exclude each other")
+        if self.redis_cluster and not self.redis_url:
+            raise ValueError("ROUTEIQ_REDIS_CLUSTER=true needs ROUTEIQ_REDIS_URL (any node of the cluster)")
         return self
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinels_shape(cls, value: str | None) -> str | None:
+        if value:
+            for item in value.split(","):
+                host, _, port = item.strip().rpartition(":")
+                if not host or not port.isdigit():
+                    raise ValueError(f"{item.strip()!r} is not host:port")
+        return value or None
+
+    @property
+    def redis_configured(self) -> bool:
+        return bool(self.redis_url or self.redis_sentinels)
+
+    @property
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        out = []
+        for item in (self.redis_sentinels or "").split(","):
+            host, _, port = item.strip().rpartition(":")
+            if host:
+                out.append((host.strip("[]"), int(port)))
+        return out
 
     @field_validator("cors_allow_origins", mode="before")
     @classmethod

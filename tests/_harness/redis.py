@@ -13,8 +13,11 @@ from __future__ import annotations
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -42,21 +45,72 @@ def redis_server_binary() -> str:
     return binary
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """A throwaway CA and a server certificate for 127.0.0.1 it signed (`make_tls_files`)."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def make_tls_files(directory: Path) -> TlsFiles:
+    """openssl: a CA, then a key and certificate for 127.0.0.1/localhost signed by it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca, ca_key = directory / "ca.crt", directory / "ca.key"
+    key, csr, cert = directory / "server.key", directory / "server.csr", directory / "server.crt"
+    ext = directory / "san.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n", encoding="utf-8")
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=routeiq-test-ca",
+        "-keyout", str(ca_key), "-out", str(ca))  # fmt: skip
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+        "-keyout", str(key), "-out", str(csr))  # fmt: skip
+    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
+        "-days", "2", "-extfile", str(ext), "-out", str(cert))  # fmt: skip
+    return TlsFiles(ca, cert, key)
+
+
 class RedisServer:
-    def __init__(self, directory: Path, *, tcp: bool = False, ready_timeout: float = 10.0) -> None:
+    """`extra` = more redis-server options (replicaof, cluster-enabled, user ...). `tls`: listen
+    with TLS only (TCP). `auth` = (user, password) the readiness check logs in with."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        tcp: bool = False,
+        ready_timeout: float = 10.0,
+        extra: Sequence[str] = (),
+        tls: TlsFiles | None = None,
+        auth: tuple[str, str] | None = None,
+        port: int | None = None,
+    ) -> None:
         self.directory = directory
         self.socket = directory / "redis.sock"
-        self.port = free_port() if tcp else None
+        self.port = port or (free_port() if tcp or tls else None)
         self.ready_timeout = ready_timeout
+        self.extra = list(extra)
+        self.tls = tls
+        self.auth = auth
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
+        if self.tls:
+            return f"rediss://127.0.0.1:{self.port}/0"
         return f"redis://127.0.0.1:{self.port}/0" if self.port else f"unix://{self.socket}"
 
     def start(self) -> RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)
-        if self.port:
+        if self.tls:
+            listen = ["--port", "0", "--tls-port", str(self.port), "--bind", "127.0.0.1"]
+            listen += ["--tls-cert-file", str(self.tls.cert), "--tls-key-file", str(self.tls.key)]
+            listen += ["--tls-ca-cert-file", str(self.tls.ca), "--tls-auth-clients", "no"]
+        elif self.port:
             listen = ["--port", str(self.port), "--bind", "127.0.0.1"]
         else:
             listen = ["--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700"]
@@ -71,7 +125,7 @@ class RedisServer:
             "warning",
         ]
         self.process = subprocess.Popen(
-            [redis_server_binary(), *listen, *ephemeral],
+            [redis_server_binary(), *listen, *ephemeral, *self.extra],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -91,10 +145,19 @@ class RedisServer:
                 sock = socket.create_connection(("127.0.0.1", self.port), timeout=0.5)
             else:
                 sock = socket.socket(socket.AF_UNIX)
+            if self.tls:
+                sock = ssl.create_default_context(cafile=str(self.tls.ca)).wrap_socket(
+                    sock, server_hostname="127.0.0.1"
+                )
             with sock:  # closed also when connect fails
                 if not self.port:
                     sock.settimeout(0.5)
                     sock.connect(str(self.socket))
+                if self.auth:
+                    user, password = self.auth
+                    sock.sendall(f"AUTH {user} {password}\r\n".encode())
+                    if not sock.recv(16).startswith(b"+OK"):
+                        return False
                 sock.sendall(b"PING\r\n")
                 return sock.recv(16).startswith(b"+PONG")
         except OSError:

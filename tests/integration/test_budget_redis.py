@@ -8,6 +8,7 @@ import asyncio
 from redis.asyncio import Redis
 
 from routeiq.state import redis_premium_window as budget_redis
+from routeiq.state.keys import StateKeys
 from routeiq.state.memory import WindowCounter
 from tests._harness import RedisServer
 
@@ -15,7 +16,7 @@ from tests._harness import RedisServer
 def test_replicas_share_one_window_and_it_slides(redis_server: RedisServer, namespace: str) -> None:
     async def scenario() -> list[tuple[int, int]]:
         a, b = Redis.from_url(redis_server.url), Redis.from_url(redis_server.url)
-        prefix = f"routeiq:{namespace}:"
+        prefix = StateKeys(namespace)
         t = 10_000.0
         await budget_redis.count(a, prefix, True, 300, t)
         await budget_redis.count(b, prefix, False, 300, t + 1)
@@ -26,7 +27,7 @@ def test_replicas_share_one_window_and_it_slides(redis_server: RedisServer, name
             await budget_redis.share(a, prefix, 300, t + 310),  # the first two slid out
             await budget_redis.share(a, prefix, 60, t + 150),  # another window counts apart
         ]
-        ttl = await a.ttl(f"{prefix}budget:300:{int(t // 10)}")
+        ttl = await a.ttl(prefix.budget(300, int(t // 10)))
         assert 0 < ttl <= 320
         await a.aclose()
         await b.aclose()

@@ -12,7 +12,9 @@ from prometheus_client import CollectorRegistry
 from routeiq.decision.experiments import ExperimentSpec, VariantSpec
 from routeiq.errors import StateUnavailable
 from routeiq.observability.metrics import Metrics
+from routeiq.settings import Settings
 from routeiq.state.breakers import BreakerPolicy
+from routeiq.state.build import build_state
 from routeiq.state.records import OutcomeRecord, SessionRecord
 from routeiq.state.redis_state import RedisState, connect
 from tests._harness import RedisServer
@@ -125,3 +127,157 @@ async def test_restart_that_lost_everything_reseeds_config(
     finally:
         await state.close()
         server.kill()
+
+
+async def test_admin_write_right_after_redis_was_emptied_reaches_every_worker(
+    private_redis_server: RedisServer, namespace: str
+) -> None:
+    """The first admin write after Redis lost everything must land above the version every
+    worker holds (else they discard it as older) and must not leave Redis with that change and
+    without the experiments the workers still run."""
+    server = private_redis_server.start()
+    admin = make_state(server, namespace, Metrics.create(CollectorRegistry()), timeout_s=0.5)
+    worker = make_state(server, namespace, Metrics.create(CollectorRegistry()), timeout_s=0.5)
+    try:
+        spec = ExperimentSpec(
+            name="exp",
+            variants=[VariantSpec(name="a", weight=1), VariantSpec(name="b", weight=1, profile="eco")],
+        )
+        assert await admin.create_experiment(spec)
+        await admin.update_config(strategy="centroid")
+        held = (await admin.update_config(strategy="centroid")).version
+        assert (await worker.load_config()).version == held >= 3
+        server.kill()
+        server.start()  # empty: no persistence
+        for _ in range(50):  # until the admin's connection is back (no shared-config read)
+            if await admin.healthy():
+                break
+            await asyncio.sleep(0.05)
+        written = await admin.update_config(default_profile="eco")
+        assert written.version > held
+        assert await worker.config_version() > held  # a worker holding `held` applies it
+        seen = await worker.load_config()
+        assert seen.default_profile == "eco" and seen.strategy == "centroid"
+        assert seen.experiment("exp") == spec
+    finally:
+        await admin.close()
+        await worker.close()
+        server.kill()
+
+
+async def test_retry_after_a_stall_is_not_paid_by_every_request(
+    redis_server: RedisServer, namespace: str
+) -> None:
+    """Once the retry interval has passed and Redis is still hung, the requests in flight must
+    not each wait out the timeout again: at most one of them may pay it."""
+    metrics = Metrics.create(CollectorRegistry())
+    timeout_s = 0.3
+    state = make_state(redis_server, namespace, metrics, timeout_s=timeout_s)
+    assert await state.healthy() is True
+    redis_server.pause()
+    try:
+        await state.get_session("x", 60)  # this one detects the stall and pays the timeout
+        await asyncio.sleep(0.25)  # past retry_seconds (0.2)
+
+        async def timed() -> float:
+            start = time.perf_counter()
+            await state.get_session("x", 60)
+            return time.perf_counter() - start
+
+        waits = await asyncio.gather(*(timed() for _ in range(20)))
+        paid = [w for w in waits if w >= timeout_s * 0.9]
+        assert len(paid) <= 1, f"{len(paid)} of 20 requests waited out the Redis timeout"
+    finally:
+        redis_server.resume()
+    await state.close()
+
+
+def test_redis_timeout_leaves_the_client_deadline_room() -> None:
+    """A stalled Redis adds one timeout to a decision; with the defaults that must leave most
+    of the client's deadline for the decision itself."""
+    from routeiq.settings import Settings
+    from routeiq_client.config import ClientConfig
+
+    assert Settings().redis_timeout_ms * 2 <= ClientConfig().deadline_ms
+
+
+async def test_thousands_of_experiments_load_whatever_the_decision_timeout(
+    redis_server: RedisServer, namespace: str
+) -> None:
+    """Loading the shared config is not a decision: a config with thousands of experiments loads
+    in full even when the decision-path timeout is a millisecond (else every worker keeps the
+    config it had and workers drift apart)."""
+
+    def spec(i: int) -> ExperimentSpec:
+        variants = [VariantSpec(name="a", weight=1), VariantSpec(name="b", weight=1, profile="eco")]
+        return ExperimentSpec(name=f"exp{i}", variants=variants, created_at=float(i))
+
+    state = make_state(redis_server, namespace, Metrics.create(CollectorRegistry()), timeout_s=1.0)
+    assert await state.create_experiment(spec(0))
+    await state.close()
+    raw = connect(redis_server.url, 5.0)
+    # The rest written straight into the hash the first one went to (faster than 5000 admin calls).
+    [key] = [k async for k in raw.scan_iter(match=f"*{namespace}*experiments")]
+    await raw.hset(key, mapping={f"exp{i}": spec(i).model_dump_json() for i in range(1, 5000)})  # type: ignore[arg-type]
+    await raw.aclose()
+    settings = Settings(redis_url=redis_server.url, namespace=namespace, redis_timeout_ms=1)
+    reader = build_state(settings, Metrics.create(CollectorRegistry()))
+    try:
+        config = await reader.load_config()
+        assert config.version >= 1 and len(config.experiments) == 5000
+    finally:
+        await reader.close()
+
+
+async def test_an_admin_503_after_the_write_says_the_change_was_written(
+    redis_server: RedisServer, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that reached Redis followed by a read-back that failed: the 503 must say the
+    change is in (else the admin retries a change that is already live, or believes it is not)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    state = make_state(redis_server, namespace, Metrics.create(CollectorRegistry()), timeout_s=1.0)
+
+    async def lost() -> None:
+        raise RedisConnectionError("connection lost after the write")
+
+    monkeypatch.setattr(state, "_fetch_config", lost)
+    try:
+        with pytest.raises(StateUnavailable) as refused:
+            await state.update_config(default_profile="eco")
+        assert "written" in refused.value.message
+        other = make_state(redis_server, namespace, Metrics.create(CollectorRegistry()), timeout_s=1.0)
+        assert (await other.load_config()).default_profile == "eco"  # it was indeed written
+        await other.close()
+    finally:
+        await state.close()
+
+
+async def test_after_the_first_load_only_changed_experiments_are_read(
+    redis_server: RedisServer, namespace: str
+) -> None:
+    """A worker that holds the config reads only what changed since: a definition nobody
+    changed is not read again (here: tampered with behind RouteIQ's back, and still not read)."""
+    admin = make_state(redis_server, namespace, Metrics.create(CollectorRegistry()), timeout_s=1.0)
+    worker = make_state(redis_server, namespace, Metrics.create(CollectorRegistry()), timeout_s=1.0)
+    variants = [VariantSpec(name="a", weight=1), VariantSpec(name="b", weight=1, profile="eco")]
+    try:
+        first = ExperimentSpec(name="first", variants=variants, created_at=1.0)
+        assert await admin.create_experiment(first)
+        assert (await worker.load_config()).experiment("first") == first
+        raw = connect(redis_server.url, 1.0)
+        [key] = [k async for k in raw.scan_iter(match=f"*{namespace}*experiments")]
+        await raw.hset(key, "first", first.model_copy(update={"profile": "premium"}).model_dump_json())
+        await raw.aclose()
+        second = ExperimentSpec(name="second", variants=variants, created_at=2.0)
+        assert await admin.create_experiment(second)
+        await admin.stop_experiment("second")
+        seen = await worker.load_config()
+        assert seen.experiment("first") == first  # not re-read
+        stopped = seen.experiment("second")
+        assert stopped is not None and stopped.status == "stopped"
+        assert await admin.delete_experiment("second") is True
+        assert [e.name for e in (await worker.load_config()).experiments] == ["first"]
+    finally:
+        await admin.close()
+        await worker.close()

@@ -216,6 +216,21 @@ async def test_experiments_create_list_stop(state: State) -> None:
     assert await state.stop_experiment("nope") is None
 
 
+async def test_a_stopped_experiment_can_be_deleted_with_its_counters(state: State) -> None:
+    """Experiment history is prunable: nothing a worker loads or counts grows for ever."""
+    assert await state.create_experiment(experiment("old"))
+    await state.count_decision("old", "control")
+    assert await state.delete_experiment("old") is False  # running: stop it first
+    await state.stop_experiment("old")
+    before = await state.config_version()
+    assert await state.delete_experiment("old") is True
+    config = await state.load_config()
+    assert config.experiment("old") is None and config.version > before
+    assert (await state.experiment_counts("old")).decisions == {}
+    assert await state.delete_experiment("old") is None
+    assert await state.create_experiment(experiment("old"))  # the name is free again
+
+
 async def test_experiment_counters_are_exact_under_concurrency(state: State) -> None:
     await asyncio.gather(
         *(state.count_decision("exp1", "control" if i % 3 else "treatment") for i in range(600))

@@ -270,3 +270,17 @@ def test_redis_unreachable_routing_goes_on_and_readiness_is_degraded(tmp_path: P
         change = client.put("/admin/config", json={"default_profile": "eco"}, headers=ADMIN)
         assert change.status_code == 503 and change.json()["error"]["type"] == "state_unavailable"
         assert d["deployment_id"]
+
+
+def test_a_stopped_experiment_is_deleted_through_the_admin_api() -> None:
+    spec = {
+        "name": "prune-me",
+        "variants": [{"name": "a", "weight": 1}, {"name": "b", "weight": 1, "profile": "eco"}],
+    }
+    with make_client(admin_key=KEY) as client:
+        assert client.post("/admin/experiments", json=spec, headers=ADMIN).status_code == 201
+        assert client.delete("/admin/experiments/prune-me", headers=ADMIN).status_code == 422
+        assert client.post("/admin/experiments/prune-me/stop", headers=ADMIN).status_code == 200
+        assert client.delete("/admin/experiments/prune-me", headers=ADMIN).json() == {"deleted": "prune-me"}
+        assert client.get("/admin/experiments", headers=ADMIN).json()["experiments"] == []
+        assert client.delete("/admin/experiments/prune-me", headers=ADMIN).status_code == 404

@@ -141,6 +141,19 @@ async def stop_experiment(name: ExperimentName, request: Request) -> dict[str, A
     return {"experiment": spec.model_dump()}
 
 
+@router.delete("/experiments/{name}")
+async def delete_experiment(name: ExperimentName, request: Request) -> dict[str, Any]:
+    """Prune a stopped experiment: its definition and counters go, every worker stops loading it."""
+    sync = _sync(request)
+    deleted = await sync.engine.state.delete_experiment(name)
+    if deleted is None:
+        raise NotFound(f"no experiment {name!r}", field="name")
+    if not deleted:
+        raise InvalidRequest(f"experiment {name!r} is running: stop it first", field="name")
+    await sync.accept(await sync.engine.state.load_config())
+    return {"deleted": name}
+
+
 @router.post("/reload")
 async def reload(request: Request) -> dict[str, Any]:
     sync = _sync(request)

@@ -17,20 +17,23 @@ import logging
 import time
 
 import numpy as np
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.asyncio import Redis, RedisCluster
+from redis.exceptions import RedisClusterException, RedisError
 
 from routeiq.inference.embedder import Vector
 
 log = logging.getLogger("routeiq.cache")
-_FAILURES = (RedisError, OSError, asyncio.TimeoutError)
+# Not only RedisError: during a cluster failover redis-py's cluster client also raises
+# RedisClusterException (not a RedisError) and RuntimeError from connections it is tearing down.
+# Whatever the client library raises, a decision goes on with local state.
+_FAILURES = (RedisError, RedisClusterException, OSError, RuntimeError, asyncio.TimeoutError)
 
 
 class RedisEmbeddingCache:
     def __init__(
         self,
-        client: Redis,
-        namespace: str,
+        client: Redis | RedisCluster,
+        prefix: bytes,
         dimension: int,
         *,
         ttl_seconds: int = 86400,
@@ -38,27 +41,13 @@ class RedisEmbeddingCache:
         retry_seconds: float = 1.0,
     ) -> None:
         self._r = client
-        self._prefix = f"routeiq:{namespace}:emb:".encode()
+        self._prefix = prefix  # key names are made in state.keys (embedding_prefix)
         self._dimension = dimension
         self._ttl = ttl_seconds
         self._timeout = timeout_s
         self._retry_seconds = retry_seconds
         self._down_until = 0.0
         self._writes: set[asyncio.Task[None]] = set()  # strong refs: fire-and-forget SETs
-
-    @classmethod
-    def connect(
-        cls, url: str, namespace: str, dimension: int, *, ttl_seconds: int, timeout_s: float
-    ) -> RedisEmbeddingCache:
-        # Binary values (float32 bytes), so a client of its own with decode_responses off.
-        client = Redis.from_url(
-            url,
-            decode_responses=False,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            max_connections=64,
-        )
-        return cls(client, namespace, dimension, ttl_seconds=ttl_seconds, timeout_s=timeout_s)
 
     @property
     def available(self) -> bool:

@@ -1,21 +1,31 @@
 """Lua scripts RedisState runs server-side: each read-modify-write is atomic across replicas.
 
 The breaker machine here mirrors breaker.MemoryBreakers (tests/integration hold both to the same
-behaviour). Keys are built from the prefix passed in ARGV (single Redis or Sentinel; not Cluster).
+behaviour). Every key a script touches arrives in KEYS, named by `state.keys` and sharing one
+hash tag, so the scripts run unchanged on a single Redis, behind Sentinel and on Redis Cluster.
+
+Half-open probe claims live in one hash, `breaker:probes`, field = deployment, value =
+"<claimed>:<unix time the claims lapse>": a lost probe cannot pin a breaker open, and the view
+needs no per-deployment key it could not name in KEYS.
 """
 
-# ARGV: prefix, now, enabled, window_ms, min_requests, failure_rate, open_seconds, probes_needed,
+# KEYS: stats ids, breaker open, breaker ok, breaker probes, then 3 per outcome: stats, breaker
+# window, experiment outcomes (any key of the namespace when the outcome has no experiment).
+# ARGV: now, enabled, window_ms, min_requests, failure_rate, open_seconds, probes_needed,
 # then 7 per outcome: deployment, success (1/0), latency, error class, quality, experiment, variant.
 RECORD_OUTCOMES = """
-local p, now = ARGV[1], tonumber(ARGV[2])
-local enabled, window_ms, min_req = ARGV[3] == '1', tonumber(ARGV[4]), tonumber(ARGV[5])
-local rate, open_s, needed = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local now = tonumber(ARGV[1])
+local enabled, window_ms, min_req = ARGV[2] == '1', tonumber(ARGV[3]), tonumber(ARGV[4])
+local rate, open_s, needed = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local ids_key, open_key, ok_key, probes_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local opened = {}
-for i = 9, #ARGV, 7 do
+local n = 0
+for i = 8, #ARGV, 7 do
+  local sk, win_key, ek = KEYS[5 + 3*n], KEYS[6 + 3*n], KEYS[7 + 3*n]
+  n = n + 1
   local dep, ok, lat, err, q = ARGV[i], ARGV[i+1] == '1', ARGV[i+2], ARGV[i+3], ARGV[i+4]
   local exp, var = ARGV[i+5], ARGV[i+6]
-  local sk = p .. 'stats:' .. dep
-  redis.call('SADD', p .. 'stats:deployments', dep)
+  redis.call('SADD', ids_key, dep)
   if ok then redis.call('HINCRBY', sk, 'successes', 1) else
     redis.call('HINCRBY', sk, 'failures', 1)
     redis.call('HINCRBY', sk, 'err:' .. (err ~= '' and err or 'unknown'), 1)
@@ -27,7 +37,6 @@ for i = 9, #ARGV, 7 do
     redis.call('HINCRBYFLOAT', sk, 'quality_sum', q); redis.call('HINCRBY', sk, 'quality_count', 1)
   end
   if exp ~= '' and var ~= '' then
-    local ek = p .. 'exp:' .. exp .. ':outcomes'
     redis.call('HINCRBY', ek, var .. ':' .. (ok and 'successes' or 'failures'), 1)
     if lat ~= '' then
       redis.call('HINCRBYFLOAT', ek, var .. ':latency_sum', lat)
@@ -39,19 +48,17 @@ for i = 9, #ARGV, 7 do
     end
   end
   if enabled then
-    local ok_key = p .. 'breaker:ok'
-    local probes_key, win_key = p .. 'breaker:probes:' .. dep, p .. 'breaker:window:' .. dep
-    local score = redis.call('ZSCORE', p .. 'breaker:open', dep)
+    local score = redis.call('ZSCORE', open_key, dep)
     if score then
       if tonumber(score) <= now then  -- half-open: this outcome is a probe's
         if ok then
           if redis.call('HINCRBY', ok_key, dep, 1) >= needed then
-            redis.call('ZREM', p .. 'breaker:open', dep); redis.call('HDEL', ok_key, dep)
-            redis.call('DEL', probes_key, win_key)
+            redis.call('ZREM', open_key, dep); redis.call('HDEL', ok_key, dep)
+            redis.call('HDEL', probes_key, dep); redis.call('DEL', win_key)
           end
         else
-          redis.call('ZADD', p .. 'breaker:open', now + open_s, dep); redis.call('HDEL', ok_key, dep)
-          redis.call('DEL', probes_key); table.insert(opened, dep)
+          redis.call('ZADD', open_key, now + open_s, dep); redis.call('HDEL', ok_key, dep)
+          redis.call('HDEL', probes_key, dep); table.insert(opened, dep)
         end
       end  -- open: late outcomes of requests sent before it opened change nothing
     else
@@ -61,7 +68,7 @@ for i = 9, #ARGV, 7 do
       if ok then fails = tonumber(redis.call('HGET', win_key, 'failures') or '0')
       else fails = redis.call('HINCRBY', win_key, 'failures', 1) end
       if total >= min_req and fails / total >= rate then
-        redis.call('ZADD', p .. 'breaker:open', now + open_s, dep); redis.call('DEL', win_key)
+        redis.call('ZADD', open_key, now + open_s, dep); redis.call('DEL', win_key)
         table.insert(opened, dep)
       end
     end
@@ -70,26 +77,90 @@ end
 return opened
 """
 
-# ARGV: prefix, now, probes allowed. Returns {open, probing}.
+# KEYS: breaker open, breaker probes. ARGV: now, probes allowed. Returns {open, probing}.
 CIRCUIT_VIEW = """
-local p, now, allowed = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local m = redis.call('ZRANGE', p .. 'breaker:open', 0, -1, 'WITHSCORES')
+local now, allowed = tonumber(ARGV[1]), tonumber(ARGV[2])
+local m = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 local open, probing = {}, {}
 for i = 1, #m, 2 do
   if tonumber(m[i+1]) > now then table.insert(open, m[i]) else
-    local claimed = tonumber(redis.call('GET', p .. 'breaker:probes:' .. m[i]) or '0')
+    local claimed = 0
+    local v = redis.call('HGET', KEYS[2], m[i])
+    if v then
+      local c, lapse = string.match(v, '^(%d+):(.+)$')
+      if c and tonumber(lapse) > now then claimed = tonumber(c) end
+    end
     if claimed >= allowed then table.insert(open, m[i]) else table.insert(probing, m[i]) end
   end
 end
 return {open, probing}
 """
 
-# ARGV: prefix, now, deployment, probe lifetime (ms).
+# KEYS: breaker open, breaker probes. ARGV: now, deployment, probe lifetime (s).
 CLAIM_PROBE = """
-local score = redis.call('ZSCORE', ARGV[1] .. 'breaker:open', ARGV[3])
-if score and tonumber(score) <= tonumber(ARGV[2]) then
-  local key = ARGV[1] .. 'breaker:probes:' .. ARGV[3]
-  if redis.call('INCR', key) == 1 then redis.call('PEXPIRE', key, ARGV[4]) end
+local now = tonumber(ARGV[1])
+local score = redis.call('ZSCORE', KEYS[1], ARGV[2])
+if score and tonumber(score) <= now then
+  local claimed, lapse = 0, now + tonumber(ARGV[3])
+  local v = redis.call('HGET', KEYS[2], ARGV[2])
+  if v then
+    local c, l = string.match(v, '^(%d+):(.+)$')
+    if c and tonumber(l) > now then claimed, lapse = tonumber(c), tonumber(l) end
+  end
+  redis.call('HSET', KEYS[2], ARGV[2], (claimed + 1) .. ':' .. string.format('%.3f', lapse))
 end
 return 0
+"""
+
+# KEYS: version. ARGV: the writer's last known version. The new version is above both what
+# Redis holds and what the writer has seen: after Redis lost its data a write cannot produce a
+# version the workers already passed (they would discard it as older).
+BUMP_VERSION = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local floor = tonumber(ARGV[1])
+if floor > current then current = floor end
+redis.call('SET', KEYS[1], current + 1)
+return current + 1
+"""
+
+# Every change to an experiment definition, atomic with its version bump and logged in
+# `experiments:log` (name -> version of its last change), so workers load only what changed.
+# KEYS: experiments, experiments log, version, exp decisions, exp outcomes.
+# ARGV: mode (create | set | delete), name, definition JSON ('' for delete), writer's version.
+# Returns the new version, or 0 when nothing changed (create of an existing name).
+CHANGE_EXPERIMENT = """
+local mode, name, spec, floor = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+if mode == 'create' then
+  if redis.call('HEXISTS', KEYS[1], name) == 1 then return 0 end
+  redis.call('HSET', KEYS[1], name, spec)
+elseif mode == 'set' then
+  redis.call('HSET', KEYS[1], name, spec)
+else
+  redis.call('HDEL', KEYS[1], name); redis.call('DEL', KEYS[4], KEYS[5])
+end
+local current = tonumber(redis.call('GET', KEYS[3]) or '0')
+if floor > current then current = floor end
+redis.call('SET', KEYS[3], current + 1)
+redis.call('ZADD', KEYS[2], current + 1, name)
+return current + 1
+"""
+
+# The shared config as one consistent read. Incremental when ARGV[1] (the version the reader
+# holds) is > 0 and not ahead of Redis: only the experiments changed since, a missing definition
+# meaning deleted. Else everything.
+# KEYS: version, config, experiments, experiments log. ARGV: version held.
+# Returns {version, config as flat list, 1 = full | 0 = changes, flat name/definition list}.
+LOAD_CONFIG = """
+local version = tonumber(redis.call('GET', KEYS[1]) or '0')
+local held = tonumber(ARGV[1])
+local config = redis.call('HGETALL', KEYS[2])
+if held <= 0 or held > version then
+  return {version, config, 1, redis.call('HGETALL', KEYS[3])}
+end
+local out = {}
+for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. held, '+inf')) do
+  table.insert(out, name)
+  table.insert(out, redis.call('HGET', KEYS[3], name) or '')
+end
+return {version, config, 0, out}
 """

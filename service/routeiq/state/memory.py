@@ -137,6 +137,18 @@ class MemoryState:
             return stopped
         return spec
 
+    async def delete_experiment(self, name: str) -> bool | None:
+        c = self._config
+        spec = c.experiment(name)
+        if spec is None:
+            return None
+        if spec.running:
+            return False
+        experiments = tuple(e for e in c.experiments if e.name != name)
+        self._config = replace(c, version=c.version + 1, experiments=experiments)
+        self._counts.pop(name, None)
+        return True
+
     async def count_decision(self, experiment: str, variant: str) -> None:
         decisions = self._counts.setdefault(experiment, ExperimentCounts()).decisions
         decisions[variant] = decisions.get(variant, 0) + 1

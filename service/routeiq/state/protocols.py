@@ -75,6 +75,11 @@ class ConfigStore(Protocol):
 
     async def stop_experiment(self, name: str) -> ExperimentSpec | None: ...
 
+    async def delete_experiment(self, name: str) -> bool | None:
+        """Remove a stopped experiment and its counters (the name becomes free again). None when
+        there is no such experiment, False when it is still running (stop it first)."""
+        ...
+
 
 class ExperimentCounters(Protocol):
     async def count_decision(self, experiment: str, variant: str) -> None: ...

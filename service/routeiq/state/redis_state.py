@@ -15,35 +15,47 @@ Times are wall-clock seconds (`time.time`), shared by every host; keep their clo
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar, cast
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from routeiq.decision.experiments import OUTCOME_FIELDS, ExperimentCounts, ExperimentSpec
 from routeiq.errors import StateUnavailable
 from routeiq.observability.metrics import Metrics
 from routeiq.state import redis_premium_window as budget_redis
 from routeiq.state.breakers import BreakerInfo, BreakerPolicy, CircuitView
-from routeiq.state.lua import CIRCUIT_VIEW, CLAIM_PROBE, RECORD_OUTCOMES
+from routeiq.state.keys import StateKeys
+from routeiq.state.lua import (
+    BUMP_VERSION,
+    CHANGE_EXPERIMENT,
+    CIRCUIT_VIEW,
+    CLAIM_PROBE,
+    LOAD_CONFIG,
+    RECORD_OUTCOMES,
+)
 from routeiq.state.memory import MemoryState
 from routeiq.state.records import DeploymentStats, OutcomeRecord, SessionRecord, SharedConfig
 
 log = logging.getLogger("routeiq.state")
 T = TypeVar("T")
-_FAILURES = (RedisError, OSError, asyncio.TimeoutError)
+# Not only RedisError: during a cluster failover redis-py's cluster client also raises
+# RedisClusterException (not a RedisError) and RuntimeError from connections it is tearing down.
+# Whatever the client library raises, a decision goes on with local state.
+_FAILURES = (RedisError, RedisClusterException, OSError, RuntimeError, asyncio.TimeoutError)
 
 
-def connect(url: str, timeout_s: float, max_connections: int = 32) -> Redis:
-    """redis:// rediss:// unix://. A blocking pool: a burst waits for a free connection (within
-    the operation's timeout) instead of failing. No client-side retries: the local fallback is
-    the retry."""
+def connect(url: str, timeout_s: float, max_connections: int = 32, **options: Any) -> Redis:
+    """One Redis (or one behind a proxy): redis:// rediss:// unix://. A blocking pool: a burst
+    waits for a free connection instead of failing. No client-side retries: the local fallback
+    is the retry. `timeout_s` bounds a socket read; decision-path operations are cut shorter by
+    `RedisState` itself. Sentinel and Cluster: `state.build.connect_redis`."""
     pool = BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
@@ -53,6 +65,7 @@ def connect(url: str, timeout_s: float, max_connections: int = 32) -> Redis:
         socket_connect_timeout=timeout_s,
         retry=Retry(NoBackoff(), 0),
         health_check_interval=0,
+        **options,
     )
     return Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
 
@@ -62,10 +75,11 @@ class RedisState:
 
     def __init__(
         self,
-        client: Redis,
+        client: Redis | RedisCluster,
         namespace: str = "default",
         *,
-        timeout_s: float = 0.05,
+        timeout_s: float = 0.015,
+        admin_timeout_s: float = 2.0,
         retry_seconds: float = 1.0,
         breaker_policy: BreakerPolicy | None = None,
         metrics: Metrics | None = None,
@@ -73,8 +87,11 @@ class RedisState:
         view_cache_seconds: float = 0.0,
     ) -> None:
         self._r = client
-        self._p = f"routeiq:{namespace}:"
+        self.keys = k = StateKeys(namespace)
+        self._k = k
         self._timeout = timeout_s
+        self._admin_timeout = max(timeout_s, admin_timeout_s)
+        self._probe: asyncio.Task[None] | None = None
         self._retry_seconds = retry_seconds
         self._policy = breaker_policy or BreakerPolicy()
         self._metrics = metrics
@@ -92,16 +109,26 @@ class RedisState:
         self._record = client.register_script(RECORD_OUTCOMES)
         self._view = client.register_script(CIRCUIT_VIEW)
         self._claim = client.register_script(CLAIM_PROBE)
+        self._change_experiment = client.register_script(CHANGE_EXPERIMENT)
+        self._load = client.register_script(LOAD_CONFIG)
 
     # -- failure handling
     async def _try(
-        self, op: str, make: Callable[[], Awaitable[T]], fallback: Callable[[], Awaitable[T]]
+        self,
+        op: str,
+        make: Callable[[], Awaitable[T]],
+        fallback: Callable[[], Awaitable[T]],
+        timeout_s: float | None = None,
     ) -> T:
-        if self._degraded and time.monotonic() < self._down_until:
+        if self._degraded:
+            # While degraded no request waits on Redis: one background ping per retry interval
+            # finds out when it is back. Were each request after the interval a probe, every
+            # one of them would pay the full timeout while Redis is still stalled.
+            self._start_probe()
             self._count_fallback(op)
             return await fallback()
         try:
-            async with asyncio.timeout(self._timeout):  # no extra task, unlike wait_for on 3.11
+            async with asyncio.timeout(timeout_s or self._timeout):  # no extra task, unlike wait_for
                 result = await make()
         except _FAILURES as exc:
             self._mark_down(op, exc)
@@ -110,13 +137,34 @@ class RedisState:
         self._mark_up()
         return result
 
-    async def _must(self, op: str, make: Callable[[], Awaitable[T]]) -> T:
+    def _start_probe(self) -> None:
+        if self._probe is not None or time.monotonic() < self._down_until:
+            return
+        self._probe = asyncio.get_running_loop().create_task(self._run_probe(), name="routeiq-redis-probe")
+
+    async def _run_probe(self) -> None:
         try:
-            async with asyncio.timeout(max(self._timeout, 1.0)):
+            async with asyncio.timeout(self._admin_timeout):
+                await self._r.ping()
+        except _FAILURES as exc:
+            self._mark_down("probe", exc)
+        else:
+            self._mark_up()
+        finally:
+            self._probe = None
+
+    async def _must(self, op: str, make: Callable[[], Awaitable[T]], *, write: bool = False) -> T:
+        try:
+            async with asyncio.timeout(self._admin_timeout):
                 result = await make()
         except _FAILURES as exc:
             self._mark_down(op, exc)
-            raise StateUnavailable(f"shared state (Redis) is unavailable: {type(exc).__name__}") from exc
+            message = f"shared state (Redis) is unavailable: {type(exc).__name__}"
+            if write and isinstance(exc, (TimeoutError, asyncio.TimeoutError, OSError)):
+                # The request may have reached Redis before the answer was lost: say so rather
+                # than let a 503 read as "nothing changed".
+                message += "; the change may have been applied: read GET /admin/config before retrying"
+            raise StateUnavailable(message) from exc
         self._mark_up()
         return result
 
@@ -141,8 +189,7 @@ class RedisState:
 
     # -- sessions
     def _session_key(self, key: str) -> str:
-        # Hashed: bounded length whatever the caller's ids, and no user text in key names.
-        return self._p + "session:" + hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+        return self._k.session(key)
 
     async def get_session(self, key: str, ttl_seconds: float) -> SessionRecord | None:
         async def read() -> SessionRecord | None:
@@ -174,8 +221,9 @@ class RedisState:
     # -- outcomes and breakers
     async def record_outcomes(self, outcomes: list[OutcomeRecord]) -> None:
         p = self._policy
+        k = self._k
+        keys = [k.stats_ids, k.breaker_open, k.breaker_ok, k.breaker_probes]
         args: list[Any] = [
-            self._p,
             repr(self._clock()),
             "1" if p.enabled else "0",
             int(p.window_seconds * 1000),
@@ -185,6 +233,8 @@ class RedisState:
             p.half_open_probes,
         ]
         for o in outcomes:
+            keys += [k.stats(o.deployment_id), k.breaker_window(o.deployment_id)]
+            keys.append(k.exp_outcomes(o.experiment) if o.experiment else k.version)
             args += [
                 o.deployment_id,
                 "1" if o.success else "0",
@@ -198,7 +248,7 @@ class RedisState:
         self._view_expires = 0.0  # this worker sees its own feedback at once
 
         async def write() -> None:
-            opened = await self._record(args=args)
+            opened = await self._record(keys=keys, args=args)
             for deployment_id in opened or ():
                 log.warning("circuit breaker opened for deployment %s", deployment_id)
 
@@ -206,10 +256,10 @@ class RedisState:
 
     async def deployment_stats(self) -> dict[str, DeploymentStats]:
         async def read() -> dict[str, DeploymentStats]:
-            ids = await self._members("stats:deployments")
+            ids = await self._members(self._k.stats_ids)
             pipe = self._r.pipeline(transaction=False)
             for deployment_id in ids:
-                pipe.hgetall(self._p + "stats:" + deployment_id)
+                pipe.hgetall(self._k.stats(deployment_id))
             return {d: _stats(raw) for d, raw in zip(ids, await pipe.execute(), strict=True)}
 
         return await self._must("deployment_stats", read)
@@ -223,7 +273,8 @@ class RedisState:
 
         async def read() -> CircuitView:
             open_, probing = await self._view(
-                args=[self._p, repr(self._clock()), self._policy.half_open_probes]
+                keys=[self._k.breaker_open, self._k.breaker_probes],
+                args=[repr(self._clock()), self._policy.half_open_probes],
             )
             self._last_view = CircuitView(frozenset(open_), frozenset(probing))
             self._view_expires = time.monotonic() + self._view_cache_seconds
@@ -237,29 +288,33 @@ class RedisState:
         return await self._try("circuit_view", read, local)
 
     async def claim_probe(self, deployment_id: str) -> None:
-        lifetime_ms = int(self._policy.open_seconds * 1000)
         self._view_expires = 0.0
 
         async def write() -> None:
-            await self._claim(args=[self._p, repr(self._clock()), deployment_id, lifetime_ms])
+            await self._claim(
+                keys=[self._k.breaker_open, self._k.breaker_probes],
+                args=[repr(self._clock()), deployment_id, repr(self._policy.open_seconds)],
+            )
 
         await self._try("claim_probe", write, lambda: self.local.claim_probe(deployment_id))
 
     async def breakers(self) -> dict[str, BreakerInfo]:
         async def read() -> dict[str, BreakerInfo]:
             now = self._clock()
-            pairs = await self._r.zrange(self._p + "breaker:open", 0, -1, withscores=True)
+            k = self._k
+            pairs = await self._r.zrange(k.breaker_open, 0, -1, withscores=True)
             opened = {str(d): float(score) for d, score in cast("list[tuple[str, float]]", pairs)}
-            ids = sorted(set(await self._members("stats:deployments")) | set(opened))
+            ids = sorted(set(await self._members(k.stats_ids)) | set(opened))
             pipe = self._r.pipeline(transaction=False)
             for d in ids:
-                pipe.hgetall(self._p + "breaker:window:" + d)
-                pipe.get(self._p + "breaker:probes:" + d)
-                pipe.hget(self._p + "breaker:ok", d)
+                pipe.hgetall(k.breaker_window(d))
+                pipe.hget(k.breaker_probes, d)
+                pipe.hget(k.breaker_ok, d)
             raw = await pipe.execute()
             out: dict[str, BreakerInfo] = {}
             for i, d in enumerate(ids):
-                window, probes, ok = raw[3 * i : 3 * i + 3]
+                window, claim, ok = raw[3 * i : 3 * i + 3]
+                probes = _claimed(claim, now)
                 if d in opened and opened[d] > now:
                     out[d] = BreakerInfo("open", seconds_until_half_open=round(opened[d] - now, 3))
                 elif d in opened:
@@ -277,22 +332,22 @@ class RedisState:
     async def reset_breaker(self, deployment_id: str) -> bool:
         async def write() -> bool:
             pipe = self._r.pipeline(transaction=True)
-            pipe.zrem(self._p + "breaker:open", deployment_id)
-            pipe.hdel(self._p + "breaker:ok", deployment_id)
-            pipe.delete(
-                self._p + "breaker:probes:" + deployment_id, self._p + "breaker:window:" + deployment_id
-            )
+            k = self._k
+            pipe.zrem(k.breaker_open, deployment_id)
+            pipe.hdel(k.breaker_ok, deployment_id)
+            pipe.hdel(k.breaker_probes, deployment_id)
+            pipe.delete(k.breaker_window(deployment_id))
             removed, *_ = await pipe.execute()
             return bool(removed)
 
         await self.local.reset_breaker(deployment_id)
         self._view_expires = 0.0
-        return await self._must("reset_breaker", write)
+        return await self._must("reset_breaker", write, write=True)
 
     # -- runtime config and experiments
     async def config_version(self) -> int:
         async def read() -> int:
-            value = await self._r.get(self._p + "version")
+            value = await self._r.get(self._k.version)
             if value is None and self._last_config.version > 0:
                 await self._reseed(self._last_config)
                 return self._last_config.version
@@ -301,92 +356,129 @@ class RedisState:
         async def last() -> int:
             return self._last_config.version
 
-        return await self._try("config_version", read, last)
+        return await self._try("config_version", read, last, self._admin_timeout)
 
     async def _reseed(self, config: SharedConfig) -> None:
         """Redis came back empty (restarted without persistence): put back what every worker
         still holds, so admin changes and experiments survive. Idempotent across workers."""
         log.warning("redis lost the shared config; restoring version %d from memory", config.version)
+        k = self._k
         pipe = self._r.pipeline(transaction=True)
         for field, value in (("strategy", config.strategy), ("default_profile", config.default_profile)):
             if value:
-                pipe.hsetnx(self._p + "config", field, value)
-        pipe.hsetnx(self._p + "config", "reload", config.reload)
+                pipe.hsetnx(k.config, field, value)
+        pipe.hsetnx(k.config, "reload", config.reload)
         for spec in config.experiments:
-            pipe.hsetnx(self._p + "experiments", spec.name, spec.model_dump_json())
-        pipe.set(self._p + "version", config.version, nx=True)
+            pipe.hsetnx(k.experiments, spec.name, spec.model_dump_json())
+            pipe.zadd(k.experiments_log, {spec.name: config.version}, nx=True)
+        pipe.set(k.version, config.version, nx=True)
         await pipe.execute()
 
     async def load_config(self) -> SharedConfig:
         async def last() -> SharedConfig:
             return self._last_config
 
-        return await self._try("load_config", self._fetch_config, last)
+        return await self._try("load_config", self._fetch_config, last, self._admin_timeout)
 
     async def _fetch_config(self) -> SharedConfig:
-        pipe = self._r.pipeline(transaction=True)
-        pipe.get(self._p + "version")
-        pipe.hgetall(self._p + "config")
-        pipe.hgetall(self._p + "experiments")
-        version, config, experiments = await pipe.execute()
-        specs = sorted(
-            (ExperimentSpec.model_validate_json(v) for v in experiments.values()),
-            key=lambda e: (e.created_at, e.name),
+        """One consistent read. After the first, only the experiments changed since the version
+        this worker holds are read: thousands of experiment definitions are not re-read and
+        re-parsed on every admin change."""
+        k, held = self._k, self._last_config
+        version, flat_config, full, flat = await self._load(
+            keys=[k.version, k.config, k.experiments, k.experiments_log], args=[held.version]
         )
+        config = dict(zip(flat_config[::2], flat_config[1::2], strict=True))
+        changes = dict(zip(flat[::2], flat[1::2], strict=True))
+        specs = {} if full else {e.name: e for e in held.experiments}
+        for name, raw in changes.items():
+            if raw:
+                specs[name] = ExperimentSpec.model_validate_json(raw)
+            else:
+                specs.pop(name, None)  # deleted
         self._last_config = SharedConfig(
             version=int(version or 0),
             strategy=config.get("strategy") or None,
             default_profile=config.get("default_profile") or None,
             reload=int(config.get("reload", 0)),
-            experiments=tuple(specs),
+            experiments=tuple(sorted(specs.values(), key=lambda e: (e.created_at, e.name))),
         )
         return self._last_config
+
+    async def _version_floor(self) -> int:
+        """Before an admin write: if Redis lost the shared config, put back what this worker
+        holds first (a write must not leave Redis with the change and nothing else), and return
+        the version the write must move past."""
+        if self._last_config.version > 0 and await self._r.get(self._k.version) is None:
+            await self._reseed(self._last_config)
+        return self._last_config.version
 
     async def update_config(
         self, *, strategy: str | None = None, default_profile: str | None = None, reload: bool = False
     ) -> SharedConfig:
-        async def write() -> None:
+        async def write() -> int:
+            floor = await self._version_floor()
             pipe = self._r.pipeline(transaction=True)
             fields = {k: v for k, v in (("strategy", strategy), ("default_profile", default_profile)) if v}
             if fields:
-                pipe.hset(self._p + "config", mapping=_mapping(fields))
+                pipe.hset(self._k.config, mapping=_mapping(fields))
             if reload:
-                pipe.hincrby(self._p + "config", "reload", 1)
-            pipe.incr(self._p + "version")
-            await pipe.execute()
+                pipe.hincrby(self._k.config, "reload", 1)
+            pipe.eval(BUMP_VERSION, 1, self._k.version, floor)
+            return int((await pipe.execute())[-1])
 
-        await self._must("update_config", write)
-        return await self._must("load_config", self._fetch_config)
+        version = await self._must("update_config", write, write=True)
+        try:
+            return await self._must("load_config", self._fetch_config)
+        except StateUnavailable as exc:
+            raise StateUnavailable(
+                f"the change was written (version {version}) but could not be read back; every "
+                "worker applies it with its next config poll"
+            ) from exc
 
     async def create_experiment(self, spec: ExperimentSpec) -> bool:
         async def write() -> bool:
-            created = await self._r.hsetnx(self._p + "experiments", spec.name, spec.model_dump_json())
-            if created:
-                await self._r.incr(self._p + "version")
-            return bool(created)
+            floor = await self._version_floor()
+            return bool(await self._experiment_change("create", spec.name, spec.model_dump_json(), floor))
 
-        return await self._must("create_experiment", write)
+        return await self._must("create_experiment", write, write=True)
 
     async def stop_experiment(self, name: str) -> ExperimentSpec | None:
         async def write() -> ExperimentSpec | None:
-            raw = await self._r.hget(self._p + "experiments", name)
+            floor = await self._version_floor()
+            raw = await self._r.hget(self._k.experiments, name)
             if raw is None:
                 return None
             spec = ExperimentSpec.model_validate_json(raw)
             if not spec.running:
                 return spec
             spec = spec.model_copy(update={"status": "stopped", "stopped_at": time.time()})
-            pipe = self._r.pipeline(transaction=True)
-            pipe.hset(self._p + "experiments", name, spec.model_dump_json())
-            pipe.incr(self._p + "version")
-            await pipe.execute()
+            await self._experiment_change("set", name, spec.model_dump_json(), floor)
             return spec
 
-        return await self._must("stop_experiment", write)
+        return await self._must("stop_experiment", write, write=True)
+
+    async def _experiment_change(self, mode: str, name: str, spec: str, floor: int) -> int:
+        k = self._k
+        keys = [k.experiments, k.experiments_log, k.version, k.exp_decisions(name), k.exp_outcomes(name)]
+        return int(await self._change_experiment(keys=keys, args=[mode, name, spec, floor]))
+
+    async def delete_experiment(self, name: str) -> bool | None:
+        async def write() -> bool | None:
+            floor = await self._version_floor()
+            raw = await self._r.hget(self._k.experiments, name)
+            if raw is None:
+                return None
+            if ExperimentSpec.model_validate_json(raw).running:
+                return False
+            await self._experiment_change("delete", name, "", floor)
+            return True
+
+        return await self._must("delete_experiment", write, write=True)
 
     async def count_premium_decision(self, premium: bool, window_seconds: int) -> None:
         async def write() -> None:
-            await budget_redis.count(self._r, self._p, premium, window_seconds, self._clock())
+            await budget_redis.count(self._r, self._k, premium, window_seconds, self._clock())
 
         await self._try(
             "count_premium_decision",
@@ -396,21 +488,21 @@ class RedisState:
 
     async def premium_share(self, window_seconds: int) -> tuple[int, int]:
         async def read() -> tuple[int, int]:
-            return await budget_redis.share(self._r, self._p, window_seconds, self._clock())
+            return await budget_redis.share(self._r, self._k, window_seconds, self._clock())
 
         return await self._try("premium_share", read, lambda: self.local.premium_share(window_seconds))
 
     async def count_decision(self, experiment: str, variant: str) -> None:
         async def write() -> None:
-            await self._r.hincrby(f"{self._p}exp:{experiment}:decisions", variant, 1)
+            await self._r.hincrby(self._k.exp_decisions(experiment), variant, 1)
 
         await self._try("count_decision", write, lambda: self.local.count_decision(experiment, variant))
 
     async def experiment_counts(self, name: str) -> ExperimentCounts:
         async def read() -> ExperimentCounts:
             pipe = self._r.pipeline(transaction=False)
-            pipe.hgetall(f"{self._p}exp:{name}:decisions")
-            pipe.hgetall(f"{self._p}exp:{name}:outcomes")
+            pipe.hgetall(self._k.exp_decisions(name))
+            pipe.hgetall(self._k.exp_outcomes(name))
             decisions, outcomes = await pipe.execute()
             sums: dict[str, dict[str, float]] = {}
             for key, value in outcomes.items():
@@ -422,10 +514,25 @@ class RedisState:
         return await self._must("experiment_counts", read)
 
     async def _members(self, key: str) -> list[str]:
-        return sorted(str(m) for m in await self._r.smembers(self._p + key))
+        return sorted(str(m) for m in await self._r.smembers(key))
 
     # -- health
+    @property
+    def degraded(self) -> bool:
+        return self._degraded
+
     async def healthy(self) -> bool:
+        if self._degraded:
+            # Readiness is not the decision path: it may wait briefly for the recovery probe,
+            # so the first /readyz after Redis came back already says so.
+            self._start_probe()
+            if self._probe is not None:
+                await asyncio.wait({self._probe}, timeout=self._timeout)
+            if self.degraded:  # the property: the probe may have changed it meanwhile
+                self._count_fallback("ping")
+                return False
+            return True
+
         async def ping() -> bool:
             return bool(await self._r.ping())
 
@@ -435,6 +542,10 @@ class RedisState:
         return await self._try("ping", ping, down)
 
     async def close(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
         await self._r.aclose()
 
 
@@ -444,6 +555,15 @@ def _mapping(values: dict[str, str]) -> Mapping[Any, Any]:
 
 async def _nothing() -> None:
     return None
+
+
+def _claimed(value: str | None, now: float) -> int:
+    """Probe claims from a `breaker:probes` field ("<claimed>:<lapse time>"); lapsed = 0."""
+    count, _, lapse = (value or "").partition(":")
+    try:
+        return int(count) if float(lapse) > now else 0
+    except ValueError:
+        return 0
 
 
 def _stats(raw: dict[str, str]) -> DeploymentStats:
