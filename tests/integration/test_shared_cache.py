@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from routeiq.state.keys import embedding_prefix
 from tests._harness import RedisServer, wait_until
 from tests.conftest import make_client
 
@@ -40,7 +41,8 @@ def test_an_embedding_made_by_one_worker_is_a_hit_for_another(
         assert a.status_code == 200
         # The SET is fire-and-forget: wait until the entry is in Redis, not a fixed time.
         with redis.Redis.from_url(redis_server.url) as peek:
-            wait_until(lambda: bool(peek.keys(f"routeiq:{namespace}:emb:*")), 10.0, "shared embedding SET")
+            pattern = embedding_prefix(namespace) + b"*"
+            wait_until(lambda: bool(peek.keys(pattern)), 10.0, "shared embedding SET")
         b = second.post("/route", json=PROMPT)
         assert b.status_code == 200
         assert _cache_counts(first.get("/metrics").text).get("miss") == 1.0
