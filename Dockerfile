@@ -25,14 +25,13 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python3 -m venv /opt/venv
 WORKDIR /src
 
-# Dependencies first, from pyproject.toml alone: a code change does not reinstall numpy & co.
-COPY pyproject.toml ./
-RUN python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > /tmp/requirements.txt \
-    && /opt/venv/bin/pip install --requirement /tmp/requirements.txt
+# Dependencies first, from the lock alone (exact versions, every file's sha256: nothing newer or
+# altered than what `make lock` resolved gets in); a code change does not reinstall numpy & co.
+COPY requirements/service.lock /tmp/service.lock
+RUN /opt/venv/bin/pip install --require-hashes --no-deps --requirement /tmp/service.lock
 
 # models/ is package data of the wheel (`routeiq.models`): the venv carries the one copy.
-COPY README.md LICENSE ./
+COPY pyproject.toml README.md LICENSE ./
 COPY service/ service/
 COPY models/ models/
 RUN /opt/venv/bin/pip install --no-deps . \

@@ -5,16 +5,32 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-DEPS   := pyproject.toml $(wildcard client/pyproject.toml)
+# Exact versions with hashes (`make lock` writes them from the pyproject.toml ranges):
+# dev.lock is everything `make test` needs (service, client + litellm, dev, train extras);
+# service.lock is the service's own dependencies at the same versions, for the Docker image.
+LOCK_DEV     := requirements/dev.lock
+LOCK_SERVICE := requirements/service.lock
+UV_VERSION   := 0.13.8
+COMPILE       = $(BIN)/uv pip compile --quiet --native-tls --generate-hashes \
+                --python-version 3.11 --python-platform x86_64-unknown-linux-gnu
 
-.PHONY: serve test lint typecheck bench bench-load screenshots test-browser clean-venv
+.PHONY: serve test lint typecheck bench bench-load screenshots test-browser clean-venv lock
 
-$(STAMP): $(DEPS)
+$(STAMP): pyproject.toml client/pyproject.toml $(LOCK_DEV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,train]'
-	if [ -f client/pyproject.toml ]; then $(BIN)/python -m pip install --quiet -e './client[litellm,dev]'; fi
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK_DEV)
+	# The two projects themselves, editable; their dependencies are the locked ones above.
+	$(BIN)/python -m pip install --quiet --no-deps -e . -e ./client
 	touch $(STAMP)
+
+## lock: re-resolve requirements/*.lock from the pyproject.toml ranges (newest versions allowed)
+lock:
+	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	$(COMPILE) pyproject.toml client/pyproject.toml --extra dev --extra train --extra litellm -o $(LOCK_DEV)
+	$(COMPILE) pyproject.toml -c $(LOCK_DEV) -o $(LOCK_SERVICE)
+	# the LiteLLM + routeiq-client image (docker/gateway.Dockerfile): litellm[proxy] resolves apart
+	$(COMPILE) client/pyproject.toml requirements/gateway.in --extra litellm -o requirements/gateway.lock
 
 ## serve: start the service on 127.0.0.1:8400 with embedded defaults (in-memory state, bundled models)
 serve: $(STAMP)

@@ -14,6 +14,7 @@ export DOCKER_HOST="unix://$RUN_DIR/docker.sock"
 BASE_IMAGE="$(sed -n 's/^ARG BASE_IMAGE=//p' Dockerfile)"
 IMAGE=routeiq-ci:latest
 CONTAINER="routeiq-ci-smoke-$$"
+GATEWAY="routeiq-ci-gateway-$$"
 
 step() { printf '\n== docker: %s\n' "$*"; }
 fail() {
@@ -31,7 +32,7 @@ fi
 started_dockerd=""
 tmp_context=""
 cleanup() {
-  docker rm -f "$CONTAINER" >/dev/null 2>&1 || true
+  docker rm -f "$CONTAINER" "$GATEWAY" >/dev/null 2>&1 || true
   [ -n "$tmp_context" ] && rm -rf "$tmp_context"
   if [ -n "$started_dockerd" ]; then
     kill "$started_dockerd" 2>/dev/null || true
@@ -94,6 +95,7 @@ echo "built $IMAGE in $(($(date +%s) - start)) s: $((size / 1000000)) MB"
 
 step "a tampered artifact must fail the build"
 tmp_context="$(mktemp -d)"
+mkdir -p "$tmp_context/requirements" && cp requirements/service.lock "$tmp_context/requirements/"
 cp -r Dockerfile .dockerignore pyproject.toml README.md LICENSE service models docker "$tmp_context/"
 python3 - "$tmp_context/models/centroids.json" <<'PY'
 import json, sys
@@ -138,6 +140,38 @@ print("decision:", d["model"], "deployment", d["deployment_id"], "|", d["categor
       "| total", d["timings_ms"]["total"], "ms | reason", d["reason"])'
 docker exec "$CONTAINER" python3 /app/docker/healthcheck.py || fail "HEALTHCHECK command"
 echo "healthcheck: ok; runs as $(docker exec "$CONTAINER" id -u):$(docker exec "$CONTAINER" id -g); memory $(docker stats --no-stream --format '{{.MemUsage}}' "$CONTAINER")"
+
+# --- the LiteLLM + routeiq-client image the sidecar chart runs ----------------------------------
+step "docker build -f docker/gateway.Dockerfile (LiteLLM proxy + routeiq-client)"
+hadolint --failure-threshold warning docker/gateway.Dockerfile
+start=$(date +%s)
+docker build -q "${build_args[@]}" -f docker/gateway.Dockerfile -t routeiq-ci:gateway . >/dev/null 2>&1 ||
+  docker build "${build_args[@]}" -f docker/gateway.Dockerfile -t routeiq-ci:gateway . || fail "gateway image build"
+size=$(docker image inspect --format '{{.Size}}' routeiq-ci:gateway)
+echo "built routeiq-ci:gateway in $(($(date +%s) - start)) s: $((size / 1000000)) MB"
+gw_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# A deadline that holds on a loaded CI machine: past it the client fails open (no decision).
+docker run -d --name "$GATEWAY" --network host -e LITELLM_MASTER_KEY=sk-ci-smoke \
+  -e ROUTEIQ_CLIENT_DEADLINE_MS=2000 -e "ROUTEIQ_CLIENT_URL=http://127.0.0.1:$port" -v "$PWD/examples/litellm/config.yaml:/etc/litellm/config.yaml:ro" \
+  routeiq-ci:gateway --config /etc/litellm/config.yaml --host 127.0.0.1 --port "$gw_port" >/dev/null
+for _ in $(seq 1 240); do
+  curl -fsS "http://127.0.0.1:$gw_port/health/readiness" >/dev/null 2>&1 && break
+  [ "$(docker inspect --format '{{.State.Running}}' "$GATEWAY")" = true ] || break
+  sleep 0.5
+done
+before=$(curl -fsS "http://127.0.0.1:$port/metrics" | awk '/^routeiq_decisions_total/ {n += $2} END {print n + 0}')
+model_id=$(curl -fsS -D - -o /dev/null "http://127.0.0.1:$gw_port/v1/chat/completions" \
+  -H 'authorization: Bearer sk-ci-smoke' -H 'content-type: application/json' -H 'x-routeiq-profile: eco' \
+  -d '{"model":"auto","messages":[{"role":"user","content":"Write a Python function that merges two sorted lists"}]}' |
+  tr -d '\r' | sed -n 's/^x-litellm-model-id: //Ip') || { docker logs "$GATEWAY" 2>&1 | tail -n 30 >&2; docker rm -f "$GATEWAY" >/dev/null; fail "POST /v1/chat/completions through the gateway image"; }
+after=$(curl -fsS "http://127.0.0.1:$port/metrics" | awk '/^routeiq_decisions_total/ {n += $2} END {print n + 0}')
+[ -n "$model_id" ] && python3 -c 'import sys; sys.exit(0 if float(sys.argv[2]) > float(sys.argv[1]) else 1)' "$before" "$after" ||
+  docker logs "$GATEWAY" 2>&1 | tail -n 20 >&2
+docker rm -f "$GATEWAY" >/dev/null
+[ -n "$model_id" ] || fail "the gateway answered without x-litellm-model-id"
+python3 -c 'import sys; sys.exit(0 if float(sys.argv[2]) > float(sys.argv[1]) else 1)' "$before" "$after" ||
+  fail "the gateway answered, but RouteIQ made no decision for it (decisions $before -> $after)"
+echo "gateway: served by deployment $model_id; RouteIQ decisions $before -> $after"
 
 step "stop (SIGTERM) and clean up"
 docker stop -t 20 "$CONTAINER" >/dev/null

@@ -21,9 +21,9 @@ from routeiq.errors import ConfigError, RouteIQError
 
 
 def _settings(overrides: dict[str, Any]) -> Any:
-    from routeiq.settings import Settings
+    from routeiq.settings import load_settings
 
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    return load_settings(**overrides)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -225,10 +225,10 @@ def _add_training_commands(sub: Any) -> None:
     train.add_argument("--data", required=True, help="JSONL or JSON array: prompt + per-model scores")
     train.add_argument("--holdout", help="evaluation file: its prompts are removed from the training rows")
     train.add_argument("--name", default="router", help="name prefix: routers are <name>-<kind>")
-    train.add_argument("--kinds", default="knn,mlp,linear,mf")
+    train.add_argument("--kinds", default="knn,mlp,linear,mf", help="router kinds to train, comma-separated")
     train.add_argument("--out", help="output folder (default: ROUTEIQ_ROUTERS_PATH or models/routers)")
     train.add_argument("--val-share", type=float, default=0.1, help="validation slice for model selection")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=0, help="random seed (splits, initialisation)")
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("eval", help="evaluate routers and baselines on held-out data; write RESULTS")
@@ -248,10 +248,10 @@ def _add_training_commands(sub: Any) -> None:
     ev.add_argument("--train-data", help="the training file, to verify no prompt is in both")
     ev.add_argument("--routers", help="routers folder (default: ROUTEIQ_ROUTERS_PATH or models/routers)")
     ev.add_argument("--router", action="append", help="only these routers (repeat)")
-    ev.add_argument("--results", default="bench/RESULTS.md")
-    ev.add_argument("--plots", default="bench/plots")
+    ev.add_argument("--results", default="bench/RESULTS.md", help="markdown file whose section is rewritten")
+    ev.add_argument("--plots", default="bench/plots", help="folder for the PNG plots")
     ev.add_argument("--json", help="also write every number as JSON here")
-    ev.add_argument("--timing-runs", type=int, default=2000)
+    ev.add_argument("--timing-runs", type=int, default=2000, help="decisions timed per router")
     ev.add_argument("--command-line", help=argparse.SUPPRESS)
     ev.set_defaults(func=cmd_eval)
 
@@ -259,7 +259,7 @@ def _add_training_commands(sub: Any) -> None:
     cal.add_argument("--router", required=True, help="router name (without ml:)")
     cal.add_argument("--sample", required=True, help="JSONL/JSON of prompts from your traffic")
     cal.add_argument("--premium-share", type=float, required=True, help="target share, e.g. 0.2")
-    cal.add_argument("--profile", default="auto")
+    cal.add_argument("--profile", default="auto", help="profile whose ml_threshold is set")
     cal.add_argument("--catalog", help="candidates catalog YAML (default: the service catalog)")
     cal.add_argument("--out", help="profiles YAML to write (use as ROUTEIQ_PROFILES_FILE)")
     cal.set_defaults(func=cmd_calibrate)
@@ -279,21 +279,26 @@ def cmd_artifacts(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="routeiq", description="Routing decisions for LLM gateways.")
+    parser = _Parser(
+        prog="routeiq",
+        description="Routing decisions for LLM gateways.",
+        epilog="Settings come from ROUTEIQ_* environment variables (docs/configuration.md); "
+        "a bad one exits 2 with one line naming it.",
+    )
     parser.add_argument("--version", action="version", version=f"routeiq {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     serve = sub.add_parser("serve", help="run the HTTP service (settings from ROUTEIQ_* env vars)")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--workers", type=int)
+    serve.add_argument("--host", help="address to listen on (default: ROUTEIQ_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: ROUTEIQ_PORT or 8400)")
+    serve.add_argument("--workers", type=int, help="worker processes (default: ROUTEIQ_WORKERS or 1)")
     serve.set_defaults(func=cmd_serve)
 
     route = sub.add_parser("route", help="print a routing decision for a prompt, without a server")
-    route.add_argument("prompt")
-    route.add_argument("--profile")
+    route.add_argument("prompt", help="the prompt text to route")
+    route.add_argument("--profile", help="profile to decide under (default: ROUTEIQ_DEFAULT_PROFILE or auto)")
     route.add_argument("--model", help="requested model group (default: choose among the catalog)")
-    route.add_argument("--explain", action="store_true")
+    route.add_argument("--explain", action="store_true", help="include the reasoning in the output")
     route.set_defaults(func=cmd_route)
 
     cents = sub.add_parser("centroids", help="centroid tools")
@@ -322,13 +327,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default when it has a real one (not None/False: the help says what then)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or isinstance(action.default, bool):
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every `routeiq` parser, subcommands included, shows defaults in --help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         result: int = args.func(args)
         return result
-    except (RouteIQError, ValidationError) as exc:
+    except RouteIQError as exc:
         print(f"routeiq: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:  # a model built from user input outside the settings
+        print(f"routeiq: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
 
 

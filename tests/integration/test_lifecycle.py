@@ -129,11 +129,11 @@ def test_tampered_artifact_stops_start_up_naming_the_file(tmp_path: Path) -> Non
 @pytest.mark.parametrize(
     ("settings", "names"),
     [
-        ({"max_body_bytes": "lots"}, "max_body_bytes"),
-        ({"strategy": "magic"}, "strategy"),
+        ({"max_body_bytes": "lots"}, "ROUTEIQ_MAX_BODY_BYTES='lots'"),
+        ({"strategy": "magic"}, "ROUTEIQ_STRATEGY='magic'"),
         ({"auth_tokens": "gw:short"}, "ROUTEIQ_AUTH_TOKENS"),
         ({"auth_tokens_file": "/nonexistent/tokens.yaml"}, "/nonexistent/tokens.yaml"),
-        ({"models_path": "/nonexistent/models"}, "/nonexistent/models/manifest.json"),
+        ({"models_path": "/nonexistent/models"}, "ROUTEIQ_MODELS_PATH='/nonexistent/models': no such folder"),
     ],
 )
 def test_bad_config_stops_start_up_clearly(tmp_path: Path, settings: dict, names: str) -> None:

@@ -39,7 +39,14 @@ def _wait_for_shared_entry(redis_server: RedisServer, namespace: str) -> None:
 def test_an_embedding_made_by_one_worker_is_a_hit_for_another(
     redis_server: RedisServer, namespace: str
 ) -> None:
-    settings = {"redis_url": redis_server.url, "embedding_cache_redis": True, "namespace": namespace}
+    # A timeout that holds on a loaded 2-core machine: the default 20 ms is a production budget,
+    # and a GET or SET that misses it here would turn the hit this test expects into a miss.
+    settings = {
+        "redis_url": redis_server.url,
+        "embedding_cache_redis": True,
+        "namespace": namespace,
+        "embedding_cache_redis_timeout_ms": 2000,
+    }
     with make_client(**settings) as first, make_client(**settings) as second:
         a = first.post("/route", json=PROMPT)
         assert a.status_code == 200

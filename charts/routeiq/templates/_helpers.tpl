@@ -98,6 +98,8 @@ env:
   - {name: ROUTEIQ_MAX_CONCURRENT_REQUESTS, value: {{ $v.config.maxConcurrentRequests | quote }}}
   - {name: ROUTEIQ_LOG_LEVEL, value: {{ $v.config.logLevel | quote }}}
   - {name: ROUTEIQ_NAMESPACE, value: {{ $v.config.namespace | quote }}}
+  - {name: ROUTEIQ_DRAIN_DELAY_SECONDS, value: {{ $v.config.drainDelaySeconds | quote }}}
+  - {name: ROUTEIQ_DRAIN_TIMEOUT_SECONDS, value: {{ $v.config.drainTimeoutSeconds | quote }}}
   {{- if or $v.routing.existingConfigMap $v.routing.catalog }}
   - {name: ROUTEIQ_CATALOG_FILE, value: /etc/routeiq/catalog.yaml}
   {{- end }}
@@ -130,6 +132,11 @@ readinessProbe:
   {{- toYaml $v.probes.readiness | nindent 2 }}
 livenessProbe:
   {{- toYaml $v.probes.liveness | nindent 2 }}
+{{- if gt (int $v.preStopSleepSeconds) 0 }}
+lifecycle:
+  preStop:
+    exec: {command: ["sleep", {{ $v.preStopSleepSeconds | quote }}]}
+{{- end }}
 resources:
   {{- toYaml $v.resources | nindent 2 }}
 securityContext:
@@ -202,12 +209,19 @@ topologySpreadConstraints:
 {{- define "routeiq.podCommon" -}}
 serviceAccountName: {{ include "routeiq.serviceAccountName" . }}
 automountServiceAccountToken: false
+# No *_SERVICE_HOST / *_PORT variables per Service: a Service named routeiq-<x> would inject
+# ROUTEIQ_<X>_PORT=tcp://... into the ROUTEIQ_* namespace the service reads.
+enableServiceLinks: false
 {{- with .Values.imagePullSecrets }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- with .Values.priorityClassName }}
 priorityClassName: {{ . }}
+{{- end }}
+{{- $shutdown := add (int .Values.preStopSleepSeconds) (int .Values.config.drainDelaySeconds) (int .Values.config.drainTimeoutSeconds) 5 }}
+{{- if lt (int .Values.terminationGracePeriodSeconds) $shutdown }}
+{{- fail (printf "terminationGracePeriodSeconds=%v is shorter than a clean shutdown: preStopSleepSeconds (%v) + config.drainDelaySeconds (%v) + config.drainTimeoutSeconds (%v) + 5 s = %v" .Values.terminationGracePeriodSeconds .Values.preStopSleepSeconds .Values.config.drainDelaySeconds .Values.config.drainTimeoutSeconds $shutdown) }}
 {{- end }}
 terminationGracePeriodSeconds: {{ .Values.terminationGracePeriodSeconds }}
 securityContext:

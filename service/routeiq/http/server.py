@@ -14,8 +14,10 @@ Lifecycle:
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
+import socket
 import threading
 from types import FrameType
 from typing import Any
@@ -24,26 +26,68 @@ import uvicorn
 from fastapi import FastAPI
 
 from routeiq.artifacts.integrity import Bundle, verify_file
+from routeiq.decision.catalog import Catalog
+from routeiq.decision.names import CENTROID, TRAINED_PREFIX
+from routeiq.decision.profiles import Profiles
 from routeiq.http import connections
 from routeiq.http.auth import TokenSet
 from routeiq.http.connections import GuardedHttpToolsProtocol
 from routeiq.http.supervisor import Supervisor
 from routeiq.inference.embedder import EmbedderManifest
 from routeiq.observability.logs import configure_logging, logging_config
-from routeiq.settings import Settings
+from routeiq.settings import Settings, SettingsError, closest, unknown_variables
 
 log = logging.getLogger("routeiq")
 
 
 def preflight(settings: Settings) -> None:
-    """Cheap checks of everything start-up would load (hashes, not ONNX sessions): raises
-    RouteIQError naming the file. The lifespan verifies again when it really loads."""
+    """Cheap checks of everything start-up would load (hashes and YAML, not ONNX sessions) and of
+    the port: raises RouteIQError naming the file or setting, before anything says "ready". The
+    lifespan verifies again when it really loads."""
     TokenSet.from_settings(settings)
     Bundle.verify(settings.models_path)
     embedder = settings.embedder_dir
     manifest = EmbedderManifest.load(embedder)
     verify_file(embedder / "model.onnx", manifest.model_sha256, what="embedder model")
     verify_file(embedder / "tokenizer.json", manifest.tokenizer_sha256, what="embedder tokenizer")
+    Catalog.load(settings.models_path / "catalog.yaml", settings.catalog_file)
+    profiles = Profiles.load(settings.models_path / "profiles.yaml", settings.profiles_file)
+    if settings.default_profile not in profiles.profiles:
+        known = sorted(profiles.profiles)
+        raise SettingsError(
+            f"ROUTEIQ_DEFAULT_PROFILE={settings.default_profile!r} is not a profile"
+            f"{closest(settings.default_profile, known)}; known: {', '.join(known)}"
+        )
+    if settings.strategy.startswith(TRAINED_PREFIX):
+        routers = sorted(p.stem for p in settings.trained_routers_dir.glob("*.json"))
+        name = settings.strategy.removeprefix(TRAINED_PREFIX)
+        if name not in routers:
+            raise SettingsError(
+                f"ROUTEIQ_STRATEGY={settings.strategy!r}: no router {name!r} in "
+                f"{settings.trained_routers_dir}{closest(name, routers)}; valid: "
+                + ", ".join([CENTROID, *(TRAINED_PREFIX + r for r in routers)])
+            )
+    check_port(settings.host, settings.port)
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail before the model loads (and before "ready" is logged) when the address is taken.
+    SO_REUSEADDR as uvicorn sets it, so a port in TIME_WAIT is not mistaken for one in use."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise SettingsError(f"ROUTEIQ_HOST={host!r} is not an address of this machine: {exc}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            in_use = exc.errno == errno.EADDRINUSE
+            what = "is already in use" if in_use else f"cannot be bound: {exc.strerror}"
+            raise SettingsError(
+                f"ROUTEIQ_PORT={port}: {host}:{port} {what}; choose another port (ROUTEIQ_PORT or --port)"
+            ) from None
 
 
 def mark_draining(app: FastAPI) -> None:
@@ -83,6 +127,8 @@ def _exit_cleanly(sig: int, frame: FrameType | None) -> None:
 
 def run(settings: Settings) -> int:
     configure_logging(settings)
+    for warning in unknown_variables():
+        log.warning(warning)
     preflight(settings)
     common: dict[str, Any] = {
         "host": settings.host,
