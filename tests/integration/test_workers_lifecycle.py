@@ -5,6 +5,8 @@ folder the command made for itself is gone when it exits."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import signal
 import threading
@@ -14,16 +16,25 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests._harness import ServeProcess, wait_until
+from tests._harness import REPO, ServeProcess, wait_until
 
 pytestmark = pytest.mark.slow
 
 
 def test_a_worker_that_cannot_start_ends_the_command_non_zero(tmp_path: Path) -> None:
-    catalog = tmp_path / "catalog.yaml"
-    catalog.write_text("models: [ {deployment_id: broken", encoding="utf-8")  # passes pre-flight
+    # An embedder graph that matches its manifest's sha256 but is not ONNX: pre-flight checks
+    # hashes only, so it is the workers that fail, when they load it.
+    embedder = tmp_path / "embedder"
+    embedder.mkdir()
+    shipped = REPO / "models" / "embedder"
+    (embedder / "tokenizer.json").write_bytes((shipped / "tokenizer.json").read_bytes())
+    graph = b"not an onnx graph"
+    (embedder / "model.onnx").write_bytes(graph)
+    manifest = json.loads((shipped / "manifest.json").read_text(encoding="utf-8"))
+    manifest["files"]["model.onnx"]["sha256"] = hashlib.sha256(graph).hexdigest()
+    (embedder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     started = time.monotonic()
-    result = ServeProcess(tmp_path, workers=2, catalog_file=catalog).run(timeout=90)
+    result = ServeProcess(tmp_path, workers=2, embedder_path=embedder).run(timeout=90)
     assert result.returncode == 3, result.stderr.decode()[-2000:]  # was 0
     assert time.monotonic() - started < 60
 
