@@ -20,7 +20,7 @@ import pytest
 from redis.crc import key_slot
 
 from routeiq.state.keys import StateKeys
-from tests._harness import RedisServer, ServeProcess
+from tests._harness import RedisServer, ServeProcess, wait_until
 from tests._harness.redis import make_tls_files
 from tests._harness.redis_topologies import RedisClusterNodes, SentinelSet, cli
 
@@ -160,7 +160,9 @@ def test_cluster_primary_failover_under_load(tmp_path: Path) -> None:
             with httpx.Client(timeout=10) as http:
                 before = _seed(http, service.url)
             old = cluster.port_of_slot(slot)
-            assert cli(old, "wait", "1", "2000") == "1"
+            # The replica must hold the seeded writes before its primary dies; on a loaded box
+            # it can still be syncing after the cluster formed, so wait for it (bounded).
+            wait_until(lambda: cli(old, "wait", "1", "1000") == "1", 30.0, "replica acknowledged")
             out = asyncio.run(
                 _failover_under_load(
                     service, lambda: cluster.kill_port(old), lambda: cluster.wait_promoted(slot, old)
