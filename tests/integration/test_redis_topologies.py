@@ -134,7 +134,9 @@ def test_sentinel_failover_under_load(tmp_path: Path) -> None:
             with httpx.Client(timeout=10) as http:
                 before = _seed(http, service.url)
             # Async replication: only what a replica acknowledged survives a failover.
-            wait_until(lambda: cli(topology.primary_port(), "wait", "1", "1000") == "1", 30.0, "replica acknowledged")
+            wait_until(
+                lambda: cli(topology.primary_port(), "wait", "1", "1000") == "1", 30.0, "replica acknowledged"
+            )
             old: list[int] = []
             out = asyncio.run(
                 _failover_under_load(
