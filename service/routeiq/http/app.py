@@ -18,7 +18,7 @@ from routeiq.engine import Engine
 from routeiq.http import connections
 from routeiq.http.admin import router as admin_router
 from routeiq.http.auth import AuthMiddleware, TokenSet, startup_warnings
-from routeiq.http.connections import ConnectionGuard
+from routeiq.http.connections import ConnectionGuard, EdgeShed
 from routeiq.http.docs import install_docs
 from routeiq.http.errors import install_error_handlers
 from routeiq.http.handlers import router
@@ -71,6 +71,8 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
         app.state.sync = sync
         app.state.tenants = tenants
         app.state.engine = engine
+        if not settings.cors_allow_origins:  # an edge refusal carries no CORS headers
+            connections.guard().edge_shed = edge_shed(source, engine)
         log.info(
             "routeiq ready: embedder=%s strategy=%s state=%s auth=%s",
             engine.embedder.name,
@@ -81,6 +83,7 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
         try:
             yield
         finally:
+            connections.guard().edge_shed = None
             await tenants.stop()
             if metrics_listener is not None:
                 metrics_listener.shutdown()
@@ -110,6 +113,23 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
     install_ui(app)
     install_error_handlers(app)
     return app
+
+
+def edge_shed(source: TokenSource, engine: Engine) -> EdgeShed:
+    """Refusals the connection layer may answer itself (`connections.EdgeShed`): admission's
+    verdict while authentication is off. With tokens in force the caller's tenant decides
+    (`ShedMiddleware`, behind auth), so the edge passes every request on."""
+    metrics = engine.metrics
+
+    def verdict() -> str | None:
+        return None if source.current().enabled else engine.admission.shedding()
+
+    def refused(reason: str, path: str) -> None:
+        metrics.rejected.labels(reason).inc()
+        count, _ = metrics.http("POST", path, 503)  # path is one of the two decision routes
+        count.inc()
+
+    return EdgeShed(verdict, refused)
 
 
 def middleware_stack(
