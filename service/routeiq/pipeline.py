@@ -28,7 +28,7 @@ from routeiq.decision.schemas import CandidateExplain, RouteRequest, RouteRespon
 from routeiq.decision.sessions import SessionRecord, session_key, session_record, sticky_entry
 from routeiq.decision.signals import Signals, extract_signals
 from routeiq.engine import Engine
-from routeiq.errors import InvalidRequest, NoCandidate, Overloaded, TenantOverShare
+from routeiq.errors import DeadlineUnmet, InvalidRequest, NoCandidate, Overloaded, TenantOverShare
 from routeiq.inference.cache import cache_key
 from routeiq.inference.embedder import Vector
 from routeiq.inference.fair_share import Verdict
@@ -47,6 +47,8 @@ class Context:
     request_id: str
     profile_header: str | None = None
     session_header: str | None = None
+    # When the caller stops waiting (time.perf_counter() clock), from `X-RouteIQ-Deadline-Ms`.
+    deadline: float | None = None
 
 
 async def decide(engine: Engine, request: RouteRequest, ctx: Context) -> RouteResponse:
@@ -100,7 +102,7 @@ async def _decide(
         _mark_assignment(response, assignment, ())
         return response, None
 
-    vector = await _embed(engine, segments)
+    vector = await _embed(engine, segments, ctx.deadline)
     watch.lap("embed")
     classification = classify(
         vector,
@@ -267,10 +269,13 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-async def _embed(engine: Engine, segments: list[str]) -> Vector:
+async def _embed(engine: Engine, segments: list[str], deadline: float | None = None) -> Vector:
     """Local cache, then the shared cache (if configured), then an inference thread — admitted
     only while the embedding queue has room: past it the request is answered 503 at once
-    (Retry-After): a caller with a ~50 ms budget gains nothing from a longer queue."""
+    (Retry-After): a caller with a ~50 ms budget gains nothing from a longer queue. With the
+    caller's deadline known, also refused when the expected wait plus one embedding would pass
+    it, and skipped (not embedded) if it has passed by the time a thread is free: an answer
+    nobody waits for is an embedding taken from a request that could still be served."""
     budget = engine.settings.token_budget
     key = cache_key(segments, budget, engine.cache_scope)
     cached = engine.cache.get(key)
@@ -286,14 +291,18 @@ async def _embed(engine: Engine, segments: list[str]) -> Vector:
             return cached
     engine.metrics.cache.labels("miss").inc()
     queue = engine.admission.embeddings
+    if deadline is not None and time.perf_counter() + queue.expected_wait_s() + queue.avg_embed_s > deadline:
+        missed(engine)
     share = engine.capacity.embeddings
     verdict = share.admit(queue, engine.tenant)
     if verdict != "ok":
         refuse(engine, verdict, "the embedding queue is full", "queue_full")
     try:
         matrix, seconds = await engine.capacity.dispatch.run(
-            engine.tenant, lambda: _timed_embed(engine, segments, budget)
+            engine.tenant, lambda: _timed_embed(engine, segments, budget, deadline)
         )
+        if matrix is None:
+            missed(engine)
         queue.observe(seconds)
     finally:
         share.release(queue, engine.tenant)
@@ -321,9 +330,22 @@ def refuse(engine: Engine, verdict: Verdict, what: str, reason: str) -> NoReturn
     raise Overloaded(f"{what}; retry shortly", retry_after=1)
 
 
-def _timed_embed(engine: Engine, segments: list[str], budget: int) -> tuple[npt.NDArray[np.float32], float]:
-    """Runs on an inference thread; its wall time (contention included) feeds admission."""
+def missed(engine: Engine) -> NoReturn:
+    engine.metrics.rejected.labels("deadline").inc()
+    raise DeadlineUnmet(
+        "the decision would not be ready before the caller's deadline (X-RouteIQ-Deadline-Ms); retry shortly",
+        retry_after=1,
+    )
+
+
+def _timed_embed(
+    engine: Engine, segments: list[str], budget: int, deadline: float | None
+) -> tuple[npt.NDArray[np.float32] | None, float]:
+    """Runs on an inference thread; its wall time (contention included) feeds admission. None,
+    without embedding, when one embedding from now would end past the caller's deadline."""
     start = time.perf_counter()
+    if deadline is not None and start + engine.admission.embeddings.avg_embed_s > deadline:
+        return None, engine.admission.embeddings.avg_embed_s
     matrix = engine.embedder.embed([segments], budget)
     return matrix, time.perf_counter() - start
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
@@ -20,6 +22,7 @@ from routeiq.decision.schemas import (
 )
 from routeiq.engine import Engine
 from routeiq.errors import (
+    BadRequest,
     InvalidRequest,
     NotReady,
     PayloadTooLarge,
@@ -37,6 +40,8 @@ router = APIRouter()
 
 ProfileHeader = Annotated[str | None, Header(alias="X-RouteIQ-Profile", max_length=256)]
 SessionHeader = Annotated[str | None, Header(alias="X-RouteIQ-Session", max_length=256)]
+DeadlineHeader = Annotated[str | None, Header(alias="X-RouteIQ-Deadline-Ms", max_length=32)]
+MAX_DEADLINE_MS = 600_000.0
 
 
 def engine_of(request: Request) -> Engine:
@@ -77,8 +82,27 @@ def release(tenant: Tenant) -> None:
     engine.capacity.decisions.release(engine.admission.decisions, tenant.name)
 
 
-def _context(request: Request, profile: str | None, session: str | None) -> Context:
-    return Context(request_id=request.state.request_id, profile_header=profile, session_header=session)
+def _context(request: Request, profile: str | None, session: str | None, deadline_ms: str | None) -> Context:
+    ctx = Context(request_id=request.state.request_id, profile_header=profile, session_header=session)
+    if deadline_ms is not None:
+        ctx.deadline = getattr(request.state, "arrived", None) or time.perf_counter()
+        ctx.deadline += parse_deadline_ms(deadline_ms) / 1000
+    return ctx
+
+
+def parse_deadline_ms(value: str) -> float:
+    """How long the caller waits for this answer, in ms: a positive number up to ten minutes."""
+    try:
+        ms = float(value)
+    except ValueError:
+        ms = math.nan
+    if not 0 < ms <= MAX_DEADLINE_MS:  # NaN fails this too
+        raise BadRequest(
+            f"X-RouteIQ-Deadline-Ms must be a number of milliseconds in (0, {MAX_DEADLINE_MS:g}], "
+            f"got {value[:32]!r}",
+            field="X-RouteIQ-Deadline-Ms",
+        )
+    return ms
 
 
 @router.post("/route", response_model=RouteResponse, response_model_exclude_none=True)
@@ -87,11 +111,12 @@ async def route(
     request: Request,
     x_routeiq_profile: ProfileHeader = None,
     x_routeiq_session: SessionHeader = None,
+    x_routeiq_deadline_ms: DeadlineHeader = None,
 ) -> Response:
     tenant = await tenant_of(request)
     engine = tenant.engine
     limits.enforce(body, engine.settings)
-    ctx = _context(request, x_routeiq_profile, x_routeiq_session)
+    ctx = _context(request, x_routeiq_profile, x_routeiq_session, x_routeiq_deadline_ms)
     admit(tenant)
     engine.metrics.inflight.inc()
     try:
@@ -111,6 +136,7 @@ async def route_batch(
     request: Request,
     x_routeiq_profile: ProfileHeader = None,
     x_routeiq_session: SessionHeader = None,
+    x_routeiq_deadline_ms: DeadlineHeader = None,
 ) -> BatchResponse:
     tenant = await tenant_of(request)
     engine = tenant.engine
@@ -127,7 +153,7 @@ async def route_batch(
     results: list[RouteResponse | BatchItemError] = []
     try:
         for index, item in enumerate(body):
-            ctx = _context(request, x_routeiq_profile, x_routeiq_session)
+            ctx = _context(request, x_routeiq_profile, x_routeiq_session, x_routeiq_deadline_ms)
             ctx.request_id = f"{ctx.request_id}.{index}"
             try:
                 results.append(await decide(engine, item, ctx))

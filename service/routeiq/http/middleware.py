@@ -45,6 +45,7 @@ class RequestIdMiddleware:
         request_id = incoming if incoming and _VALID_ID.match(incoming) else new_request_id()
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
+        state["arrived"] = start  # a caller's deadline counts from here (pipeline.Context)
         encoded = request_id.encode("ascii")
         status = 0
 

@@ -48,7 +48,7 @@ _MAX_LABEL = 64
 _HTTP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 # Every value these labels take is listed here, so a fresh process exports each series at 0:
 # `rate()` and alerts see a counter before its first increment, not "no data".
-REJECT_REASONS = ("overloaded", "queue_full")
+REJECT_REASONS = ("overloaded", "queue_full", "deadline")
 ERROR_TYPES = (
     "bad_request",
     "unauthorized",
@@ -60,6 +60,7 @@ ERROR_TYPES = (
     "unknown_profile",
     "no_candidate",
     "overloaded",
+    "deadline_exceeded",
     "not_ready",
     "state_unavailable",
     "internal_error",
