@@ -149,12 +149,12 @@ def load(port: int, requests: list[bytes], connections: int, seconds: float, rat
     return results
 
 
-def unique_route_requests(count: int = 4000) -> list[bytes]:
+def unique_route_requests(count: int = 4000, extra: str = "") -> list[bytes]:
     rng = random.Random(3)
     out = []
     for i in range(count):
         prompt = f"{rng.choice(PROMPTS)} (case {i})"
-        out.append(post("/route", json.dumps({"prompt": prompt}).encode()))
+        out.append(post("/route", json.dumps({"prompt": prompt}).encode(), extra))
     return out
 
 
@@ -293,7 +293,9 @@ async def _flood(port: int, total: int, budget_s: float) -> tuple[int, int]:
 BUDGET_MS = 50.0  # what a gateway gives a decision (the client's default deadline)
 
 
-def overload(main: str | None, rounds: int = 3, variants: tuple[str, ...] = ()) -> list[str]:
+def overload(
+    main: str | None, rounds: int = 3, variants: tuple[str, ...] = (), deadline_ms: float | None = None
+) -> list[str]:
     """Both codes' servers run side by side; each round measures capacity, then 2x and 4x it,
     on one and then the other, so machine noise lands on both alike. Medians over the rounds.
 
@@ -315,6 +317,12 @@ def overload(main: str | None, rounds: int = 3, variants: tuple[str, ...] = ()) 
     for variant in variants:
         name, _, value = variant.partition("=")
         codes.append((f"this tree, {name}={value}", None, {name: value}))
+    # The same tree once more, its callers sending their deadline as routeiq-client does.
+    with_deadline = f"this tree, callers send X-RouteIQ-Deadline-Ms: {deadline_ms:g}" if deadline_ms else None
+    if with_deadline:
+        codes.append((with_deadline, None, {}))
+    deadline_header = f"X-RouteIQ-Deadline-Ms: {deadline_ms:g}\r\n" if deadline_ms else ""
+    deadline_requests = unique_route_requests(extra=deadline_header) if deadline_ms else []
     figures: dict[tuple[str, str], list[tuple[float, ...]]] = {}
     with contextlib.ExitStack() as stack:
         procs = {
@@ -325,15 +333,16 @@ def overload(main: str | None, rounds: int = 3, variants: tuple[str, ...] = ()) 
             load(proc.port, requests, 4, 2, None)  # warm
         for _ in range(rounds):
             for label, proc in procs.items():
+                sent = deadline_requests if label == with_deadline else requests
                 cpu = time.process_time()
-                cap = load(proc.port, requests, 4, 8, None)
+                cap = load(proc.port, sent, 4, 8, None)
                 capacity = len(cap.ok) / 8
                 figures.setdefault((label, "capacity"), []).append(
                     _figures(cap, 8, capacity, time.process_time() - cpu)
                 )
                 for factor in (2, 4):
                     cpu = time.process_time()
-                    r = load(proc.port, requests, 128, 8, capacity * factor)
+                    r = load(proc.port, sent, 128, 8, capacity * factor)
                     figures.setdefault((label, f"{factor}x"), []).append(
                         _figures(r, 8, capacity, time.process_time() - cpu)
                     )
@@ -452,13 +461,20 @@ def main() -> None:
         default=[],
         help="overload: also run this tree with a setting changed, e.g. --variant max_queue_wait_ms=20",
     )
+    parser.add_argument("--rounds", type=int, default=3, help="overload: interleaved rounds (medians)")
+    parser.add_argument(
+        "--deadline-ms",
+        type=float,
+        default=None,
+        help="overload: also run this tree with callers sending X-RouteIQ-Deadline-Ms (e.g. 50)",
+    )
     args = parser.parse_args()
     steps = {"sessions": sessions, "feedback": feedback, "overload": overload, "connections": connections}
     print(f"<!-- {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, shared -->")
     for name in args.only:
         print(f"\n#### {name}\n")
         rows = (
-            overload(args.main, variants=tuple(args.variant))
+            overload(args.main, args.rounds, tuple(args.variant), args.deadline_ms)
             if name == "overload"
             else steps[name](args.main)
         )

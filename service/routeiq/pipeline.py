@@ -291,15 +291,16 @@ async def _embed(engine: Engine, segments: list[str], deadline: float | None = N
             return cached
     engine.metrics.cache.labels("miss").inc()
     queue = engine.admission.embeddings
-    if deadline is not None and time.perf_counter() + queue.expected_wait_s() + queue.avg_embed_s > deadline:
+    if deadline is not None and late(queue.expected_wait_s(), queue.avg_embed_s, deadline):
         missed(engine)
     share = engine.capacity.embeddings
     verdict = share.admit(queue, engine.tenant)
     if verdict != "ok":
         refuse(engine, verdict, "the embedding queue is full", "queue_full")
     try:
+        admitted = time.perf_counter()
         matrix, seconds = await engine.capacity.dispatch.run(
-            engine.tenant, lambda: _timed_embed(engine, segments, budget, deadline)
+            engine.tenant, lambda: _timed_embed(engine, segments, budget, deadline, admitted)
         )
         if matrix is None:
             missed(engine)
@@ -330,6 +331,14 @@ def refuse(engine: Engine, verdict: Verdict, what: str, reason: str) -> NoReturn
     raise Overloaded(f"{what}; retry shortly", retry_after=1)
 
 
+def late(wait_s: float, embed_s: float, deadline: float) -> bool:
+    """Would an embedding admitted now, expected to wait `wait_s`, end past the deadline? Never
+    while nothing waits ahead of it: an idle worker always tries, so a time per embedding
+    measured in a burst of contention cannot keep refusing everything once the burst is over
+    (only embeddings that run update it)."""
+    return wait_s > 0 and time.perf_counter() + wait_s + embed_s > deadline
+
+
 def missed(engine: Engine) -> NoReturn:
     engine.metrics.rejected.labels("deadline").inc()
     raise DeadlineUnmet(
@@ -339,13 +348,15 @@ def missed(engine: Engine) -> NoReturn:
 
 
 def _timed_embed(
-    engine: Engine, segments: list[str], budget: int, deadline: float | None
+    engine: Engine, segments: list[str], budget: int, deadline: float | None, admitted: float
 ) -> tuple[npt.NDArray[np.float32] | None, float]:
     """Runs on an inference thread; its wall time (contention included) feeds admission. None,
-    without embedding, when one embedding from now would end past the caller's deadline."""
+    without embedding, when it queued for this thread (at least half an embedding's time: not
+    just a slow hand-over) and one embedding from now would end past the caller's deadline."""
     start = time.perf_counter()
-    if deadline is not None and start + engine.admission.embeddings.avg_embed_s > deadline:
-        return None, engine.admission.embeddings.avg_embed_s
+    embed_s = engine.admission.embeddings.avg_embed_s
+    if deadline is not None and start - admitted >= embed_s / 2 and start + embed_s > deadline:
+        return None, 0.0
     matrix = engine.embedder.embed([segments], budget)
     return matrix, time.perf_counter() - start
 
