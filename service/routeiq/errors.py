@@ -100,6 +100,13 @@ class DeadlineUnmet(RouteIQError):
     status = 503
     type = "deadline_exceeded"
 
+    def __init__(self) -> None:
+        super().__init__(
+            "the decision would not be ready before the caller's deadline "
+            "(X-RouteIQ-Deadline-Ms); retry shortly",
+            retry_after=1,
+        )
+
 
 class NotReady(RouteIQError):
     status = 503

@@ -291,7 +291,7 @@ async def _embed(engine: Engine, segments: list[str], deadline: float | None = N
             return cached
     engine.metrics.cache.labels("miss").inc()
     queue = engine.admission.embeddings
-    if deadline is not None and late(queue.expected_wait_s(), queue.avg_embed_s, deadline):
+    if deadline is not None and queue.would_miss(deadline - time.perf_counter()):
         missed(engine)
     share = engine.capacity.embeddings
     verdict = share.admit(queue, engine.tenant)
@@ -331,20 +331,9 @@ def refuse(engine: Engine, verdict: Verdict, what: str, reason: str) -> NoReturn
     raise Overloaded(f"{what}; retry shortly", retry_after=1)
 
 
-def late(wait_s: float, embed_s: float, deadline: float) -> bool:
-    """Would an embedding admitted now, expected to wait `wait_s`, end past the deadline? Never
-    while nothing waits ahead of it: an idle worker always tries, so a time per embedding
-    measured in a burst of contention cannot keep refusing everything once the burst is over
-    (only embeddings that run update it)."""
-    return wait_s > 0 and time.perf_counter() + wait_s + embed_s > deadline
-
-
 def missed(engine: Engine) -> NoReturn:
     engine.metrics.rejected.labels("deadline").inc()
-    raise DeadlineUnmet(
-        "the decision would not be ready before the caller's deadline (X-RouteIQ-Deadline-Ms); retry shortly",
-        retry_after=1,
-    )
+    raise DeadlineUnmet()
 
 
 def _timed_embed(

@@ -20,6 +20,7 @@ import pytest
 import uvicorn
 from prometheus_client import CollectorRegistry
 
+from routeiq.http import connections
 from routeiq.http.app import create_app
 from routeiq.http.connections import GuardedHttpToolsProtocol
 from routeiq.settings import Settings
@@ -55,6 +56,9 @@ class Served:
 @contextmanager
 def serve(**overrides: object) -> Iterator[Served]:
     settings = Settings(inference_threads=1, queue_depth_per_thread=2, **overrides)  # type: ignore[arg-type]
+    # Connection limits are per process (one app per serving process); this test process runs
+    # a second app now and then, so each server's limits are put back when it stops.
+    previous = connections.guard()
     app = create_app(settings, registry=CollectorRegistry())
     port = free_port()
     served = Served(app, port)
@@ -76,6 +80,7 @@ def serve(**overrides: object) -> Iterator[Served]:
     finally:
         server.should_exit = True
         thread.join(30)
+        connections.install(previous)
 
 
 @pytest.fixture(scope="module")
@@ -214,3 +219,27 @@ def test_with_authentication_on_the_edge_passes_requests_to_auth() -> None:
                 assert served.app_calls == calls + 2
         finally:
             served.drain_queue(taken)
+
+
+def test_a_deadline_that_cannot_be_met_is_refused_at_the_edge(served: Served) -> None:
+    queue = served.engine.admission.embeddings
+    saved = queue.avg_embed_s
+    queue.avg_embed_s = 0.020  # one embedding ahead: 20 ms of wait, within the 30 ms queue cap
+    assert queue.try_acquire()
+    calls = served.app_calls
+    try:
+        conn = Conn(served)
+        conn.send(_route(b"{}", b"X-RouteIQ-Deadline-Ms: 30\r\n"))  # 20 ms wait + 20 ms embedding
+        status, headers, payload = conn.response()
+        assert status == 503 and json.loads(payload)["error"]["type"] == "deadline_exceeded"
+        assert headers["retry-after"] == "1" and served.app_calls == calls
+        conn.send(_route(b'{"prompt": "a roomy deadline 4e1"}', b"X-RouteIQ-Deadline-Ms: 5000\r\n"))
+        status, _, _ = conn.response()
+        assert status == 200 and served.app_calls == calls + 1
+        conn.send(_route(b'{"prompt": "hi"}', b"X-RouteIQ-Deadline-Ms: soon\r\n"))  # the app's 400
+        status, _, payload = conn.response()
+        assert status == 400 and json.loads(payload)["error"]["field"] == "X-RouteIQ-Deadline-Ms"
+        conn.close()
+    finally:
+        queue.release()
+        queue.avg_embed_s = saved

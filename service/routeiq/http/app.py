@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
     specs = load_tenants_file(settings.tenants_file)  # and so does a bad tenants file
     source = TokenSource(settings, tokens)
     # This process's connection limits (one app per serving process; each worker makes its own).
-    connections.install(ConnectionGuard.from_settings(settings, metrics.connections_closed))
+    guard = connections.install(ConnectionGuard.from_settings(settings, metrics.connections_closed))
     tracing = Tracing() if settings.tracing_enabled else None  # a missing extra stops it here
 
     @asynccontextmanager
@@ -71,8 +71,8 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
         app.state.sync = sync
         app.state.tenants = tenants
         app.state.engine = engine
-        if not settings.cors_allow_origins:  # an edge refusal carries no CORS headers
-            connections.guard().edge_shed = edge_shed(source, engine)
+        # An edge refusal carries no CORS headers: with CORS on, the middleware sheds.
+        guard.edge_shed = None if settings.cors_allow_origins else edge_shed(source, engine)
         log.info(
             "routeiq ready: embedder=%s strategy=%s state=%s auth=%s",
             engine.embedder.name,
@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
         try:
             yield
         finally:
-            connections.guard().edge_shed = None
+            guard.edge_shed = None
             await tenants.stop()
             if metrics_listener is not None:
                 metrics_listener.shutdown()
@@ -121,8 +121,8 @@ def edge_shed(source: TokenSource, engine: Engine) -> EdgeShed:
     (`ShedMiddleware`, behind auth), so the edge passes every request on."""
     metrics = engine.metrics
 
-    def verdict() -> str | None:
-        return None if source.current().enabled else engine.admission.shedding()
+    def verdict(seconds_left: float | None) -> str | None:
+        return None if source.current().enabled else engine.admission.shedding(seconds_left)
 
     def refused(reason: str, path: str) -> None:
         metrics.rejected.labels(reason).inc()

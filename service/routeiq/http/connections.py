@@ -46,6 +46,8 @@ from typing import Any
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from routeiq.errors import DeadlineUnmet, Overloaded, RouteIQError
+from routeiq.http import deadline
 from routeiq.settings import Settings
 
 log = logging.getLogger("routeiq.http")
@@ -115,7 +117,7 @@ class EdgeShed:
     behind auth, decides per tenant. `refused(reason)` counts the refusal in the same metrics the
     app's shedding uses."""
 
-    verdict: Callable[[], str | None]
+    verdict: Callable[[float | None], str | None]  # (the caller's seconds left, if it said)
     refused: Callable[[str, str], None]  # (reason, path)
     paths: frozenset[bytes] = frozenset({b"/route", b"/route/batch"})
     _bodies: dict[str, bytes] = field(default_factory=dict)
@@ -123,9 +125,8 @@ class EdgeShed:
     def body(self, reason: str) -> bytes:
         body = self._bodies.get(reason)
         if body is None:
-            what = "decisions in flight" if reason == "overloaded" else "embeddings queued"
-            message = f"too many {what}; retry shortly"
-            body = self._bodies[reason] = orjson.dumps({"error": {"type": "overloaded", "message": message}})
+            error = refusal(reason)
+            body = self._bodies[reason] = orjson.dumps(error.to_body())
         return body
 
 
@@ -135,9 +136,18 @@ _EDGE_ID_PREFIX = f"{os.getpid():x}{uuid.uuid4().hex[:12]}"
 _edge_ids = itertools.count(1)
 
 
-def install(guard: ConnectionGuard) -> None:
+def refusal(reason: str) -> RouteIQError:
+    """The error a decision refused for `reason` (`Admission.shedding`) answers with."""
+    if reason == "deadline":
+        return DeadlineUnmet()
+    what = "decisions in flight" if reason == "overloaded" else "embeddings queued"
+    return Overloaded(f"too many {what}; retry shortly", retry_after=1)
+
+
+def install(guard: ConnectionGuard) -> ConnectionGuard:
     """Make `guard` the limits of every connection this process accepts from now on."""
     GuardedHttpToolsProtocol.installed = guard
+    return guard
 
 
 def guard() -> ConnectionGuard:
@@ -249,9 +259,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return None  # a response is still owed on this connection: keep responses in order
         if self.parser.get_method() != b"POST" or self.url.split(b"?", 1)[0] not in shed.paths:
             return None
-        if any(name == b"expect" for name, _ in self.headers):
-            return None  # a 100-continue client waits for the app's answer
-        return shed.verdict()
+        seconds_left = None
+        for name, value in self.headers:
+            if name == b"expect":
+                return None  # a 100-continue client waits for the app's answer
+            if name == b"x-routeiq-deadline-ms":
+                seconds_left = deadline.seconds_of(value)  # invalid: None, the app answers 400
+        return shed.verdict(seconds_left)
 
     def on_body(self, body: bytes) -> None:
         if not self._discarding:

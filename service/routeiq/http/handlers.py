@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
 from typing import Annotated, Any
 
@@ -29,6 +28,7 @@ from routeiq.errors import (
     RouteIQError,
     TenantOverQuota,
 )
+from routeiq.http import deadline
 from routeiq.http import request_limits as limits
 from routeiq.observability.logs import decision_summary
 from routeiq.pipeline import Context, decide, refuse
@@ -40,8 +40,7 @@ router = APIRouter()
 
 ProfileHeader = Annotated[str | None, Header(alias="X-RouteIQ-Profile", max_length=256)]
 SessionHeader = Annotated[str | None, Header(alias="X-RouteIQ-Session", max_length=256)]
-DeadlineHeader = Annotated[str | None, Header(alias="X-RouteIQ-Deadline-Ms", max_length=32)]
-MAX_DEADLINE_MS = 600_000.0
+DeadlineHeader = Annotated[str | None, Header(alias=deadline.HEADER, max_length=32)]
 
 
 def engine_of(request: Request) -> Engine:
@@ -91,18 +90,15 @@ def _context(request: Request, profile: str | None, session: str | None, deadlin
 
 
 def parse_deadline_ms(value: str) -> float:
-    """How long the caller waits for this answer, in ms: a positive number up to ten minutes."""
-    try:
-        ms = float(value)
-    except ValueError:
-        ms = math.nan
-    if not 0 < ms <= MAX_DEADLINE_MS:  # NaN fails this too
+    """How long the caller waits for this answer, in ms."""
+    seconds = deadline.seconds_of(value)
+    if seconds is None:
         raise BadRequest(
-            f"X-RouteIQ-Deadline-Ms must be a number of milliseconds in (0, {MAX_DEADLINE_MS:g}], "
+            f"{deadline.HEADER} must be a number of milliseconds in (0, {deadline.MAX_MS:g}], "
             f"got {value[:32]!r}",
-            field="X-RouteIQ-Deadline-Ms",
+            field=deadline.HEADER,
         )
-    return ms
+    return seconds * 1000
 
 
 @router.post("/route", response_model=RouteResponse, response_model_exclude_none=True)
