@@ -13,9 +13,14 @@ generator takes less of the shared CPU from the server).
 - overload:    capacity (closed loop, unique prompts, cache off), then offered load at 2x and 4x
                it: accepted decisions/s and p99, 503s;
 - connections: p99 of a probe alone, then beside 2,000 idle, 1,000 slowloris and 500 slow-body
-               connections; how many of those are still open after 15 s.
+               connections; how many of those are still open after 15 s;
+- fdlimit:     a server started with a soft RLIMIT_NOFILE of 256, 500 idle connections, then new
+               clients one at a time: are they served;
+- connection_cost: the same cached load on plain uvicorn httptools and on the connection layer
+               (GuardedHttpToolsProtocol), alternating rounds.
 
-Usage: python bench/hostile.py [--main DIR] [--only sessions feedback overload connections]
+Usage: python bench/hostile.py [--main DIR]
+       [--only sessions feedback overload connections fdlimit connection_cost]
 Each step is at most ~30 s. Prints markdown for bench/RESULTS.md.
 """
 
