@@ -25,7 +25,7 @@ DELAY = 2.0
 SIGNAL_LAG = 0.8
 LOOPERS = 4
 BATCHES = 4
-ITEMS = 64
+ITEMS = 256  # with 4 batches, seconds of embeddings even on an idle box: in flight at the close
 
 
 class Looper(threading.Thread):
@@ -61,6 +61,7 @@ def test_sigterm_drains_every_worker_like_one(tmp_path: Path) -> None:
         "drain_delay_seconds": DELAY,
         "drain_timeout_seconds": 30,
         "inference_threads": 1,
+        "max_batch_size": ITEMS,
         "queue_depth_per_thread": 64,
         "max_queue_wait_ms": 30_000,
     }

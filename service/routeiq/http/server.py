@@ -9,7 +9,8 @@ Lifecycle:
   stops accepting connections, requests already received get up to
   ROUTEIQ_DRAIN_TIMEOUT_SECONDS to finish, the lifespan closes the engine, and the process exits
   0 (uvicorn re-raises the signal after its shutdown; we make that a clean exit). A second
-  SIGTERM, or SIGINT, skips the delay.
+  SIGTERM, or SIGINT, skips the delay. The drain itself is http/drain.py; with `--workers N`
+  every worker runs it (http/supervisor.py).
 """
 
 from __future__ import annotations
@@ -18,21 +19,18 @@ import errno
 import logging
 import signal
 import socket
-import threading
-from types import FrameType
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
 
 from routeiq.artifacts.integrity import Bundle, verify_file
 from routeiq.decision.catalog import Catalog
 from routeiq.decision.names import CENTROID, TRAINED_PREFIX
 from routeiq.decision.profiles import Profiles
-from routeiq.http import connections
 from routeiq.http.auth import TokenSet
 from routeiq.http.connections import GuardedHttpToolsProtocol
-from routeiq.http.supervisor import Supervisor, exit_cleanly
+from routeiq.http.drain import DrainingServer, exit_cleanly
+from routeiq.http.supervisor import Supervisor
 from routeiq.inference.embedder import EmbedderManifest
 from routeiq.observability.logs import configure_logging, logging_config
 from routeiq.settings import Settings, SettingsError, closest, unknown_variables
@@ -88,50 +86,6 @@ def check_port(host: str, port: int) -> None:
             raise SettingsError(
                 f"ROUTEIQ_PORT={port}: {host}:{port} {what}; choose another port (ROUTEIQ_PORT or --port)"
             ) from None
-
-
-def mark_draining(app: FastAPI | None) -> None:
-    """Readiness false, so load balancers stop sending. Requests that still reach the process
-    (already received, or on a kept-alive connection) are served, not refused: none is lost.
-    No app (the signal came before the worker loaded it): only the connection layer drains."""
-    if app is not None and getattr(app.state, "draining", False):
-        return
-    if app is not None:
-        app.state.draining = True
-    connections.guard().draining = True  # every response from now on says `Connection: close`
-    log.info("draining: readiness is false; finishing in-flight requests")
-
-
-def _fastapi_app(loaded: object) -> FastAPI | None:
-    """The FastAPI app under whatever ASGI wrappers uvicorn put around the factory's result."""
-    for _ in range(8):
-        if isinstance(loaded, FastAPI):
-            return loaded
-        loaded = getattr(loaded, "app", None)
-    return None
-
-
-class DrainingServer(uvicorn.Server):
-    """uvicorn.Server that flips readiness, optionally keeps serving for `delay` seconds, then
-    runs uvicorn's own graceful shutdown. `app` None: a `--workers` worker, whose app uvicorn
-    builds from the factory (`config.loaded_app`)."""
-
-    def __init__(self, config: uvicorn.Config, app: FastAPI | None, delay: float = 0.0) -> None:
-        super().__init__(config)
-        self._routeiq_app = app
-        self._delay = delay
-        self._timer: threading.Timer | None = None
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        app = self._routeiq_app or _fastapi_app(getattr(self.config, "loaded_app", None))
-        mark_draining(app)
-        if self._delay > 0 and sig == signal.SIGTERM and self._timer is None:
-            # uvicorn's loop polls `should_exit`, so setting it from a timer thread is enough
-            self._timer = threading.Timer(self._delay, super().handle_exit, (sig, frame))
-            self._timer.daemon = True
-            self._timer.start()
-            return
-        super().handle_exit(sig, frame)
 
 
 def run(settings: Settings) -> int:

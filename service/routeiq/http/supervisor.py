@@ -23,14 +23,12 @@ import os
 import signal
 import time
 from socket import socket
-from types import FrameType
-from typing import TYPE_CHECKING
 
+from uvicorn import Server
 from uvicorn.config import STARTUP_FAILURE, Config
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
-if TYPE_CHECKING:
-    from uvicorn import Server
+from routeiq.http.drain import DrainingServer, exit_cleanly
 
 log = logging.getLogger("routeiq")
 
@@ -39,7 +37,7 @@ _EARLY_SECONDS = 30.0  # a worker that dies sooner than this after its start "ne
 
 
 class WorkerProcess(Process):
-    """A worker that drains like `routeiq serve` with one worker (`server.DrainingServer`).
+    """A worker that drains like `routeiq serve` with one worker (`drain.DrainingServer`).
     Pickled into the spawned child: everything it holds is plain data."""
 
     def __init__(self, config: Config, sockets: list[socket], drain_delay: float) -> None:
@@ -49,8 +47,6 @@ class WorkerProcess(Process):
     @property
     def server(self) -> Server:
         if self._server is None:
-            from routeiq.http.server import DrainingServer  # server.py imports this module
-
             self._server = DrainingServer(self.config, None, self.drain_delay)
         return self._server
 
@@ -58,11 +54,6 @@ class WorkerProcess(Process):
         # uvicorn re-raises SIGTERM once its shutdown is done; exit 0 then, as one worker does.
         signal.signal(signal.SIGTERM, exit_cleanly)
         super().target(sockets)
-
-
-def exit_cleanly(sig: int, frame: FrameType | None) -> None:
-    """SIGTERM handler: a clean exit (the drain is done by then, or nothing was started)."""
-    raise SystemExit(0)
 
 
 class Supervisor(Multiprocess):
