@@ -13,9 +13,14 @@ generator takes less of the shared CPU from the server).
 - overload:    capacity (closed loop, unique prompts, cache off), then offered load at 2x and 4x
                it: accepted decisions/s and p99, 503s;
 - connections: p99 of a probe alone, then beside 2,000 idle, 1,000 slowloris and 500 slow-body
-               connections; how many of those are still open after 15 s.
+               connections; how many of those are still open after 15 s;
+- fdlimit:     a server started with a soft RLIMIT_NOFILE of 256, 500 idle connections, then new
+               clients one at a time: are they served;
+- connection_cost: the same cached load on plain uvicorn httptools and on the connection layer
+               (GuardedHttpToolsProtocol), alternating rounds.
 
-Usage: python bench/hostile.py [--main DIR] [--only sessions feedback overload connections]
+Usage: python bench/hostile.py [--main DIR]
+       [--only sessions feedback overload connections fdlimit connection_cost]
 Each step is at most ~30 s. Prints markdown for bench/RESULTS.md.
 """
 
@@ -31,7 +36,7 @@ import random
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -449,12 +454,166 @@ async def _attack(port: int, probe: bytes) -> tuple[Results, int]:
     return results, still_open
 
 
+FD_LIMIT = 256  # the server's RLIMIT_NOFILE (soft) in the fd-limit scenario
+
+
+@contextmanager
+def nofile_limit(soft: int) -> Iterator[None]:
+    """Children started inside inherit a soft RLIMIT_NOFILE of `soft`; this process gets its own
+    back at once (it needs the fds for the idle sockets)."""
+    import resource
+
+    before = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, before[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, before)
+
+
+async def _fresh_probes(port: int, probe: bytes, seconds: float) -> Results:
+    """One request at a time, each on a new connection (a newcomer, not a kept-alive client)."""
+    results = Results()
+    stop = time.perf_counter() + seconds
+    while time.perf_counter() < stop:
+        start = time.perf_counter()
+        writer = None
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 2)
+            writer.write(probe)
+            status, _ = await asyncio.wait_for(read_response(reader), 2)
+            (results.ok if status == 200 else results.shed).append((time.perf_counter() - start) * 1000)
+        except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError):
+            results.errors += 1
+        finally:
+            if writer is not None:
+                writer.close()
+        await asyncio.sleep(0.1)
+    return results
+
+
+async def _idle_then_probe(port: int, probe: bytes, idle: int) -> tuple[int, Results]:
+    writers: list[asyncio.StreamWriter] = []
+
+    async def opened() -> None:
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 2)
+        except (OSError, TimeoutError):
+            return
+        writers.append(writer)
+
+    for _ in range(idle // 100):
+        await asyncio.gather(*(opened() for _ in range(100)))
+    results = await _fresh_probes(port, probe, 8)
+    for w in writers:
+        w.close()
+    return len(writers), results
+
+
+def fdlimit(main: str | None) -> list[str]:
+    idle = FD_LIMIT * 2
+    rows = [
+        "| code | server RLIMIT_NOFILE | beside the probe | new-connection probes ok / sent | probe p50 ms | probe max ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    probe = post("/route", json.dumps({"prompt": "translate good morning into French"}).encode())
+    for label, code in [("main", main), ("this tree", None)]:
+        if label == "main" and code is None:
+            continue
+        with ExitStack() as stack:
+            with nofile_limit(FD_LIMIT):  # the server starts under it; this process gets its own back
+                proc = stack.enter_context(server(code, log_level="warning"))
+            base = asyncio.run(_fresh_probes(proc.port, probe, 4))
+            sent = len(base.ok) + len(base.shed) + base.errors
+            rows.append(
+                f"| {label} | {FD_LIMIT} | nothing | {len(base.ok)} / {sent} | {pct(base.ok, 0.5):.2f} "
+                f"| {max(base.ok, default=float('nan')):.2f} |"
+            )
+            opened, r = asyncio.run(_idle_then_probe(proc.port, probe, idle))
+            sent = len(r.ok) + len(r.shed) + r.errors
+            rows.append(
+                f"| {label} | {FD_LIMIT} | {opened:,} idle connections opened | {len(r.ok)} / {sent} "
+                f"| {pct(r.ok, 0.5):.2f} | {max(r.ok, default=float('nan')):.2f} |"
+            )
+    return rows
+
+
+@contextmanager
+def bare_uvicorn(http: str) -> Iterator[int]:
+    """The app under plain uvicorn with `http` as its protocol: the same app, with or without
+    the connection layer (`routeiq serve` always runs it)."""
+    import subprocess
+
+    from tests._harness import free_port, wait_until
+
+    port = free_port()
+    code = (
+        "import sys, uvicorn\n"
+        "from routeiq.http.connections import GuardedHttpToolsProtocol\n"
+        "http = GuardedHttpToolsProtocol if sys.argv[2] == 'guarded' else 'httptools'\n"
+        "uvicorn.run('routeiq.http.app:create_app', factory=True, host='127.0.0.1', port=int(sys.argv[1]),"
+        " http=http, log_level='warning', access_log=False)\n"
+    )
+    env = {**os.environ, "ROUTEIQ_MODELS_PATH": str(ROOT / "models")}
+    process = subprocess.Popen([sys.executable, "-c", code, str(port), http], env=env)
+    try:
+
+        def ready() -> bool:
+            try:
+                return (
+                    httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1, trust_env=False).status_code
+                    == 200
+                )
+            except httpx.HTTPError:
+                return False
+
+        wait_until(ready, 90, f"uvicorn with {http}")
+        yield port
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
+def connection_cost(main: str | None) -> list[str]:
+    """Cached /route on 8 kept-alive connections, closed loop, with and without the layer;
+    alternating rounds, so the box's noise falls on both."""
+    probe = post("/route", json.dumps({"prompt": "translate good morning into French"}).encode())
+    samples: dict[str, Results] = {"httptools": Results(), "guarded": Results()}
+    seconds: dict[str, float] = {"httptools": 0.0, "guarded": 0.0}
+    with bare_uvicorn("httptools") as plain, bare_uvicorn("guarded") as guarded:
+        ports = {"httptools": plain, "guarded": guarded}
+        for port in ports.values():
+            load(port, [probe], 8, 2, None)  # warm-up
+        for _ in range(3):
+            for name, port in ports.items():
+                r = load(port, [probe], 8, 8, None)
+                samples[name].ok += r.ok
+                samples[name].errors += r.errors
+                seconds[name] += 8
+    rows = [
+        "| protocol | requests/s | p50 ms | p99 ms | errors | p50 / without the layer |",
+        "|---|---|---|---|---|---|",
+    ]
+    base = pct(samples["httptools"].ok, 0.5)
+    labels = {"httptools": "uvicorn httptools (no connection layer)", "guarded": "GuardedHttpToolsProtocol"}
+    for name, r in samples.items():
+        rows.append(
+            f"| {labels[name]} | {len(r.ok) / seconds[name]:.0f} | {pct(r.ok, 0.5):.2f} | {pct(r.ok, 0.99):.2f} "
+            f"| {r.errors} | {pct(r.ok, 0.5) / base:.2f} |"
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--main", help="a `service/` folder of the code to compare with")
-    parser.add_argument("--only", nargs="+", default=["sessions", "feedback", "overload", "connections"])
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        default=["sessions", "feedback", "overload", "connections", "fdlimit", "connection_cost"],
+    )
     parser.add_argument(
         "--variant",
         action="append",
@@ -469,7 +628,14 @@ def main() -> None:
         help="overload: also run this tree with callers sending X-RouteIQ-Deadline-Ms (e.g. 50)",
     )
     args = parser.parse_args()
-    steps = {"sessions": sessions, "feedback": feedback, "overload": overload, "connections": connections}
+    steps = {
+        "sessions": sessions,
+        "feedback": feedback,
+        "overload": overload,
+        "connections": connections,
+        "fdlimit": fdlimit,
+        "connection_cost": connection_cost,
+    }
     print(f"<!-- {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, shared -->")
     for name in args.only:
         print(f"\n#### {name}\n")

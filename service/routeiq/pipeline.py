@@ -191,7 +191,7 @@ def _assignment(
         return None
     user = f"{request.team or ''}|{request.user}" if request.user else None
     keys: dict[KeyKind, str | None] = {"session": key, "user": user, "request": ctx.request_id}
-    return assign(snap.config.experiments, snap.profiles, profile, keys)
+    return assign(snap.experiments, snap.profiles, profile, keys)
 
 
 async def _select(

@@ -314,6 +314,11 @@ class Settings(BaseSettings):
     breaker_half_open_probes: int = Field(
         1, ge=1, le=100, description="Probe decisions allowed half-open; that many successes close it."
     )
+    deployment_state_ttl_seconds: float = Field(
+        7 * 86400.0,
+        ge=60,
+        description="Redis only: a deployment silent this long loses its stats and stale breaker entry.",
+    )
 
     # -- experiments, admin, introspection
     ab_testing_enabled: bool = Field(True, description="Assign requests to running A/B experiments.")

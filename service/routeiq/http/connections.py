@@ -14,7 +14,8 @@ adds, per connection:
   for a connection that sent nothing;
 - a connection cap per worker: at the cap, a new connection closes the one that has been
   without a request in progress the longest (an idle or still-sending one); only when every
-  connection is busy is the new one refused (503);
+  connection is busy is the new one refused (503). The cap stays below what RLIMIT_NOFILE
+  leaves for connections (`connection_room`), so it fires before accept() runs out of fds;
 - JSON error bodies with `X-Request-ID` for every response it writes itself, and
   `Connection: close` on every response while the process drains;
 - early refusal under overload: while admission would refuse a new decision anyway, a
@@ -36,6 +37,7 @@ import itertools
 import logging
 import os
 import re
+import resource
 import time
 import uuid
 from collections import OrderedDict
@@ -87,7 +89,7 @@ class ConnectionGuard:
             max_headers=settings.max_headers,
             header_timeout_s=settings.header_timeout_seconds,
             body_timeout_s=settings.body_timeout_seconds,
-            max_connections=settings.max_connections,
+            max_connections=connection_room(settings),
             counter=counter,
         )
 
@@ -142,6 +144,33 @@ def refusal(reason: str) -> RouteIQError:
         return DeadlineUnmet()
     what = "decisions in flight" if reason == "overloaded" else "embeddings queued"
     return Overloaded(f"too many {what}; retry shortly", retry_after=1)
+
+
+# Descriptors a worker holds besides client connections: listener, epoll, model and log files,
+# multiprocess metric files (measured: 17 with one worker, 33 per worker with --workers).
+FD_RESERVE = 64
+
+
+def connection_room(settings: Settings) -> int:
+    """ROUTEIQ_MAX_CONNECTIONS, lowered to what RLIMIT_NOFILE leaves for connections. A cap above
+    the file limit never fires: accept() fails with EMFILE first and no newcomer is served until
+    idle connections time out; below it, idle ones are pushed out and newcomers are served."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return settings.max_connections
+    reserve = FD_RESERVE + (2 * settings.redis_max_connections if settings.redis_configured else 0)
+    room = max(16, soft - reserve)
+    if room >= settings.max_connections:
+        return settings.max_connections
+    log.warning(
+        "ROUTEIQ_MAX_CONNECTIONS=%d is more than the file limit allows (RLIMIT_NOFILE %d, %d kept "
+        "for files and Redis): capping connections at %d; raise the limit (ulimit -n) for more",
+        settings.max_connections,
+        soft,
+        reserve,
+        room,
+    )
+    return room
 
 
 def install(guard: ConnectionGuard) -> ConnectionGuard:
