@@ -81,16 +81,19 @@ class RefineResult:
 
     def table(self) -> str:
         """The comparison, as printed."""
+        width = max([16, *(len(p) + 6 for p in self.pairs)])
         lines = [
             f"rows: {self.rows} ({self.train_rows} to fit, the newest {self.holdout_rows} held back); "
             f"skipped: {self.skipped}",
-            f"{'':28}" + "".join(f"{s:>11}" for s in SCORERS),
+            " " * width + "".join(f"{s:>11}" for s in SCORERS),
         ]
         for metric in ("auc", "mae"):
             cells = [self.outcome_scores.get(s, {}).get(metric, math.nan) for s in SCORERS]
-            lines.append(f"{'outcome ' + metric:28}" + "".join(_cell(v) for v in cells))
+            lines.append(f"{'outcome ' + metric:{width}}" + "".join(_cell(v) for v in cells))
         for pair, scores in self.pairs.items():
-            lines.append(f"{'APGR ' + pair:28}" + "".join(_cell(scores.get(s, math.nan)) for s in SCORERS))
+            lines.append(
+                f"{'APGR ' + pair:{width}}" + "".join(_cell(scores.get(s, math.nan)) for s in SCORERS)
+            )
         lines.append(
             f"candidate = {self.router}, active = {self.active}. APGR is a replay estimate on the "
             "held-back rows (unbiased only where the served model was assigned at random, as in "
