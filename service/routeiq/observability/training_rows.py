@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -125,11 +126,12 @@ def make_row(
     latency_ms: float | None,
     tenant: str,
     embedder_sha256: str,
+    feedback_at: float | None = None,
 ) -> dict[str, Any]:
     row: dict[str, Any] = {
         "format": ROW_FORMAT,
         "at": round(decision.at, 3),
-        "feedback_at": round(time.time(), 3),
+        "feedback_at": round(time.time() if feedback_at is None else feedback_at, 3),
         "request_id": request_id,
         "tenant": tenant,
         "embedder_sha256": embedder_sha256,
@@ -156,6 +158,10 @@ def make_row(
     return row
 
 
+# A row, or what builds it (called on the writer thread, off the event loop).
+Row = dict[str, Any] | Callable[[], dict[str, Any]]
+
+
 class RowWriter:
     """A daemon thread appending rows to this process's file; `offer` never blocks."""
 
@@ -172,7 +178,10 @@ class RowWriter:
         self.max_file_bytes = max_file_bytes
         self.max_files = max_files
         self._metrics = metrics
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=queue_size)
+        self._queue: queue.Queue[Row | None] = queue.Queue(maxsize=queue_size)
+        # Children looked up once: offer() runs on the event loop, once per outcome.
+        self._queued = metrics.training_rows.labels("queued")
+        self._dropped = metrics.training_rows.labels("dropped")
         self._stem = f"rows-{_safe(socket.gethostname())}-{os.getpid()}"
         self.path = folder / f"{self._stem}{ACTIVE_SUFFIX}"
         self._thread = threading.Thread(target=self._run, name="routeiq-training-rows", daemon=True)
@@ -194,14 +203,14 @@ class RowWriter:
         writer._thread.start()
         return writer
 
-    def offer(self, row: dict[str, Any]) -> bool:
+    def offer(self, row: Row) -> bool:
         """Queue `row` for the thread; False (and counted) when the queue is full."""
         try:
             self._queue.put_nowait(row)
         except queue.Full:
-            self._metrics.training_rows.labels("dropped").inc()
+            self._dropped.inc()
             return False
-        self._metrics.training_rows.labels("queued").inc()
+        self._queued.inc()
         return True
 
     def close(self, timeout: float = 5.0) -> None:
@@ -228,8 +237,12 @@ class RowWriter:
                 batch.append(nxt)
             self._write(batch)
 
-    def _write(self, rows: list[dict[str, Any]]) -> None:
-        data = "".join(json.dumps(r, separators=(",", ":"), ensure_ascii=False) + "\n" for r in rows)
+    def _write(self, rows: list[Row]) -> None:
+        # The row is built here, on the writer thread: the event loop only queued its parts.
+        data = "".join(
+            json.dumps(r() if callable(r) else r, separators=(",", ":"), ensure_ascii=False) + "\n"
+            for r in rows
+        )
         try:
             size = self.path.stat().st_size if self.path.exists() else 0
             if size and size + len(data) > self.max_file_bytes:
@@ -294,6 +307,7 @@ class TrainingRows:
         self.writer = writer
         self.include_prompt = include_prompt
         self._metrics = metrics
+        self._unmatched = metrics.training_rows.labels("unmatched")
 
     @classmethod
     def from_settings(cls, settings: Settings, metrics: Metrics) -> TrainingRows | None:
@@ -331,21 +345,24 @@ class TrainingRows:
         if decision is not None and deployment_id not in decision.joined:
             model = next((m for d, m in decision.ranked if d == deployment_id), None)
         if decision is None or model is None:
-            self._metrics.training_rows.labels("unmatched").inc()
+            self._unmatched.inc()
             return False
         decision.joined.add(deployment_id)
-        row = make_row(
-            request_id,
-            decision,
-            deployment_id=deployment_id,
-            model=model,
-            success=success,
-            quality=quality,
-            latency_ms=latency_ms,
-            tenant=tenant,
-            embedder_sha256=embedder_sha256,
+        return self.writer.offer(
+            functools.partial(
+                make_row,
+                request_id,
+                decision,
+                deployment_id=deployment_id,
+                model=model,
+                success=success,
+                quality=quality,
+                latency_ms=latency_ms,
+                tenant=tenant,
+                embedder_sha256=embedder_sha256,
+                feedback_at=time.time(),
+            )
         )
-        return self.writer.offer(row)
 
     def close(self) -> None:
         self.writer.close()
