@@ -41,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from routeiq.observability.metrics import Metrics
-from routeiq.settings import Settings
+from routeiq.settings import Settings, SettingsError
 
 log = logging.getLogger("routeiq.training_rows")
 
@@ -272,6 +272,23 @@ class RowWriter:
         for old in rotated[: max(len(rotated) - self.max_files, 0)]:
             with contextlib.suppress(FileNotFoundError):
                 old.unlink()
+
+
+def check_folder(settings: Settings) -> None:
+    """Start-up check: the rows folder can be made and written, else one line naming the
+    setting (the writer thread would otherwise fail row by row, long after "ready")."""
+    folder = settings.training_rows_dir
+    if folder is None:
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".routeiq-write-check-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise SettingsError(
+            f"ROUTEIQ_TRAINING_ROWS_DIR={str(folder)!r}: not a writable folder: {exc.strerror or exc}"
+        ) from None
 
 
 def _retire_dead_writers(folder: Path) -> None:
