@@ -8,8 +8,9 @@ request so drift on this shared machine hits every configuration alike):
 - on + feedback: as `on`, and each decision's outcome joined right after it, timed with it
   (what /feedback adds: one lookup, one queue put; the writer thread builds and writes the row
   meanwhile, on the same cores).
-Over HTTP: POST /route to two real `routeiq serve` (rows off / on) alternated, keep-alive,
-concurrency 1, each /route followed by its /feedback (not timed) on the rows-on server.
+Over HTTP: POST /route to four real `routeiq serve` in rotation (keep-alive, concurrency 1): off,
+off again (the control), on (decisions kept, no feedback), on + feedback (each /route followed by
+its /feedback, untimed, so its writer thread writes rows between the timed calls).
 
 Usage: python bench/training_rows.py [--requests 3000] [--http-requests 1000] > table.md
 """
@@ -127,21 +128,24 @@ def per_call(calls: int) -> dict[str, float]:
 
 
 def over_http(requests: int, rows_dir: Path) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {"off": [], "on": []}
+    names = ("off", "off again", "on", "on + feedback")
+    times: dict[str, list[float]] = {name: [] for name in names}
     with (
         ServeProcess() as off,
-        ServeProcess(training_rows_dir=rows_dir / "http") as on,
+        ServeProcess() as off_again,
+        ServeProcess(training_rows_dir=rows_dir / "http-route") as on,
+        ServeProcess(training_rows_dir=rows_dir / "http") as on_feedback,
         httpx.Client(trust_env=False, timeout=10) as http,
     ):
+        servers = list(zip(names, (off, off_again, on, on_feedback), strict=True))
         body = {"prompt": PROMPT}
         for i in range(requests + 100):
-            pair = (("off", off), ("on", on))
-            for name, server in pair if i % 2 else pair[::-1]:
+            for name, server in servers[i % 4 :] + servers[: i % 4]:
                 start = time.perf_counter()
                 answer = http.post(server.url + "/route", json=body)
                 elapsed = time.perf_counter() - start
                 assert answer.status_code == 200, answer.text
-                if name == "on":
+                if name == "on + feedback":  # its outcome, untimed: the row is written meanwhile
                     decision = answer.json()
                     outcome = {
                         "deployment_id": decision["deployment_id"],
@@ -204,7 +208,7 @@ def main() -> None:
             f"| {name} | {pct(samples, 50) / 1000:.2f} | {pct(samples, 99) / 1000:.2f} | "
             f"{pct(samples, 50) / pct(remote['off'], 50):.2f}× | {pct(samples, 99) / pct(remote['off'], 99):.2f}× |"
         )
-    print(f"\nRows written by the rows-on server: {http_rows} of {args.http_requests + 100}.")
+    print(f"\nRows written by the `on + feedback` server: {http_rows} of {args.http_requests + 100}.")
 
 
 if __name__ == "__main__":
