@@ -239,6 +239,7 @@ def cmd_refine(args: argparse.Namespace) -> int:
         min_rows=args.min_rows,
         pairs=tuple(args.pair or ()),
         seed=args.seed,
+        tenant=args.tenant,
     )
     result = run(plan, settings)
     print(result.table())
@@ -346,6 +347,7 @@ def _add_training_commands(sub: Any) -> None:
     ref.add_argument("--min-rows", type=int, default=200, help="refuse with fewer usable rows")
     ref.add_argument("--pair", type=_pair, action="append", help="STRONG:WEAK models to compare on (repeat)")
     ref.add_argument("--seed", type=int, default=0, help="seed of the random baseline and tie-breaking")
+    ref.add_argument("--tenant", help="only this tenant's rows (default: every row)")
     ref.add_argument("--propose", action="store_true", help="print the admin calls that start the experiment")
     ref.add_argument(
         "--admin-url", help="start the experiment on this service (admin key: ROUTEIQ_ADMIN_KEY)"

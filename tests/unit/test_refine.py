@@ -103,7 +103,7 @@ def test_refine_writes_a_verified_candidate_and_compares_it(
     assert code == 0, printed
     assert "routeiq verify with ml:prod-knn: ok" in printed
     assert "APGR openai/gpt-4o:openai/gpt-4o-mini" in printed
-    assert "skipped: {'unreadable': 1, 'other_embedder': 0}" in printed
+    assert "skipped: {'unreadable': 1, 'other_embedder': 0, 'other_tenant': 0}" in printed
     # The folder is the active one plus the router, pinned; the router loads on this embedder.
     bundle = Bundle.verify(out)
     assert "routers/prod-knn.onnx" in bundle.files and "catalog.yaml" in bundle.files
@@ -146,3 +146,12 @@ def test_rows_from_another_embedder_do_not_count(
     err = capsys.readouterr().err
     assert code == 2
     assert "0 usable" in err and "'other_embedder': 300" in err
+
+
+def test_tenant_keeps_that_tenants_rows_only(
+    rows_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["refine", "--rows", str(rows_dir), "--out", str(tmp_path / "c"), "--tenant", "acme"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "0 usable" in err and "'other_tenant': 300" in err

@@ -70,8 +70,12 @@ def row_files(paths: list[Path]) -> list[Path]:
     return files
 
 
-def load(paths: list[Path], embedder_sha256: str, dimension: int) -> ProductionRows:
-    skipped = {"unreadable": 0, "other_embedder": 0}
+def load(
+    paths: list[Path], embedder_sha256: str, dimension: int, tenant: str | None = None
+) -> ProductionRows:
+    """Every usable row of the files (folders: their *.jsonl), in decision-time order; with
+    `tenant`, that tenant's rows only."""
+    skipped = {"unreadable": 0, "other_embedder": 0, "other_tenant": 0}
     parsed: list[dict[str, Any]] = []
     files = row_files(paths)
     for path in files:
@@ -82,6 +86,8 @@ def load(paths: list[Path], embedder_sha256: str, dimension: int) -> ProductionR
                     skipped["unreadable"] += 1
                 elif row["embedder_sha256"] != embedder_sha256 or row["dimension"] != dimension:
                     skipped["other_embedder"] += 1
+                elif tenant is not None and row.get("tenant") != tenant:
+                    skipped["other_tenant"] += 1
                 else:
                     parsed.append(row)
     parsed.sort(key=lambda r: r["at"])

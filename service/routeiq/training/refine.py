@@ -50,6 +50,7 @@ class RefinePlan:
     min_rows: int = 200
     pairs: tuple[tuple[str, str], ...] = ()
     seed: int = 0
+    tenant: str | None = None
 
 
 @dataclass
@@ -109,7 +110,7 @@ def _cell(value: float) -> str:
 def run(plan: RefinePlan, settings: Settings) -> RefineResult:
     _check_plan(plan)
     embedder = OnnxEmbedder(settings.embedder_dir, intra_op_threads=settings.ort_intra_op_threads)
-    rows = production_rows.load(list(plan.rows), embedder.fingerprint, embedder.dimension)
+    rows = production_rows.load(list(plan.rows), embedder.fingerprint, embedder.dimension, plan.tenant)
     models = sorted(set(rows.model))
     if len(rows) < plan.min_rows:
         raise InvalidRequest(
