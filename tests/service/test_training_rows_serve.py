@@ -97,3 +97,28 @@ def test_nothing_is_kept_or_written_unless_enabled() -> None:
         assert client.post("/feedback", json={"outcomes": [outcome]}).status_code == 200
         assert client.app.state.engine.training_rows is None  # type: ignore[attr-defined]
         assert 'routeiq_training_rows_total{result="queued"} 0.0' in client.get("/metrics").text
+
+
+def test_each_worker_writes_its_own_file(tmp_path: Path) -> None:
+    """Two workers: each joins the outcomes of the decisions it made (a connection stays with
+    one worker) into its own rows-<host>-<pid>.jsonl."""
+    rows_dir = tmp_path / "rows"
+    pairs = 0
+    with ServeProcess(tmp_path / "serve", workers=2, training_rows_dir=rows_dir) as server:
+        # A fresh connection per decision and its outcome, until both workers have written: which
+        # worker accepts a connection is the kernel's choice.
+        while pairs < 200 and len(list(rows_dir.glob("*.jsonl"))) < 2:
+            with httpx.Client(base_url=server.url, trust_env=False, timeout=10) as client:
+                decision = client.post("/route", json={"prompt": f"{PROMPTS[pairs % 4]} {pairs}"}).json()
+                outcome = {
+                    "deployment_id": decision["deployment_id"],
+                    "request_id": decision["request_id"],
+                    "success": True,
+                }
+                assert client.post("/feedback", json={"outcomes": [outcome]}).status_code == 200
+            pairs += 1
+            wait_until(lambda n=pairs: len(_rows(rows_dir)) >= n, 10, "the row of this outcome")
+    files = sorted(p.name for p in rows_dir.glob("*.jsonl"))
+    assert len(files) == 2, files
+    assert len({name.rsplit("-", 1)[1] for name in files}) == 2  # two pids
+    assert len(_rows(rows_dir)) == pairs  # every outcome found its decision on its worker
