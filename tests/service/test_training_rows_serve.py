@@ -122,3 +122,26 @@ def test_each_worker_writes_its_own_file(tmp_path: Path) -> None:
     assert len(files) == 2, files
     assert len({name.rsplit("-", 1)[1] for name in files}) == 2  # two pids
     assert len(_rows(rows_dir)) == pairs  # every outcome found its decision on its worker
+
+
+def test_one_tenant_cannot_join_another_tenants_decision(tmp_path: Path) -> None:
+    alice, bob = "alice-token-0123456789abcdef", "bob-token-0123456789abcdef00"
+    with make_client(auth_tokens=f"alice:{alice},bob:{bob}", training_rows_dir=tmp_path) as client:
+        as_alice = {"Authorization": f"Bearer {alice}"}
+        decision = client.post("/route", json={"prompt": PROMPTS[0]}, headers=as_alice).json()
+        outcome = {
+            "deployment_id": decision["deployment_id"],
+            "request_id": decision["request_id"],
+            "success": False,
+        }
+        # Bob knows Alice's request id: his outcome counts as his, and makes no row of her decision.
+        answer = client.post(
+            "/feedback", json={"outcomes": [outcome]}, headers={"Authorization": f"Bearer {bob}"}
+        )
+        assert answer.status_code == 200
+        assert client.post("/feedback", json={"outcomes": [outcome]}, headers=as_alice).status_code == 200
+        wait_until(lambda: len(_rows(tmp_path)) >= 1, 10, "alice's row")
+        metrics = client.get("/metrics").text
+    rows = _rows(tmp_path)
+    assert [(r["tenant"], r["request_id"]) for r in rows] == [("alice", decision["request_id"])]
+    assert 'routeiq_training_rows_total{result="unmatched"} 1.0' in metrics
