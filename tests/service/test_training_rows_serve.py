@@ -145,3 +145,17 @@ def test_one_tenant_cannot_join_another_tenants_decision(tmp_path: Path) -> None
     rows = _rows(tmp_path)
     assert [(r["tenant"], r["request_id"]) for r in rows] == [("alice", decision["request_id"])]
     assert 'routeiq_training_rows_total{result="unmatched"} 1.0' in metrics
+
+
+def test_the_prompt_is_stored_only_when_the_operator_opts_in(tmp_path: Path) -> None:
+    with make_client(training_rows_dir=tmp_path, training_rows_include_prompt=True) as client:
+        decision = client.post("/route", json={"prompt": PROMPTS[1]}).json()
+        outcome = {
+            "deployment_id": decision["deployment_id"],
+            "request_id": decision["request_id"],
+            "success": True,
+        }
+        assert client.post("/feedback", json={"outcomes": [outcome]}).status_code == 200
+        wait_until(lambda: len(_rows(tmp_path)) >= 1, 10, "the row")
+    (row,) = _rows(tmp_path)
+    assert row["prompt"] == PROMPTS[1]
