@@ -266,12 +266,18 @@ class RowWriter:
     def _prune(self) -> None:
         # Rotated files of every writer in the folder count towards the cap; active files are
         # left alone (another worker may be appending to its own).
-        rotated = sorted(
-            self.folder.glob(f"*{ROTATED_MARK}*{ACTIVE_SUFFIX}"), key=lambda p: p.stat().st_mtime
-        )
+        # Another worker may delete one between the listing and the stat: that one is gone anyway.
+        rotated = sorted(self.folder.glob(f"*{ROTATED_MARK}*{ACTIVE_SUFFIX}"), key=_mtime)
         for old in rotated[: max(len(rotated) - self.max_files, 0)]:
             with contextlib.suppress(FileNotFoundError):
                 old.unlink()
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
 
 
 def check_folder(settings: Settings) -> None:
