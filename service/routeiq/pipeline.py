@@ -35,6 +35,7 @@ from routeiq.inference.fair_share import Verdict
 from routeiq.observability.metrics import label
 from routeiq.observability.recent_decisions import Explainer
 from routeiq.observability.stopwatch import Stopwatch
+from routeiq.observability.training_rows import PendingDecision
 from routeiq.snapshot import Snapshot
 
 MAX_FALLBACKS = 5
@@ -148,6 +149,8 @@ async def _decide(
     _mark_assignment(response, assignment, estimator_notes)
     _spend(engine, selection, signals.approx_tokens)
     _finish(engine, response, watch)
+    if engine.training_rows is not None:
+        _keep_for_learning(engine, ctx, response, vector, classification, selection, signals, segments)
 
     def explain() -> dict[str, Any]:
         # Built only when someone opens it (GET /admin/decisions/{id}/explain): the buffer
@@ -156,6 +159,41 @@ async def _decide(
         return {"signals": shown, "scores": scores, "candidates": [c.model_dump() for c in candidates]}
 
     return response, explain
+
+
+def _keep_for_learning(
+    engine: Engine,
+    ctx: Context,
+    response: RouteResponse,
+    vector: Vector,
+    classification: Classification,
+    selection: Selection,
+    signals: Signals,
+    segments: list[str],
+) -> None:
+    """Keep what a training row needs until /feedback reports the outcome: one object and one
+    dict insert, after the decision's timings are taken. The vector is the one computed (or
+    cached) above, shared, not copied; the text only when the operator opted in."""
+    rows = engine.training_rows
+    assert rows is not None
+    shortlist = selection.ranked[: 1 + MAX_FALLBACKS]
+    rows.keep(
+        ctx.request_id,
+        PendingDecision(
+            at=time.time(),
+            embedding=vector,
+            category=classification.category,
+            tier=classification.tier,
+            complexity=classification.complexity,
+            low_confidence=classification.low_confidence,
+            strategy=response.strategy,
+            experiment=response.experiment,
+            variant=response.variant,
+            tokens=signals.approx_tokens,
+            ranked=tuple((s.entry.deployment_id, s.entry.model) for s in shortlist),
+            prompt="\n".join(segments) if rows.include_prompt else None,
+        ),
+    )
 
 
 def _explained(

@@ -188,6 +188,16 @@ async def feedback(body: FeedbackRequest, request: Request) -> dict[str, Any]:
             o.deployment_id, o.success, o.latency_ms, o.error_class, o.quality, experiment, variant
         )
         outcomes.append(record)
+        if o.request_id is not None and engine.training_rows is not None:
+            engine.training_rows.join(
+                o.request_id,
+                o.deployment_id,
+                success=o.success,
+                quality=o.quality,
+                latency_ms=o.latency_ms,
+                tenant=engine.tenant,
+                embedder_sha256=engine.embedder.fingerprint,
+            )
     if outcomes:
         await engine.state.record_outcomes(outcomes)
     for outcome in outcomes:

@@ -33,6 +33,7 @@ from routeiq.http.drain import DrainingServer, exit_cleanly
 from routeiq.http.supervisor import Supervisor
 from routeiq.inference.embedder import EmbedderManifest
 from routeiq.observability.logs import configure_logging, logging_config
+from routeiq.observability.training_rows import check_folder
 from routeiq.settings import Settings, SettingsError, closest, unknown_variables
 
 log = logging.getLogger("routeiq")
@@ -65,6 +66,7 @@ def preflight(settings: Settings) -> None:
                 f"{settings.trained_routers_dir}{closest(name, routers)}; valid: "
                 + ", ".join([CENTROID, *(TRAINED_PREFIX + r for r in routers)])
             )
+    check_folder(settings)
     check_port(settings.host, settings.port)
 
 

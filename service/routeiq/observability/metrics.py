@@ -69,6 +69,8 @@ CACHE_RESULTS = ("hit", "shared_hit", "miss")
 # Any token is a valid HTTP method to the parser: others are one label value, not one each.
 _HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
 FEEDBACK_OUTCOMES = ("success", "failure")
+# What became of a decision kept for learning (observability/training_rows.py).
+TRAINING_ROW_RESULTS = ("queued", "written", "dropped", "failed", "unmatched")
 
 
 def label(value: str | None) -> str:
@@ -122,6 +124,7 @@ class Metrics:
     spend: Counter
     premium_spend: Counter
     premium_target: Gauge
+    training_rows: Counter
     _stages: dict[str, Any] = field(default_factory=dict)
     model_label: BoundedLabels = field(default_factory=BoundedLabels)
     # Deployment ids, like model names, can come from callers' `candidates`: bounded the same way.
@@ -155,6 +158,8 @@ class Metrics:
             self.cache.labels(result)
         for outcome in FEEDBACK_OUTCOMES:
             self.feedback.labels(outcome)
+        for result in TRAINING_ROW_RESULTS:
+            self.training_rows.labels(result)
         self.state_degraded.set(0)
 
     def stage(self, name: str) -> Any:
@@ -236,6 +241,14 @@ class Metrics:
             budget_downgrades=Counter(
                 "routeiq_premium_budget_downgrades_total",
                 "Decisions moved off a premium model to keep the premium share at its target.",
+                registry=registry,
+            ),
+            training_rows=Counter(
+                "routeiq_training_rows_total",
+                "Training rows (a decision joined with its /feedback outcome) by result: queued for "
+                "the writer, written, dropped (writer queue full), failed (I/O error), unmatched "
+                "(an outcome whose request_id no kept decision has).",
+                ["result"],
                 registry=registry,
             ),
             state_fallbacks=Counter(
