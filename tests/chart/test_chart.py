@@ -228,3 +228,37 @@ def test_the_schema_covers_every_value() -> None:
                 break
             node = props[part]
     assert not missing, f"add these to charts/routeiq/values.schema.json: {missing}"
+
+
+@needs_helm
+def test_sentinel_redis_is_found_through_its_sentinels_and_let_through_the_network_policy() -> None:
+    sentinels = "redis-node-0.redis-headless:26379,redis-node-1.redis-headless:26379"
+    docs = render(
+        f"redis.sentinels={sentinels.replace(',', chr(92) + ',')}",
+        "redis.existingSecret=redis",
+        "redis.passwordKey=redis-password",
+        "redis.existingSecret=redis",
+        values="shared-redis-values.yaml",
+    )
+    variables = routeiq_container(one(docs, "Deployment"))["env"]
+    names = {e["name"]: e for e in variables}
+    assert names["ROUTEIQ_REDIS_SENTINELS"]["value"] == sentinels
+    assert names["ROUTEIQ_REDIS_SENTINEL_SERVICE"]["value"] == "mymaster"
+    assert names["ROUTEIQ_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "redis",
+        "key": "redis-password",
+    }
+    assert "ROUTEIQ_REDIS_URL" not in names  # the Sentinels name the host
+    egress = one(docs, "NetworkPolicy")["spec"]["egress"]
+    redis_ports = {p["port"] for rule in egress for p in rule.get("ports", []) if p["port"] in (6379, 26379)}
+    assert redis_ports == {6379, 26379}
+    # Without Sentinels nothing changes: the URL from the Secret, and only the data port.
+    plain = render(values="shared-redis-values.yaml")
+    plain_env = {e["name"] for e in routeiq_container(one(plain, "Deployment"))["env"]}
+    assert "ROUTEIQ_REDIS_URL" in plain_env and "ROUTEIQ_REDIS_SENTINELS" not in plain_env
+    plain_ports = {
+        p["port"] for rule in one(plain, "NetworkPolicy")["spec"]["egress"] for p in rule.get("ports", [])
+    }
+    assert 26379 not in plain_ports
+    bad = helm("--set", "redis.enabled=true", "--set", "redis.sentinels=no-port-here")
+    assert bad.returncode != 0 and "sentinels" in bad.stderr

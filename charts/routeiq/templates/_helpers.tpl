@@ -119,9 +119,24 @@ env:
       secretKeyRef: {name: {{ $v.adminKey.existingSecret | quote }}, key: {{ $v.adminKey.key | quote }}}
   {{- end }}
   {{- if $v.redis.enabled }}
+  {{- if $v.redis.sentinels }}
+  - {name: ROUTEIQ_REDIS_SENTINELS, value: {{ $v.redis.sentinels | quote }}}
+  - {name: ROUTEIQ_REDIS_SENTINEL_SERVICE, value: {{ $v.redis.sentinelService | quote }}}
+  {{- if $v.redis.sentinelPasswordKey }}
+  - name: ROUTEIQ_REDIS_SENTINEL_PASSWORD
+    valueFrom:
+      secretKeyRef: {name: {{ required "redis.existingSecret is required for redis.sentinelPasswordKey" $v.redis.existingSecret | quote }}, key: {{ $v.redis.sentinelPasswordKey | quote }}}
+  {{- end }}
+  {{- end }}
+  {{- if $v.redis.passwordKey }}
+  - name: ROUTEIQ_REDIS_PASSWORD
+    valueFrom:
+      secretKeyRef: {name: {{ required "redis.existingSecret is required for redis.passwordKey" $v.redis.existingSecret | quote }}, key: {{ $v.redis.passwordKey | quote }}}
+  {{- else if or $v.redis.existingSecret (not $v.redis.sentinels) }}
   - name: ROUTEIQ_REDIS_URL
     valueFrom:
-      secretKeyRef: {name: {{ required "redis.existingSecret is required when redis.enabled" $v.redis.existingSecret | quote }}, key: {{ $v.redis.urlKey | quote }}}
+      secretKeyRef: {name: {{ required "redis.existingSecret is required when redis.enabled (or set redis.sentinels)" $v.redis.existingSecret | quote }}, key: {{ $v.redis.urlKey | quote }}}
+  {{- end }}
   {{- end }}
   {{- range $name, $value := $v.config.extraEnv }}
   - {name: {{ $name | quote }}, value: {{ $value | quote }}}
