@@ -262,3 +262,27 @@ def test_sentinel_redis_is_found_through_its_sentinels_and_let_through_the_netwo
     assert 26379 not in plain_ports
     bad = helm("--set", "redis.enabled=true", "--set", "redis.sentinels=no-port-here")
     assert bad.returncode != 0 and "sentinels" in bad.stderr
+
+
+@needs_helm
+def test_a_tenants_file_in_values_reaches_the_service_as_a_file_it_loads(tmp_path: Path) -> None:
+    from routeiq.tenants import load_tenants_file
+
+    tenants = "tenants:\n  cluster-a: {weight: 3, default_profile: eco}\n  cluster-b: {max_decisions_per_second: 50}\n"
+    extra = tmp_path / "tenants-values.yaml"
+    extra.write_text(yaml.safe_dump({"routing": {"tenants": tenants}}))
+    result = helm("-f", str(CHART / "ci" / "shared-redis-values.yaml"), "-f", str(extra))
+    assert result.returncode == 0, result.stderr
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    variables = env(routeiq_container(one(docs, "Deployment")))
+    assert variables["ROUTEIQ_TENANTS_FILE"] == "/etc/routeiq/tenants.yaml"
+    mounts = routeiq_container(one(docs, "Deployment"))["volumeMounts"]
+    assert {"name": "routeiq-routing", "mountPath": "/etc/routeiq", "readOnly": True} in mounts
+    rendered = one(docs, "ConfigMap", "routing")["data"]["tenants.yaml"]
+    (tmp_path / "tenants.yaml").write_text(rendered)
+    specs = load_tenants_file(tmp_path / "tenants.yaml")  # what the pod reads, read the same way
+    assert specs["cluster-a"].weight == 3 and specs["cluster-a"].default_profile == "eco"
+    assert specs["cluster-b"].max_decisions_per_second == 50
+    assert "ROUTEIQ_TENANTS_FILE" not in env(
+        routeiq_container(one(render(values="shared-redis-values.yaml"), "Deployment"))
+    )

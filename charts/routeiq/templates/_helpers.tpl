@@ -55,7 +55,7 @@ app.kubernetes.io/component: {{ .Values.mode }}
 {{- end }}
 
 {{- define "routeiq.hasRouting" -}}
-{{- if or .Values.routing.existingConfigMap .Values.routing.catalog .Values.routing.profiles .Values.routing.prototypes }}true{{ end }}
+{{- if or .Values.routing.existingConfigMap .Values.routing.catalog .Values.routing.profiles .Values.routing.prototypes .Values.routing.tenants }}true{{ end }}
 {{- end }}
 
 {{- define "routeiq.podReplicasAboveOne" -}}
@@ -108,6 +108,9 @@ env:
   {{- end }}
   {{- if or $v.routing.existingConfigMap $v.routing.prototypes }}
   - {name: ROUTEIQ_PROTOTYPES_FILE, value: /etc/routeiq/prototypes.yaml}
+  {{- end }}
+  {{- if and $v.routing.tenants (not $v.routing.existingConfigMap) }}
+  - {name: ROUTEIQ_TENANTS_FILE, value: /etc/routeiq/tenants.yaml}
   {{- end }}
   {{- if $v.auth.existingSecret }}
   - name: ROUTEIQ_AUTH_TOKENS_FILE
