@@ -305,7 +305,7 @@ def overload(
     on one and then the other, so machine noise lands on both alike. Medians over the rounds.
 
     capacity: closed loop on 4 connections (two per inference thread: one running, one queued),
-    unique prompts, cache off — the most it answers without refusing. goodput: accepted answers
+    unique prompts, cache off, callers sending no deadline — the most the server answers. goodput: accepted answers
     that came back within the client's budget (BUDGET_MS), the ones a gateway can use. The load
     generator's own CPU (it shares the cores) is shown per row."""
     rows = [
@@ -322,10 +322,10 @@ def overload(
     for variant in variants:
         name, _, value = variant.partition("=")
         codes.append((f"this tree, {name}={value}", None, {name: value}))
-    # The same tree once more, its callers sending their deadline as routeiq-client does.
-    with_deadline = f"this tree, callers send X-RouteIQ-Deadline-Ms: {deadline_ms:g}" if deadline_ms else None
-    if with_deadline:
-        codes.append((with_deadline, None, {}))
+    # This tree and each variant once more, callers sending their deadline as routeiq-client does.
+    suffix = f", callers send X-RouteIQ-Deadline-Ms: {deadline_ms:g}"
+    if deadline_ms:
+        codes += [(label + suffix, code, extra) for label, code, extra in codes if code is None]
     deadline_header = f"X-RouteIQ-Deadline-Ms: {deadline_ms:g}\r\n" if deadline_ms else ""
     deadline_requests = unique_route_requests(extra=deadline_header) if deadline_ms else []
     figures: dict[tuple[str, str], list[tuple[float, ...]]] = {}
@@ -338,9 +338,9 @@ def overload(
             load(proc.port, requests, 4, 2, None)  # warm
         for _ in range(rounds):
             for label, proc in procs.items():
-                sent = deadline_requests if label == with_deadline else requests
+                sent = deadline_requests if label.endswith(suffix) else requests
                 cpu = time.process_time()
-                cap = load(proc.port, sent, 4, 8, None)
+                cap = load(proc.port, requests, 4, 8, None)  # callers without a deadline
                 capacity = len(cap.ok) / 8
                 figures.setdefault((label, "capacity"), []).append(
                     _figures(cap, 8, capacity, time.process_time() - cpu)

@@ -85,12 +85,12 @@ def _context(request: Request, profile: str | None, session: str | None, deadlin
     ctx = Context(request_id=request.state.request_id, profile_header=profile, session_header=session)
     if deadline_ms is not None:
         ctx.deadline = getattr(request.state, "arrived", None) or time.perf_counter()
-        ctx.deadline += parse_deadline_ms(deadline_ms) / 1000
+        ctx.deadline += planned_seconds(deadline_ms)
     return ctx
 
 
-def parse_deadline_ms(value: str) -> float:
-    """How long the caller waits for this answer, in ms."""
+def planned_seconds(value: str) -> float:
+    """The time this decision may take for a caller who waits `value` ms (see http/deadline.py)."""
     seconds = deadline.seconds_of(value)
     if seconds is None:
         raise BadRequest(
@@ -98,7 +98,7 @@ def parse_deadline_ms(value: str) -> float:
             f"got {value[:32]!r}",
             field=deadline.HEADER,
         )
-    return seconds * 1000
+    return seconds
 
 
 @router.post("/route", response_model=RouteResponse, response_model_exclude_none=True)
