@@ -30,6 +30,9 @@ class CategoryHead:
     labels: tuple[str, ...]
     weights: npt.NDArray[np.float32]  # (dim, classes)
     bias: npt.NDArray[np.float32]  # (classes,)
+    # Share of the nearest-centroid softmax mixed into the head's probabilities (0 = head alone):
+    # chosen with the weights by tools/fit_category_head.py.
+    centroid_weight: float = 0.0
 
     def probabilities(self, vector: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
         z = (vector @ self.weights + self.bias).astype(np.float64)
@@ -46,6 +49,7 @@ def to_json(head: CategoryHead, about: dict[str, Any]) -> dict[str, Any]:
         "labels": list(head.labels),
         "weights": [[round(float(x), 6) for x in row] for row in head.weights],
         "bias": [round(float(x), 6) for x in head.bias],
+        "centroid_weight": head.centroid_weight,
         "about": about,
     }
 
@@ -63,6 +67,7 @@ def load(path: Path, fingerprint: str, dimension: int) -> CategoryHead:
         labels = tuple(str(x) for x in data["labels"])
         weights = np.asarray(data["weights"], dtype=np.float32)
         bias = np.asarray(data["bias"], dtype=np.float32)
+        centroid_weight = float(data.get("centroid_weight", 0.0))
     except (KeyError, TypeError, ValueError) as exc:
         raise ArtifactError(f"category head {path} is malformed: {exc!r}") from exc
     if len(set(labels)) != len(labels) or len(labels) < 2:
@@ -74,4 +79,8 @@ def load(path: Path, fingerprint: str, dimension: int) -> CategoryHead:
         )
     if not (np.isfinite(weights).all() and np.isfinite(bias).all()):
         raise ArtifactError(f"category head {path}: weights must be finite numbers")
-    return CategoryHead(embedder=fingerprint, labels=labels, weights=weights, bias=bias)
+    if not 0.0 <= centroid_weight <= 1.0:
+        raise ArtifactError(f"category head {path}: centroid_weight must be in [0, 1]")
+    return CategoryHead(
+        embedder=fingerprint, labels=labels, weights=weights, bias=bias, centroid_weight=centroid_weight
+    )

@@ -165,12 +165,14 @@ def classify(
     *,
     min_confidence: float,
 ) -> Classification:
-    if centroids.head is not None:
-        cat_probs = centroids.head.probabilities(vector)
-        labels = centroids.head.labels
-    else:
-        cat_probs = _softmax(centroids.categories.cosines(vector), model.temperature)
-        labels = centroids.categories.labels
+    cat_probs = _softmax(centroids.categories.cosines(vector), model.temperature)
+    labels = centroids.categories.labels
+    head = centroids.head
+    if head is not None:
+        # The head's labels are the centroids' (checked at load), maybe in another order.
+        order = [head.labels.index(label) for label in labels]
+        head_probs = head.probabilities(vector)[order]
+        cat_probs = head.centroid_weight * cat_probs + (1.0 - head.centroid_weight) * head_probs
     tier_probs = _softmax(centroids.tiers.cosines(vector), model.temperature)
     best = int(cat_probs.argmax())
     category, confidence = labels[best], float(cat_probs[best])
