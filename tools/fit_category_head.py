@@ -75,9 +75,7 @@ def fit(x: F32, y: npt.NDArray[np.int64], classes: int, l2: float, iters: int = 
     return w.astype(np.float32), b.astype(np.float32)
 
 
-def _embed(
-    embedder: OnnxEmbedder, texts: list[str], budget: int
-) -> tuple[F32, list[Signals]]:
+def _embed(embedder: OnnxEmbedder, texts: list[str], budget: int) -> tuple[F32, list[Signals]]:
     views = [view_of(RouteRequest(prompt=t)) for t in texts]
     x = np.stack([embedder.embed([embed_segments(v, budget)], budget)[0] for v in views]).astype(np.float32)
     return x, [extract_signals(v, 0) for v in views]
@@ -91,14 +89,21 @@ def _with_centroids(base: Centroids, labels: tuple[str, ...], x: F32, y: npt.NDA
 
 
 def _accuracy(
-    found: Centroids, x: F32, sigs: list[Signals], y: npt.NDArray[np.int64], model: ComplexityModel, floor: float
+    found: Centroids,
+    x: F32,
+    sigs: list[Signals],
+    y: npt.NDArray[np.int64],
+    model: ComplexityModel,
+    floor: float,
 ) -> float:
     labels = found.categories.labels
     got = [classify(v, s, found, model, min_confidence=floor).category for v, s in zip(x, sigs, strict=True)]
     return float(np.mean([labels.index(g) == t for g, t in zip(got, y, strict=True)]))
 
 
-def _validation_rows(rows: Path, llmrouter: Path | None, labels: tuple[str, ...]) -> tuple[list[str], list[int]]:
+def _validation_rows(
+    rows: Path, llmrouter: Path | None, labels: tuple[str, ...]
+) -> tuple[list[str], list[int]]:
     mapping = json.loads((ROOT / "bench/data/task_category_map.json").read_text())["map"]
     held: set[str] = set()
     if llmrouter is not None:  # keep LLMRouter's test queries out of every choice
@@ -137,7 +142,9 @@ def _head(
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--write", action="store_true")
-    parser.add_argument("--rows", type=Path, help="routing rows from tools/decontaminate.py build (validation)")
+    parser.add_argument(
+        "--rows", type=Path, help="routing rows from tools/decontaminate.py build (validation)"
+    )
     parser.add_argument(
         "--llmrouter",
         type=Path,
@@ -211,7 +218,9 @@ def main() -> None:
     w, b = whole[l2]
     head = _head(embedder.fingerprint, labels, w, b, t, m)
     about = {
-        "fitted_by": "python tools/fit_category_head.py" + (" --rows ROWS" if val is not None else "") + " --write",
+        "fitted_by": "python tools/fit_category_head.py"
+        + (" --rows ROWS" if val is not None else "")
+        + " --write",
         "data": "models/prototypes.yaml categories",
         "prototypes_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
         "token_budget": budget,

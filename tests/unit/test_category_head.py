@@ -83,7 +83,7 @@ def _write(tmp_path: Path, **changes: object) -> Path:
         ({"embedder_sha256": "other"}, "fitted on embedder 'other'"),
         ({"bias": [0.0, 1.0]}, "do not fit dimension 8"),
         ({"weights": [[float("nan")] * 6] * 8}, "finite"),
-        ({"labels": list(CATS[:-1]) + [CATS[0]]}, "distinct"),
+        ({"labels": [*CATS[:-1], CATS[0]]}, "distinct"),
         ({"centroid_weight": 2.0}, r"centroid_weight must be in \[0, 1\]"),
         ({"weights": "no"}, "malformed|do not fit"),
     ],
@@ -124,7 +124,7 @@ def test_a_head_whose_labels_differ_from_the_centroids_is_refused(engine: Engine
     (models / "category_head.json").write_text(json.dumps(data))
     write_manifest(models)
     settings = Settings(models_path=models, embedder_path=engine.settings.embedder_dir)
-    with pytest.raises(ArtifactError, match="labels .* differ from the centroids"):
+    with pytest.raises(ArtifactError, match=r"labels .* differ from the centroids"):
         centroids_for(settings, engine.embedder)
 
 

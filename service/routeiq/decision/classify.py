@@ -6,8 +6,9 @@ combination whose weights are data (`models/complexity.json`), so it can be refi
 
 How signals combine with the centroid result (the rule, tested in tests/unit/test_classify.py):
 1. Category = the fitted category head's most probable class (`models/category_head.json`,
-   decision/category_head.py), or, without a head (user or tenant prototypes added), the nearest
-   category centroid with confidence = softmax of the cosines (temperature from config). A non-English prompt has its confidence multiplied by `non_english_discount`
+   decision/category_head.py), or, without a head (user or tenant prototypes added), the
+   nearest category centroid with confidence = softmax of the cosines (temperature from
+   config). A non-English prompt has its confidence multiplied by `non_english_discount`
    (the embedder is English-only; such prompts cluster together whatever their intent).
 2. Structure beats similarity: a tool loop always means `tool_use`; an explicit instruction in
    the task's opening words ("summarize …", "translate …", "tl;dr") names its category; tools
