@@ -9,10 +9,11 @@ Data the prototypes (and the category head fitted on them) were not written from
 
 Classifiers (`--classifiers`): `head` is the service as shipped (the category head when
 models/category_head.json is there), `centroid` the same engine with the head taken off the
-snapshot — both measured in one run on the same embeddings' inputs.
+snapshot, and `before` the models folder given by `--before-models DIR` (e.g. main's `models/`
+in a `git worktree`), all measured in one run on the same prompts.
 
-Usage: python bench/eval_categories.py [--budgets 32,64,128,256,510] [--classifiers head,centroid]
-       [--llmrouter DIR]
+Usage: python bench/eval_categories.py [--budgets 32,64,128,256,510]
+       [--classifiers before,centroid,head --before-models DIR] [--llmrouter DIR]
 Prints markdown tables (accuracy per budget, per-class recall, confusion matrix at the default).
 """
 
@@ -95,15 +96,20 @@ def mapped_tasks(folder: Path, limit_per_task: int) -> list[tuple[str, str, str]
 
 
 def evaluate(
-    rows: list[tuple[str, str, str]], budget: int, classifier: str = "head"
+    rows: list[tuple[str, str, str]], budget: int, classifier: str = "head", before: Path | None = None
 ) -> list[tuple[str, str, str, float]]:
-    engine = Engine.load(Settings(token_budget=budget, embedding_cache_size=0), Metrics.create())
+    settings = Settings(token_budget=budget, embedding_cache_size=0)
+    if classifier == "before":
+        if before is None:
+            raise SystemExit("classifier 'before' needs --before-models DIR")
+        settings = Settings(token_budget=budget, embedding_cache_size=0, models_path=before)
+    engine = Engine.load(settings, Metrics.create())
     engine.ready = True
     if classifier == "centroid":
         snap = engine.snapshot
         engine.publish(replace(snap, centroids=replace(snap.centroids, head=None)))
-    elif classifier != "head":
-        raise SystemExit(f"unknown classifier {classifier!r}: head or centroid")
+    elif classifier not in ("head", "before"):
+        raise SystemExit(f"unknown classifier {classifier!r}: head, centroid or before")
 
     async def run() -> list[tuple[str, str, str, float]]:
         out = []
@@ -139,7 +145,10 @@ def main() -> None:
     parser.add_argument("--budgets", default="32,64,128,256,510")
     parser.add_argument("--per-task", type=int, default=50)
     parser.add_argument("--default", type=int, default=Settings().token_budget)
-    parser.add_argument("--classifiers", default="head", help="comma-separated: head, centroid")
+    parser.add_argument("--classifiers", default="head", help="comma-separated: head, centroid, before")
+    parser.add_argument(
+        "--before-models", type=Path, help="models folder measured as the classifier 'before'"
+    )
     parser.add_argument(
         "--llmrouter",
         default=os.environ.get("ROUTEIQ_LLMROUTER_DATA"),
@@ -163,7 +172,7 @@ def main() -> None:
         for classifier in classifiers:
             cells = []
             for name, rows in sets.items():
-                results = evaluate(rows, budget, classifier)
+                results = evaluate(rows, budget, classifier, args.before_models)
                 keep[(classifier, name, budget)] = results
                 accuracy = sum(r[0] == r[1] for r in results) / len(results)
                 cells.append(f"{accuracy:.3f} (n={len(results)})")

@@ -10,6 +10,8 @@ loses there), never on an evaluation set:
 - the L2 strength, and
 - a temperature the logits are divided by (how sure the head's probabilities are),
 - the share of the nearest-centroid softmax mixed into the head's probabilities,
+among candidates that leave at most 2 points more prompts below the confidence line than the
+centroids do (below it policy ignores the category, so an unsure head changes routing too),
 on (a) 5-fold cross-validation over the prototypes (folds fixed by seed; centroids and head
 refitted per fold) and, with `--rows`, (b) the LLMRouter train-side rows built by
 tools/decontaminate.py (mapped tasks only, prompts of LLMRouter's test file removed, at most
@@ -46,8 +48,9 @@ from routeiq.settings import Settings
 
 F32 = npt.NDArray[np.float32]
 L2_GRID = (1e-4, 1e-3, 1e-2)
-TEMPERATURES = (1.0, 2.0, 4.0)
+TEMPERATURES = (0.25, 0.5, 1.0, 2.0)
 CENTROID_WEIGHTS = (0.0, 0.5)
+LOW_CONFIDENCE_SLACK = 0.02
 PER_CATEGORY = 150
 ROOT = Path(__file__).resolve().parents[1]
 FOLDS = 5
@@ -95,10 +98,13 @@ def _accuracy(
     y: npt.NDArray[np.int64],
     model: ComplexityModel,
     floor: float,
-) -> float:
+) -> tuple[float, float]:
+    """Accuracy, and the share of prompts left below the confidence line (policy then ignores
+    the category: a head that is right but unsure changes routing as much as one that is wrong)."""
     labels = found.categories.labels
-    got = [classify(v, s, found, model, min_confidence=floor).category for v, s in zip(x, sigs, strict=True)]
-    return float(np.mean([labels.index(g) == t for g, t in zip(got, y, strict=True)]))
+    got = [classify(v, s, found, model, min_confidence=floor) for v, s in zip(x, sigs, strict=True)]
+    right = float(np.mean([labels.index(g.category) == t for g, t in zip(got, y, strict=True)]))
+    return right, float(np.mean([g.low_confidence for g in got]))
 
 
 def _validation_rows(
@@ -181,6 +187,7 @@ def main() -> None:
         for m in CENTROID_WEIGHTS
     ]
     cv: dict[str, list[float]] = defaultdict(list)
+    cv_low: dict[str, list[float]] = defaultdict(list)
     for f in range(FOLDS):
         tr, te = folds != f, folds == f
         fold = _with_centroids(base, labels, x[tr], y[tr])
@@ -191,25 +198,37 @@ def main() -> None:
             if l2 is not None:
                 w, b = heads[l2]
                 found = replace(fold, head=_head(embedder.fingerprint, labels, w, b, t, m))
-            cv[name].append(_accuracy(found, x[te], te_sigs, y[te], model, floor))
+            right, low = _accuracy(found, x[te], te_sigs, y[te], model, floor)
+            cv[name].append(right)
+            cv_low[name].append(low)
     whole = {l2: fit(x, y, k, l2) for l2 in L2_GRID}
     table: dict[str, dict[str, float]] = {}
     print(f"Category accuracy through classify() (rules included), budget {budget}, {len(y)} prototypes:")
-    print("| candidate | prototype 5-fold CV | LLMRouter train-side rows | mean |")
-    print("|---|---|---|---|")
+    print("| candidate | prototype 5-fold CV | LLMRouter train-side rows | mean | low-confidence share |")
+    print("|---|---|---|---|---|")
     for name, l2, t, m in candidates:
         row = {"prototype_cv": float(np.mean(cv[name]))}
+        lows = [float(np.mean(cv_low[name]))]
         if val is not None:
             found = replace(base, head=None)
             if l2 is not None:
                 w, b = whole[l2]
                 found = replace(base, head=_head(embedder.fingerprint, labels, w, b, t, m))
-            row["llmrouter_train_rows"] = _accuracy(found, *val, model, floor)
+            row["llmrouter_train_rows"], low = _accuracy(found, *val, model, floor)
+            lows.append(low)
         row["mean"] = float(np.mean(list(row.values())))
+        row["low_confidence_share"] = float(np.mean(lows))
         table[name] = row
         rows_cell = f"{row['llmrouter_train_rows']:.3f}" if val is not None else "—"
-        print(f"| {name} | {row['prototype_cv']:.3f} | {rows_cell} | {row['mean']:.3f} |")
-    heads_only = [c for c in candidates if c[1] is not None]
+        print(
+            f"| {name} | {row['prototype_cv']:.3f} | {rows_cell} | {row['mean']:.3f} | "
+            f"{row['low_confidence_share']:.3f} |"
+        )
+    # A head may not leave more prompts below the confidence line than the centroids do.
+    ceiling = table["centroid"]["low_confidence_share"] + LOW_CONFIDENCE_SLACK
+    heads_only = [
+        c for c in candidates if c[1] is not None and table[c[0]]["low_confidence_share"] <= ceiling
+    ]
     name, l2, t, m = max(heads_only, key=lambda c: table[c[0]]["mean"])
     assert l2 is not None
     print(f"chosen: {name}")
