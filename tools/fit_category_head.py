@@ -2,21 +2,22 @@
 
 Data: the `categories` prototypes of models/prototypes.yaml (written by the project), embedded
 exactly as a request is (the service's text extraction, at the serving token budget). Nothing
-from the evaluation sets (bench/data/labelled_prompts.jsonl, LLMRouter's test queries) is read.
+from the evaluation sets is fitted on or scored: bench/data/labelled_prompts.jsonl is not read,
+and LLMRouter's test queries are read only to remove them from the validation rows.
 
-Two settings are chosen, each candidate scored by the service's own `classify()` (signals and
-rules included, so a head whose confidence is too sure to let the low-confidence rules fire
-loses there), never on an evaluation set:
-- the L2 strength, and
+Three settings are chosen, each candidate scored by the service's own `classify()` (signals and
+rules included, so a head whose confidence keeps the low-confidence rules from firing where
+they would help loses there):
+- the L2 strength,
 - a temperature the logits are divided by (how sure the head's probabilities are),
-- the share of the nearest-centroid softmax mixed into the head's probabilities,
-among candidates that leave at most 2 points more prompts below the confidence line than the
-centroids do (below it policy ignores the category, so an unsure head changes routing too),
-on (a) 5-fold cross-validation over the prototypes (folds fixed by seed; centroids and head
-refitted per fold) and, with `--rows`, (b) the LLMRouter train-side rows built by
-tools/decontaminate.py (mapped tasks only, prompts of LLMRouter's test file removed, at most
-150 per category). The score is the mean of (a) and (b). Classes are weighted to equal total
-weight, so a class with more prototypes does not win ties by count.
+- the share of the nearest-centroid softmax mixed into the head's probabilities;
+only candidates that leave at most 2 points more prompts below the confidence line than the
+centroids do are eligible (below it policy ignores the category, so an unsure head changes
+routing too). Scores: (a) 5-fold cross-validation over the prototypes (folds fixed by seed;
+centroids and head refitted per fold) and, with `--rows`, (b) the LLMRouter train-side rows
+built by tools/decontaminate.py (mapped tasks only, at most 150 per category); the choice is the
+best mean of (a) and (b). Classes are weighted to equal total weight, so a class with more
+prototypes does not win ties by count.
 
 Usage:
   python tools/fit_category_head.py [--rows ROWS.jsonl --llmrouter DIR]            # table only
