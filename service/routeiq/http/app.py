@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -71,6 +72,12 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
         app.state.sync = sync
         app.state.tenants = tenants
         app.state.engine = engine
+        # Everything loaded so far (modules, tokenizer, catalog, snapshots) lives as long as the
+        # process; moved out of the collector's reach, a full collection scans only what requests
+        # made since. Without this a gen-2 pass took ~70 ms on the event loop (measured on a 2-core
+        # VM), i.e. one decision in a few hundred over the 25 ms p99 alert line.
+        gc.collect()
+        gc.freeze()
         log.info(
             "routeiq ready: embedder=%s strategy=%s state=%s auth=%s",
             engine.embedder.name,
