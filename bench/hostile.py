@@ -13,9 +13,14 @@ generator takes less of the shared CPU from the server).
 - overload:    capacity (closed loop, unique prompts, cache off), then offered load at 2x and 4x
                it: accepted decisions/s and p99, 503s;
 - connections: p99 of a probe alone, then beside 2,000 idle, 1,000 slowloris and 500 slow-body
-               connections; how many of those are still open after 15 s.
+               connections; how many of those are still open after 15 s;
+- fdlimit:     a server started with a soft RLIMIT_NOFILE of 256, 500 idle connections, then new
+               clients one at a time: are they served;
+- connection_cost: the same cached load on plain uvicorn httptools and on the connection layer
+               (GuardedHttpToolsProtocol), alternating rounds.
 
-Usage: python bench/hostile.py [--main DIR] [--only sessions feedback overload connections]
+Usage: python bench/hostile.py [--main DIR]
+       [--only sessions feedback overload connections fdlimit connection_cost]
 Each step is at most ~30 s. Prints markdown for bench/RESULTS.md.
 """
 
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.util
 import json
 import os
@@ -30,11 +36,12 @@ import random
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -147,12 +154,12 @@ def load(port: int, requests: list[bytes], connections: int, seconds: float, rat
     return results
 
 
-def unique_route_requests(count: int = 4000) -> list[bytes]:
+def unique_route_requests(count: int = 4000, extra: str = "") -> list[bytes]:
     rng = random.Random(3)
     out = []
     for i in range(count):
         prompt = f"{rng.choice(PROMPTS)} (case {i})"
-        out.append(post("/route", json.dumps({"prompt": prompt}).encode()))
+        out.append(post("/route", json.dumps({"prompt": prompt}).encode(), extra))
     return out
 
 
@@ -288,32 +295,92 @@ async def _flood(port: int, total: int, budget_s: float) -> tuple[int, int]:
     return accepted, sent
 
 
-def overload(main: str | None) -> list[str]:
+BUDGET_MS = 50.0  # what a gateway gives a decision (the client's default deadline)
+
+
+def overload(
+    main: str | None, rounds: int = 3, variants: tuple[str, ...] = (), deadline_ms: float | None = None
+) -> list[str]:
+    """Both codes' servers run side by side; each round measures capacity, then 2x and 4x it,
+    on one and then the other, so machine noise lands on both alike. Medians over the rounds.
+
+    capacity: closed loop on 4 connections (two per inference thread: one running, one queued),
+    unique prompts, cache off — the most it answers without refusing. goodput: accepted answers
+    that came back within the client's budget (BUDGET_MS), the ones a gateway can use. The load
+    generator's own CPU (it shares the cores) is shown per row."""
     rows = [
-        "| code | offered | accepted/s | accepted / capacity | accepted p50 ms | accepted p99 ms | 503/s | 503 p99 ms | errors |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| code | offered | accepted / capacity | goodput (<= 50 ms) / capacity | accepted p50 ms | accepted p99 ms "
+        "| 503/s | 503 p99 ms | generator CPU | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     requests = unique_route_requests()
-    for label, code in [("main", main), ("this tree", None)]:
-        if label == "main" and code is None:
-            continue
-        with server(code, embedding_cache_mb=0, log_level="warning") as proc:
-            load(proc.port, requests, 2, 2, None)  # warm
-            # Capacity: one request per inference thread, back to back (no queue, no refusals).
-            cap = load(proc.port, requests, 2, 10, None)
-            capacity = len(cap.ok) / 10
-            rows.append(
-                f"| {label} | capacity (2 conns, closed loop) | {capacity:.0f} | 1.00 | {pct(cap.ok, 0.5):.1f} "
-                f"| {pct(cap.ok, 0.99):.1f} | {len(cap.shed) / 10:.0f} | {pct(cap.shed, 0.99):.1f} | {cap.errors} |"
-            )
-            for factor in (2, 4):
-                r = load(proc.port, requests, 128, 10, capacity * factor)
-                ok = len(r.ok) / 10
-                rows.append(
-                    f"| {label} | {factor}x ({capacity * factor:.0f}/s, 128 conns) | {ok:.0f} | {ok / capacity:.2f} "
-                    f"| {pct(r.ok, 0.5):.1f} | {pct(r.ok, 0.99):.1f} | {len(r.shed) / 10:.0f} | {pct(r.shed, 0.99):.1f} | {r.errors} |"
+    # (label, code folder, extra settings): main, this tree, and this tree with each variant
+    # (`name=value` settings, e.g. max_queue_wait_ms=20).
+    codes: list[tuple[str, str | None, dict[str, str]]] = [("this tree", None, {})]
+    if main:
+        codes.insert(0, ("main", main, {}))
+    for variant in variants:
+        name, _, value = variant.partition("=")
+        codes.append((f"this tree, {name}={value}", None, {name: value}))
+    # The same tree once more, its callers sending their deadline as routeiq-client does.
+    with_deadline = f"this tree, callers send X-RouteIQ-Deadline-Ms: {deadline_ms:g}" if deadline_ms else None
+    if with_deadline:
+        codes.append((with_deadline, None, {}))
+    deadline_header = f"X-RouteIQ-Deadline-Ms: {deadline_ms:g}\r\n" if deadline_ms else ""
+    deadline_requests = unique_route_requests(extra=deadline_header) if deadline_ms else []
+    figures: dict[tuple[str, str], list[tuple[float, ...]]] = {}
+    with contextlib.ExitStack() as stack:
+        procs = {
+            label: stack.enter_context(server(code, embedding_cache_mb=0, log_level="warning", **extra))
+            for label, code, extra in codes
+        }
+        for proc in procs.values():
+            load(proc.port, requests, 4, 2, None)  # warm
+        for _ in range(rounds):
+            for label, proc in procs.items():
+                sent = deadline_requests if label == with_deadline else requests
+                cpu = time.process_time()
+                cap = load(proc.port, sent, 4, 8, None)
+                capacity = len(cap.ok) / 8
+                figures.setdefault((label, "capacity"), []).append(
+                    _figures(cap, 8, capacity, time.process_time() - cpu)
                 )
+                for factor in (2, 4):
+                    cpu = time.process_time()
+                    r = load(proc.port, sent, 128, 8, capacity * factor)
+                    figures.setdefault((label, f"{factor}x"), []).append(
+                        _figures(r, 8, capacity, time.process_time() - cpu)
+                    )
+    for label, _, _ in codes:
+        for shape, name in (
+            ("capacity", "capacity (4 conns, closed loop)"),
+            ("2x", "2x (128 conns)"),
+            ("4x", "4x (128 conns)"),
+        ):
+            m = [float(np.median(column)) for column in zip(*figures[(label, shape)], strict=True)]
+            accepted, goodput, p50, p99, shed_rate, shed_p99, gen_cpu, errors, capacity = m
+            rows.append(
+                f"| {label} | {name}{f' = {capacity:.0f}/s' if shape == 'capacity' else ''} | {accepted:.2f} | {goodput:.2f} "
+                f"| {p50:.1f} | {p99:.1f} | {shed_rate:.0f} | {shed_p99:.1f} | {gen_cpu:.0%} | {errors:.0f} |"
+            )
+    rows.append(f"\nMedians of {rounds} interleaved rounds of 8 s per step.")
     return rows
+
+
+def _figures(r: Results, seconds: float, capacity: float, generator_cpu_s: float) -> tuple[float, ...]:
+    accepted = len(r.ok) / seconds
+    in_budget = sum(1 for ms in r.ok if ms <= BUDGET_MS) / seconds
+    return (
+        accepted / capacity,
+        in_budget / capacity,
+        pct(r.ok, 0.5),
+        pct(r.ok, 0.99),
+        len(r.shed) / seconds,
+        pct(r.shed, 0.99) if r.shed else 0.0,
+        generator_cpu_s / seconds,
+        float(r.errors),
+        capacity,
+    )
 
 
 def connections(main: str | None) -> list[str]:
@@ -387,18 +454,197 @@ async def _attack(port: int, probe: bytes) -> tuple[Results, int]:
     return results, still_open
 
 
+FD_LIMIT = 256  # the server's RLIMIT_NOFILE (soft) in the fd-limit scenario
+
+
+@contextmanager
+def nofile_limit(soft: int) -> Iterator[None]:
+    """Children started inside inherit a soft RLIMIT_NOFILE of `soft`; this process gets its own
+    back at once (it needs the fds for the idle sockets)."""
+    import resource
+
+    before = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, before[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, before)
+
+
+async def _fresh_probes(port: int, probe: bytes, seconds: float) -> Results:
+    """One request at a time, each on a new connection (a newcomer, not a kept-alive client)."""
+    results = Results()
+    stop = time.perf_counter() + seconds
+    while time.perf_counter() < stop:
+        start = time.perf_counter()
+        writer = None
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 2)
+            writer.write(probe)
+            status, _ = await asyncio.wait_for(read_response(reader), 2)
+            (results.ok if status == 200 else results.shed).append((time.perf_counter() - start) * 1000)
+        except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError):
+            results.errors += 1
+        finally:
+            if writer is not None:
+                writer.close()
+        await asyncio.sleep(0.1)
+    return results
+
+
+async def _idle_then_probe(port: int, probe: bytes, idle: int) -> tuple[int, Results]:
+    writers: list[asyncio.StreamWriter] = []
+
+    async def opened() -> None:
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 2)
+        except (OSError, TimeoutError):
+            return
+        writers.append(writer)
+
+    for _ in range(idle // 100):
+        await asyncio.gather(*(opened() for _ in range(100)))
+    results = await _fresh_probes(port, probe, 8)
+    for w in writers:
+        w.close()
+    return len(writers), results
+
+
+def fdlimit(main: str | None) -> list[str]:
+    idle = FD_LIMIT * 2
+    rows = [
+        "| code | server RLIMIT_NOFILE | beside the probe | new-connection probes ok / sent | probe p50 ms | probe max ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    probe = post("/route", json.dumps({"prompt": "translate good morning into French"}).encode())
+    for label, code in [("main", main), ("this tree", None)]:
+        if label == "main" and code is None:
+            continue
+        with ExitStack() as stack:
+            with nofile_limit(FD_LIMIT):  # the server starts under it; this process gets its own back
+                proc = stack.enter_context(server(code, log_level="warning"))
+            base = asyncio.run(_fresh_probes(proc.port, probe, 4))
+            sent = len(base.ok) + len(base.shed) + base.errors
+            rows.append(
+                f"| {label} | {FD_LIMIT} | nothing | {len(base.ok)} / {sent} | {pct(base.ok, 0.5):.2f} "
+                f"| {max(base.ok, default=float('nan')):.2f} |"
+            )
+            opened, r = asyncio.run(_idle_then_probe(proc.port, probe, idle))
+            sent = len(r.ok) + len(r.shed) + r.errors
+            rows.append(
+                f"| {label} | {FD_LIMIT} | {opened:,} idle connections opened | {len(r.ok)} / {sent} "
+                f"| {pct(r.ok, 0.5):.2f} | {max(r.ok, default=float('nan')):.2f} |"
+            )
+    return rows
+
+
+@contextmanager
+def bare_uvicorn(http: str) -> Iterator[int]:
+    """The app under plain uvicorn with `http` as its protocol: the same app, with or without
+    the connection layer (`routeiq serve` always runs it)."""
+    import subprocess
+
+    from tests._harness import free_port, wait_until
+
+    port = free_port()
+    code = (
+        "import sys, uvicorn\n"
+        "from routeiq.http.connections import GuardedHttpToolsProtocol\n"
+        "http = GuardedHttpToolsProtocol if sys.argv[2] == 'guarded' else 'httptools'\n"
+        "uvicorn.run('routeiq.http.app:create_app', factory=True, host='127.0.0.1', port=int(sys.argv[1]),"
+        " http=http, log_level='warning', access_log=False)\n"
+    )
+    env = {**os.environ, "ROUTEIQ_MODELS_PATH": str(ROOT / "models")}
+    process = subprocess.Popen([sys.executable, "-c", code, str(port), http], env=env)
+    try:
+
+        def ready() -> bool:
+            try:
+                return (
+                    httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1, trust_env=False).status_code
+                    == 200
+                )
+            except httpx.HTTPError:
+                return False
+
+        wait_until(ready, 90, f"uvicorn with {http}")
+        yield port
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
+def connection_cost(main: str | None) -> list[str]:
+    """Cached /route on 8 kept-alive connections, closed loop, with and without the layer;
+    alternating rounds, so the box's noise falls on both."""
+    probe = post("/route", json.dumps({"prompt": "translate good morning into French"}).encode())
+    samples: dict[str, Results] = {"httptools": Results(), "guarded": Results()}
+    seconds: dict[str, float] = {"httptools": 0.0, "guarded": 0.0}
+    with bare_uvicorn("httptools") as plain, bare_uvicorn("guarded") as guarded:
+        ports = {"httptools": plain, "guarded": guarded}
+        for port in ports.values():
+            load(port, [probe], 8, 2, None)  # warm-up
+        for _ in range(3):
+            for name, port in ports.items():
+                r = load(port, [probe], 8, 8, None)
+                samples[name].ok += r.ok
+                samples[name].errors += r.errors
+                seconds[name] += 8
+    rows = [
+        "| protocol | requests/s | p50 ms | p99 ms | errors | p50 / without the layer |",
+        "|---|---|---|---|---|---|",
+    ]
+    base = pct(samples["httptools"].ok, 0.5)
+    labels = {"httptools": "uvicorn httptools (no connection layer)", "guarded": "GuardedHttpToolsProtocol"}
+    for name, r in samples.items():
+        rows.append(
+            f"| {labels[name]} | {len(r.ok) / seconds[name]:.0f} | {pct(r.ok, 0.5):.2f} | {pct(r.ok, 0.99):.2f} "
+            f"| {r.errors} | {pct(r.ok, 0.5) / base:.2f} |"
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--main", help="a `service/` folder of the code to compare with")
-    parser.add_argument("--only", nargs="+", default=["sessions", "feedback", "overload", "connections"])
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        default=["sessions", "feedback", "overload", "connections", "fdlimit", "connection_cost"],
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="overload: also run this tree with a setting changed, e.g. --variant max_queue_wait_ms=20",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="overload: interleaved rounds (medians)")
+    parser.add_argument(
+        "--deadline-ms",
+        type=float,
+        default=None,
+        help="overload: also run this tree with callers sending X-RouteIQ-Deadline-Ms (e.g. 50)",
+    )
     args = parser.parse_args()
-    steps = {"sessions": sessions, "feedback": feedback, "overload": overload, "connections": connections}
+    steps = {
+        "sessions": sessions,
+        "feedback": feedback,
+        "overload": overload,
+        "connections": connections,
+        "fdlimit": fdlimit,
+        "connection_cost": connection_cost,
+    }
     print(f"<!-- {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, shared -->")
     for name in args.only:
         print(f"\n#### {name}\n")
-        for row in steps[name](args.main):
+        rows = (
+            overload(args.main, args.rounds, tuple(args.variant), args.deadline_ms)
+            if name == "overload"
+            else steps[name](args.main)
+        )
+        for row in rows:
             print(row, flush=True)
 
 

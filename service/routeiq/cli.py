@@ -220,6 +220,85 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_refine(args: argparse.Namespace) -> int:
+    from routeiq.selfcheck import verify
+    from routeiq.training.refine import RefinePlan, run
+
+    settings = _settings({})
+    sources = [Path(p) for p in args.rows] if args.rows else []
+    if not sources and settings.training_rows_dir is not None:
+        sources = [settings.training_rows_dir]
+    if not sources:
+        raise ConfigError("routeiq refine: name the rows with --rows (or set ROUTEIQ_TRAINING_ROWS_DIR)")
+    plan = RefinePlan(
+        rows=tuple(sources),
+        out=Path(args.out),
+        name=args.name,
+        kind=args.kind,
+        holdout_share=args.holdout_share,
+        min_rows=args.min_rows,
+        pairs=tuple(args.pair or ()),
+        seed=args.seed,
+        tenant=args.tenant,
+    )
+    result = run(plan, settings)
+    print(result.table())
+    # The candidate folder must pass what the service and the image build check.
+    candidate = settings.model_copy(
+        update={"models_path": plan.out, "routers_path": None, "strategy": result.router}
+    )
+    print(f"wrote {plan.out}; routeiq verify with {result.router}: {verify(candidate).summary()}")
+    if args.propose or args.admin_url:
+        _propose(args, settings, result)
+    return 0
+
+
+def _propose(args: argparse.Namespace, settings: Any, result: Any) -> None:
+    """Promotion only through an A/B experiment: print the admin calls, or make them."""
+    from routeiq.training.refine import experiment_body
+
+    body = experiment_body(result, args.experiment)
+    name = result.router.removeprefix("ml:")
+    url = (args.admin_url or "http://127.0.0.1:8400").rstrip("/")
+    if args.admin_url:
+        import httpx
+
+        key = settings.admin_key.get_secret_value() if settings.admin_key else ""
+        headers = {"Authorization": f"Bearer {key}"}
+        with httpx.Client(base_url=url, headers=headers, timeout=10, trust_env=False) as http:
+            config = http.get("/admin/config")
+            if config.status_code != 200:
+                raise ConfigError(
+                    f"GET {url}/admin/config answered {config.status_code}: {config.text[:300]}"
+                )
+            live = config.json()
+            if result.router not in live.get("strategies", []):
+                raise ConfigError(
+                    f"the service at {url} has not loaded {result.router}: serve {args.out} "
+                    "(ROUTEIQ_MODELS_PATH) or copy its router into the routers folder and "
+                    "POST /admin/reload first"
+                )
+            body["variants"][0]["strategy"] = live["strategy"]  # what it runs now, overrides included
+            created = http.post("/admin/experiments", json=body)
+            if created.status_code != 201:
+                raise ConfigError(
+                    f"POST {url}/admin/experiments answered {created.status_code}: {created.text[:300]}"
+                )
+        print(f"started experiment {body['name']!r} on {url}: {json.dumps(created.json()['experiment'])}")
+        return
+    print(
+        "\nTo try the candidate (the active strategy is unchanged until an experiment starts):\n"
+        f"  1. serve the candidate folder, ROUTEIQ_MODELS_PATH={args.out} (the active folder plus "
+        f"routers/{name}.onnx/.json), or copy those two files into the service's routers folder and "
+        "POST /admin/reload\n"
+        "  2. start the experiment (or run this command again with --admin-url):\n"
+        f'     curl -sS -X POST {url}/admin/experiments -H "Authorization: Bearer $ROUTEIQ_ADMIN_KEY" '
+        f"-H 'Content-Type: application/json' -d '{json.dumps(body)}'\n"
+        f"  3. read it out with GET {url}/admin/experiments/{body['name']}; stop it with "
+        f"POST {url}/admin/experiments/{body['name']}/stop"
+    )
+
+
 def _add_training_commands(sub: Any) -> None:
     train = sub.add_parser("train", help="train routers (knn, mlp, linear, mf) into ONNX + manifests")
     train.add_argument("--data", required=True, help="JSONL or JSON array: prompt + per-model scores")
@@ -254,6 +333,27 @@ def _add_training_commands(sub: Any) -> None:
     ev.add_argument("--timing-runs", type=int, default=2000, help="decisions timed per router")
     ev.add_argument("--command-line", help=argparse.SUPPRESS)
     ev.set_defaults(func=cmd_eval)
+
+    ref = sub.add_parser(
+        "refine", help="learn a candidate router from production rows; compare; propose an A/B experiment"
+    )
+    ref.add_argument(
+        "--rows", action="append", help="rows file or folder (repeat; default: ROUTEIQ_TRAINING_ROWS_DIR)"
+    )
+    ref.add_argument("--out", required=True, help="new folder for the candidate models folder")
+    ref.add_argument("--name", default="refined", help="the candidate router's name (strategy ml:<name>)")
+    ref.add_argument("--kind", default="knn", help="router kind: knn, mlp, linear, mf")
+    ref.add_argument("--holdout-share", type=float, default=0.2, help="newest share of rows held back")
+    ref.add_argument("--min-rows", type=int, default=200, help="refuse with fewer usable rows")
+    ref.add_argument("--pair", type=_pair, action="append", help="STRONG:WEAK models to compare on (repeat)")
+    ref.add_argument("--seed", type=int, default=0, help="seed of the random baseline and tie-breaking")
+    ref.add_argument("--tenant", help="only this tenant's rows (default: every row)")
+    ref.add_argument("--propose", action="store_true", help="print the admin calls that start the experiment")
+    ref.add_argument(
+        "--admin-url", help="start the experiment on this service (admin key: ROUTEIQ_ADMIN_KEY)"
+    )
+    ref.add_argument("--experiment", help="experiment name (default: refine-<name>)")
+    ref.set_defaults(func=cmd_refine)
 
     cal = sub.add_parser("calibrate", help="set a profile's ml_threshold for a target premium share")
     cal.add_argument("--router", required=True, help="router name (without ml:)")

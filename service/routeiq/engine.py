@@ -22,6 +22,7 @@ from routeiq.inference.shared_cache import RedisEmbeddingCache
 from routeiq.observability.metrics import Metrics
 from routeiq.observability.recent_decisions import RecentDecisions
 from routeiq.observability.stopwatch import Stopwatch
+from routeiq.observability.training_rows import TrainingRows
 from routeiq.settings import Settings
 from routeiq.snapshot import BUNDLED_FILES, Snapshot, load_snapshot
 from routeiq.state.build import breaker_policy, connect_redis
@@ -59,6 +60,9 @@ class Engine:
     # Deployments this worker decided for lately: /feedback keeps outcomes only for these and
     # the catalog's, so made-up ids never reach state (see state/recent_ids.py).
     decided_ids: RecentIds
+    # Decisions kept for their /feedback and the writer of joined rows; None unless
+    # ROUTEIQ_TRAINING_ROWS_DIR is set (observability/training_rows.py).
+    training_rows: TrainingRows | None = None
     tenant: str = DEFAULT_TENANT
     cache_scope: str = ""  # salts embedding cache keys: a tenant never hits another's entries
     ready: bool = False
@@ -114,6 +118,7 @@ class Engine:
                 settings.feedback_id_ttl_seconds,
                 settings.feedback_new_ids_per_minute,
             ),
+            training_rows=TrainingRows.from_settings(settings, metrics),
         )
 
     def for_tenant(self, tenant: str, settings: Settings, state: State, snapshot: Snapshot) -> Engine:
@@ -126,6 +131,7 @@ class Engine:
             state=state,
             snapshot=snapshot,
             recent=RecentDecisions(settings.recent_decisions_size),
+            training_rows=self.training_rows.for_tenant(settings) if self.training_rows else None,
             tenant=tenant,
             cache_scope=tenant,
             views=[],
@@ -159,6 +165,8 @@ class Engine:
             if view.state is not self.state:
                 await view.state.close()
         self.executor.shutdown(wait=True, cancel_futures=False)
+        if self.training_rows is not None:
+            self.training_rows.close()  # what is queued is written (bounded wait)
         if self.shared_cache is not None:
             await self.shared_cache.close()
         await self.state.close()

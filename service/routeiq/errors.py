@@ -93,6 +93,21 @@ class TenantOverQuota(RouteIQError):
     type = "tenant_over_quota"
 
 
+class DeadlineUnmet(RouteIQError):
+    """The caller's deadline (`X-RouteIQ-Deadline-Ms`) would pass before the decision is made:
+    refused at once rather than answered after the caller has given up."""
+
+    status = 503
+    type = "deadline_exceeded"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the decision would not be ready before the caller's deadline "
+            "(X-RouteIQ-Deadline-Ms); retry shortly",
+            retry_after=1,
+        )
+
+
 class NotReady(RouteIQError):
     status = 503
     type = "not_ready"

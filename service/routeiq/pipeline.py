@@ -28,13 +28,14 @@ from routeiq.decision.schemas import CandidateExplain, RouteRequest, RouteRespon
 from routeiq.decision.sessions import SessionRecord, session_key, session_record, sticky_entry
 from routeiq.decision.signals import Signals, extract_signals
 from routeiq.engine import Engine
-from routeiq.errors import InvalidRequest, NoCandidate, Overloaded, TenantOverShare
+from routeiq.errors import DeadlineUnmet, InvalidRequest, NoCandidate, Overloaded, TenantOverShare
 from routeiq.inference.cache import cache_key
 from routeiq.inference.embedder import Vector
 from routeiq.inference.fair_share import Verdict
 from routeiq.observability.metrics import label
 from routeiq.observability.recent_decisions import Explainer
 from routeiq.observability.stopwatch import Stopwatch
+from routeiq.observability.training_rows import PendingDecision
 from routeiq.snapshot import Snapshot
 
 MAX_FALLBACKS = 5
@@ -47,6 +48,8 @@ class Context:
     request_id: str
     profile_header: str | None = None
     session_header: str | None = None
+    # When the caller stops waiting (time.perf_counter() clock), from `X-RouteIQ-Deadline-Ms`.
+    deadline: float | None = None
 
 
 async def decide(engine: Engine, request: RouteRequest, ctx: Context) -> RouteResponse:
@@ -100,7 +103,7 @@ async def _decide(
         _mark_assignment(response, assignment, ())
         return response, None
 
-    vector = await _embed(engine, segments)
+    vector = await _embed(engine, segments, ctx.deadline)
     watch.lap("embed")
     classification = classify(
         vector,
@@ -146,6 +149,8 @@ async def _decide(
     _mark_assignment(response, assignment, estimator_notes)
     _spend(engine, selection, signals.approx_tokens)
     _finish(engine, response, watch)
+    if engine.training_rows is not None:
+        _keep_for_learning(engine, ctx, response, vector, classification, selection, signals, segments)
 
     def explain() -> dict[str, Any]:
         # Built only when someone opens it (GET /admin/decisions/{id}/explain): the buffer
@@ -154,6 +159,41 @@ async def _decide(
         return {"signals": shown, "scores": scores, "candidates": [c.model_dump() for c in candidates]}
 
     return response, explain
+
+
+def _keep_for_learning(
+    engine: Engine,
+    ctx: Context,
+    response: RouteResponse,
+    vector: Vector,
+    classification: Classification,
+    selection: Selection,
+    signals: Signals,
+    segments: list[str],
+) -> None:
+    """Keep what a training row needs until /feedback reports the outcome: one object and one
+    dict insert, after the decision's timings are taken. The vector is the one computed (or
+    cached) above, shared, not copied; the text only when the operator opted in."""
+    rows = engine.training_rows
+    assert rows is not None
+    shortlist = selection.ranked[: 1 + MAX_FALLBACKS]
+    rows.keep(
+        ctx.request_id,
+        PendingDecision(
+            at=time.time(),
+            embedding=vector,
+            category=classification.category,
+            tier=classification.tier,
+            complexity=classification.complexity,
+            low_confidence=classification.low_confidence,
+            strategy=response.strategy,
+            experiment=response.experiment,
+            variant=response.variant,
+            tokens=signals.approx_tokens,
+            ranked=tuple((s.entry.deployment_id, s.entry.model) for s in shortlist),
+            prompt="\n".join(segments) if rows.include_prompt else None,
+        ),
+    )
 
 
 def _explained(
@@ -189,7 +229,7 @@ def _assignment(
         return None
     user = f"{request.team or ''}|{request.user}" if request.user else None
     keys: dict[KeyKind, str | None] = {"session": key, "user": user, "request": ctx.request_id}
-    return assign(snap.config.experiments, snap.profiles, profile, keys)
+    return assign(snap.experiments, snap.profiles, profile, keys)
 
 
 async def _select(
@@ -267,10 +307,13 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-async def _embed(engine: Engine, segments: list[str]) -> Vector:
+async def _embed(engine: Engine, segments: list[str], deadline: float | None = None) -> Vector:
     """Local cache, then the shared cache (if configured), then an inference thread — admitted
     only while the embedding queue has room: past it the request is answered 503 at once
-    (Retry-After): a caller with a ~50 ms budget gains nothing from a longer queue."""
+    (Retry-After): a caller with a ~50 ms budget gains nothing from a longer queue. With the
+    caller's deadline known, also refused when the expected wait plus one embedding would pass
+    it, and skipped (not embedded) if it has passed by the time a thread is free: an answer
+    nobody waits for is an embedding taken from a request that could still be served."""
     budget = engine.settings.token_budget
     key = cache_key(segments, budget, engine.cache_scope)
     cached = engine.cache.get(key)
@@ -286,14 +329,19 @@ async def _embed(engine: Engine, segments: list[str]) -> Vector:
             return cached
     engine.metrics.cache.labels("miss").inc()
     queue = engine.admission.embeddings
+    if deadline is not None and queue.would_miss(deadline - time.perf_counter()):
+        missed(engine)
     share = engine.capacity.embeddings
     verdict = share.admit(queue, engine.tenant)
     if verdict != "ok":
         refuse(engine, verdict, "the embedding queue is full", "queue_full")
     try:
+        admitted = time.perf_counter()
         matrix, seconds = await engine.capacity.dispatch.run(
-            engine.tenant, lambda: _timed_embed(engine, segments, budget)
+            engine.tenant, lambda: _timed_embed(engine, segments, budget, deadline, admitted)
         )
+        if matrix is None:
+            missed(engine)
         queue.observe(seconds)
     finally:
         share.release(queue, engine.tenant)
@@ -321,9 +369,21 @@ def refuse(engine: Engine, verdict: Verdict, what: str, reason: str) -> NoReturn
     raise Overloaded(f"{what}; retry shortly", retry_after=1)
 
 
-def _timed_embed(engine: Engine, segments: list[str], budget: int) -> tuple[npt.NDArray[np.float32], float]:
-    """Runs on an inference thread; its wall time (contention included) feeds admission."""
+def missed(engine: Engine) -> NoReturn:
+    engine.metrics.rejected.labels("deadline").inc()
+    raise DeadlineUnmet()
+
+
+def _timed_embed(
+    engine: Engine, segments: list[str], budget: int, deadline: float | None, admitted: float
+) -> tuple[npt.NDArray[np.float32] | None, float]:
+    """Runs on an inference thread; its wall time (contention included) feeds admission. None,
+    without embedding, when it queued for this thread (at least half an embedding's time: not
+    just a slow hand-over) and one embedding from now would end past the caller's deadline."""
     start = time.perf_counter()
+    embed_s = engine.admission.embeddings.avg_embed_s
+    if deadline is not None and start - admitted >= embed_s / 2 and start + embed_s > deadline:
+        return None, 0.0
     matrix = engine.embedder.embed([segments], budget)
     return matrix, time.perf_counter() - start
 

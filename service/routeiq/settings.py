@@ -178,6 +178,29 @@ class Settings(BaseSettings):
         3600, ge=1, description="How long a decided deployment id stays known to /feedback."
     )
 
+    # -- learning from production: decisions kept until their /feedback, joined rows on disk
+    training_rows_dir: Path | None = Field(
+        None, description="Folder for training rows joined from decisions and /feedback; unset = off."
+    )
+    training_rows_include_prompt: bool = Field(
+        False, description="Also store the routed prompt text in training rows (PII!)."
+    )
+    training_rows_pending: int = Field(
+        10_000, ge=1, le=1_000_000, description="Decisions kept per worker while they wait for /feedback."
+    )
+    training_rows_pending_ttl_seconds: float = Field(
+        3600.0, gt=0, description="How long a decision waits for its /feedback before it is forgotten."
+    )
+    training_rows_queue: int = Field(
+        1000, ge=1, le=100_000, description="Joined rows waiting for the writer thread; past it: dropped."
+    )
+    training_rows_max_file_mb: float = Field(
+        64.0, gt=0, description="Size of a rows file before it is rotated, MiB."
+    )
+    training_rows_max_files: int = Field(
+        8, ge=1, le=10_000, description="Rotated rows files kept in the folder (oldest deleted first)."
+    )
+
     # -- premium budget (online): keep the share of decisions that go to premium-tier models at or
     # under a target over a sliding window (shared across replicas through the state backend).
     premium_share_target: float | None = Field(
@@ -313,6 +336,11 @@ class Settings(BaseSettings):
     )
     breaker_half_open_probes: int = Field(
         1, ge=1, le=100, description="Probe decisions allowed half-open; that many successes close it."
+    )
+    deployment_state_ttl_seconds: float = Field(
+        7 * 86400.0,
+        ge=60,
+        description="Redis only: a deployment silent this long loses its stats and stale breaker entry.",
     )
 
     # -- experiments, admin, introspection

@@ -22,6 +22,7 @@ from routeiq.decision.catalog import Catalog
 from routeiq.decision.centroids import Centroids
 from routeiq.decision.classify import ComplexityModel
 from routeiq.decision.estimators import CentroidEstimator, Estimator
+from routeiq.decision.experiments import ExperimentIndex
 from routeiq.decision.names import CENTROID, TRAINED_PREFIX
 from routeiq.decision.profiles import Profiles
 from routeiq.errors import ArtifactError
@@ -50,6 +51,8 @@ class Snapshot:
     configured_strategy: str  # ROUTEIQ_STRATEGY; the shared config may override it
     config: SharedConfig = field(default_factory=SharedConfig)
     refused_routers: Mapping[str, str] = field(default_factory=dict)  # name -> why, at this load
+    # The config's running experiments indexed for assignment; made by `with_config` with it.
+    experiments: ExperimentIndex = field(default_factory=lambda: ExperimentIndex(()))
 
     @property
     def strategy_name(self) -> str:
@@ -69,7 +72,8 @@ class Snapshot:
             )
             default = None
         profiles = replace(self.file_profiles, default=default or self.file_profiles.default)
-        return replace(self, config=config, profiles=profiles)
+        index = ExperimentIndex(config.experiments)  # here, not per decision
+        return replace(self, config=config, profiles=profiles, experiments=index)
 
 
 @dataclass(frozen=True)

@@ -228,3 +228,61 @@ def test_the_schema_covers_every_value() -> None:
                 break
             node = props[part]
     assert not missing, f"add these to charts/routeiq/values.schema.json: {missing}"
+
+
+@needs_helm
+def test_sentinel_redis_is_found_through_its_sentinels_and_let_through_the_network_policy() -> None:
+    sentinels = "redis-node-0.redis-headless:26379,redis-node-1.redis-headless:26379"
+    docs = render(
+        f"redis.sentinels={sentinels.replace(',', chr(92) + ',')}",
+        "redis.existingSecret=redis",
+        "redis.passwordKey=redis-password",
+        "redis.existingSecret=redis",
+        values="shared-redis-values.yaml",
+    )
+    variables = routeiq_container(one(docs, "Deployment"))["env"]
+    names = {e["name"]: e for e in variables}
+    assert names["ROUTEIQ_REDIS_SENTINELS"]["value"] == sentinels
+    assert names["ROUTEIQ_REDIS_SENTINEL_SERVICE"]["value"] == "mymaster"
+    assert names["ROUTEIQ_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "redis",
+        "key": "redis-password",
+    }
+    assert "ROUTEIQ_REDIS_URL" not in names  # the Sentinels name the host
+    egress = one(docs, "NetworkPolicy")["spec"]["egress"]
+    redis_ports = {p["port"] for rule in egress for p in rule.get("ports", []) if p["port"] in (6379, 26379)}
+    assert redis_ports == {6379, 26379}
+    # Without Sentinels nothing changes: the URL from the Secret, and only the data port.
+    plain = render(values="shared-redis-values.yaml")
+    plain_env = {e["name"] for e in routeiq_container(one(plain, "Deployment"))["env"]}
+    assert "ROUTEIQ_REDIS_URL" in plain_env and "ROUTEIQ_REDIS_SENTINELS" not in plain_env
+    plain_ports = {
+        p["port"] for rule in one(plain, "NetworkPolicy")["spec"]["egress"] for p in rule.get("ports", [])
+    }
+    assert 26379 not in plain_ports
+    bad = helm("--set", "redis.enabled=true", "--set", "redis.sentinels=no-port-here")
+    assert bad.returncode != 0 and "sentinels" in bad.stderr
+
+
+@needs_helm
+def test_a_tenants_file_in_values_reaches_the_service_as_a_file_it_loads(tmp_path: Path) -> None:
+    from routeiq.tenants import load_tenants_file
+
+    tenants = "tenants:\n  cluster-a: {weight: 3, default_profile: eco}\n  cluster-b: {max_decisions_per_second: 50}\n"
+    extra = tmp_path / "tenants-values.yaml"
+    extra.write_text(yaml.safe_dump({"routing": {"tenants": tenants}}))
+    result = helm("-f", str(CHART / "ci" / "shared-redis-values.yaml"), "-f", str(extra))
+    assert result.returncode == 0, result.stderr
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    variables = env(routeiq_container(one(docs, "Deployment")))
+    assert variables["ROUTEIQ_TENANTS_FILE"] == "/etc/routeiq/tenants.yaml"
+    mounts = routeiq_container(one(docs, "Deployment"))["volumeMounts"]
+    assert {"name": "routeiq-routing", "mountPath": "/etc/routeiq", "readOnly": True} in mounts
+    rendered = one(docs, "ConfigMap", "routing")["data"]["tenants.yaml"]
+    (tmp_path / "tenants.yaml").write_text(rendered)
+    specs = load_tenants_file(tmp_path / "tenants.yaml")  # what the pod reads, read the same way
+    assert specs["cluster-a"].weight == 3 and specs["cluster-a"].default_profile == "eco"
+    assert specs["cluster-b"].max_decisions_per_second == 50
+    assert "ROUTEIQ_TENANTS_FILE" not in env(
+        routeiq_container(one(render(values="shared-redis-values.yaml"), "Deployment"))
+    )

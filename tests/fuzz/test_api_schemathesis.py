@@ -56,9 +56,14 @@ def fuzz_operation(session: requests.Session, operation, mode: GenerationMode, e
         response = case.call(session=session, timeout=30)
         status = response.status_code
         COUNTS["generated:schemathesis"] += 1
-        COUNTS[f"api:{status // 100}xx"] += 1
         COUNTS[f"op:{label}"] += 1
-        assert status < 500, f"{label} -> {status}: {response.text[:500]}"
+        # A generated X-RouteIQ-Deadline-Ms of a few microseconds is a valid header the service
+        # cannot meet: its 503 `deadline_exceeded` is the documented answer, not a failure.
+        missed = status == 503 and "x-routeiq-deadline-ms" in {k.lower() for k in (case.headers or {})}
+        if missed:
+            assert response.json()["error"]["type"] == "deadline_exceeded", response.text
+        COUNTS["api:deadline_exceeded" if missed else f"api:{status // 100}xx"] += 1
+        assert status < 500 or missed, f"{label} -> {status}: {response.text[:500]}"
         assert response.headers.get("x-request-id"), f"{label}: no X-Request-ID"
         if 400 <= status < 500:
             error = response.json()["error"]

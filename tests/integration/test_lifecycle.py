@@ -94,7 +94,7 @@ def test_sigterm_drains_in_flight_requests_then_exits_zero(tmp_path: Path) -> No
 
 
 def test_readyz_turns_draining(tmp_path: Path) -> None:
-    from routeiq.http.server import mark_draining
+    from routeiq.http.drain import mark_draining
     from tests.conftest import make_client
 
     with make_client() as client:

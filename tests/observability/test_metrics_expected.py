@@ -27,7 +27,7 @@ def test_fresh_scrape_has_zero_counters_and_process_collectors() -> None:
         assert name in samples, name
     assert any(k.startswith("python_gc_") for k in samples)
     rejected = {labels["reason"]: v for labels, v in samples["routeiq_requests_rejected_total"]}
-    assert rejected == {"overloaded": 0.0, "queue_full": 0.0}
+    assert rejected == {"overloaded": 0.0, "queue_full": 0.0, "deadline": 0.0}
     errors = {labels["type"] for labels, _ in samples["routeiq_errors_total"]}
     assert {"overloaded", "invalid_request", "no_candidate", "internal_error"} <= errors
     assert {labels["result"] for labels, _ in samples["routeiq_embedding_cache_total"]} >= {"hit", "miss"}

@@ -54,6 +54,11 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
         ),
         ({"ROUTEIQ_TOKEN_BUDGET": "4"}, ["ROUTEIQ_TOKEN_BUDGET='4'", "greater than or equal to 8"]),
         ({"ROUTEIQ_WORKERS": "two"}, ["ROUTEIQ_WORKERS='two'", "valid integer"]),
+        # a rows folder that cannot be made (its parent is a file)
+        (
+            {"ROUTEIQ_TRAINING_ROWS_DIR": "/etc/hostname/rows"},
+            ["ROUTEIQ_TRAINING_ROWS_DIR='/etc/hostname/rows'", "not a writable folder"],
+        ),
     ],
 )
 def test_a_bad_setting_is_one_line_and_exit_2(env: dict[str, str], expected: list[str]) -> None:

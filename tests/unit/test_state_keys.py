@@ -15,6 +15,7 @@ def test_every_state_key_of_a_namespace_lands_on_one_slot() -> None:
     k = StateKeys("tenant-a")
     names = [
         k.stats_ids,
+        k.legacy_stats_ids,
         k.breaker_open,
         k.breaker_ok,
         k.breaker_probes,

@@ -55,7 +55,7 @@ app.kubernetes.io/component: {{ .Values.mode }}
 {{- end }}
 
 {{- define "routeiq.hasRouting" -}}
-{{- if or .Values.routing.existingConfigMap .Values.routing.catalog .Values.routing.profiles .Values.routing.prototypes }}true{{ end }}
+{{- if or .Values.routing.existingConfigMap .Values.routing.catalog .Values.routing.profiles .Values.routing.prototypes .Values.routing.tenants }}true{{ end }}
 {{- end }}
 
 {{- define "routeiq.podReplicasAboveOne" -}}
@@ -109,6 +109,9 @@ env:
   {{- if or $v.routing.existingConfigMap $v.routing.prototypes }}
   - {name: ROUTEIQ_PROTOTYPES_FILE, value: /etc/routeiq/prototypes.yaml}
   {{- end }}
+  {{- if and $v.routing.tenants (not $v.routing.existingConfigMap) }}
+  - {name: ROUTEIQ_TENANTS_FILE, value: /etc/routeiq/tenants.yaml}
+  {{- end }}
   {{- if $v.auth.existingSecret }}
   - name: ROUTEIQ_AUTH_TOKENS_FILE
     value: /etc/routeiq-auth/{{ $v.auth.tokensKey }}
@@ -119,9 +122,24 @@ env:
       secretKeyRef: {name: {{ $v.adminKey.existingSecret | quote }}, key: {{ $v.adminKey.key | quote }}}
   {{- end }}
   {{- if $v.redis.enabled }}
+  {{- if $v.redis.sentinels }}
+  - {name: ROUTEIQ_REDIS_SENTINELS, value: {{ $v.redis.sentinels | quote }}}
+  - {name: ROUTEIQ_REDIS_SENTINEL_SERVICE, value: {{ $v.redis.sentinelService | quote }}}
+  {{- if $v.redis.sentinelPasswordKey }}
+  - name: ROUTEIQ_REDIS_SENTINEL_PASSWORD
+    valueFrom:
+      secretKeyRef: {name: {{ required "redis.existingSecret is required for redis.sentinelPasswordKey" $v.redis.existingSecret | quote }}, key: {{ $v.redis.sentinelPasswordKey | quote }}}
+  {{- end }}
+  {{- end }}
+  {{- if $v.redis.passwordKey }}
+  - name: ROUTEIQ_REDIS_PASSWORD
+    valueFrom:
+      secretKeyRef: {name: {{ required "redis.existingSecret is required for redis.passwordKey" $v.redis.existingSecret | quote }}, key: {{ $v.redis.passwordKey | quote }}}
+  {{- else if or $v.redis.existingSecret (not $v.redis.sentinels) }}
   - name: ROUTEIQ_REDIS_URL
     valueFrom:
-      secretKeyRef: {name: {{ required "redis.existingSecret is required when redis.enabled" $v.redis.existingSecret | quote }}, key: {{ $v.redis.urlKey | quote }}}
+      secretKeyRef: {name: {{ required "redis.existingSecret is required when redis.enabled (or set redis.sentinels)" $v.redis.existingSecret | quote }}, key: {{ $v.redis.urlKey | quote }}}
+  {{- end }}
   {{- end }}
   {{- range $name, $value := $v.config.extraEnv }}
   - {name: {{ $name | quote }}, value: {{ $value | quote }}}

@@ -141,24 +141,55 @@ class Assignment:
     notes: tuple[str, ...] = ()
 
 
+_KEY_BITS: dict[KeyKind, int] = {"session": 1, "user": 2, "request": 4}
+_MASKS = range(1, 8)  # every non-empty set of stable-key kinds a request can carry
+
+
+class ExperimentIndex:
+    """The running experiments by what decides whether a request takes part: the profile an
+    experiment is scoped to (or none) and the stable-key kinds it assigns by. Built once per
+    snapshot, off the decision path; `first` then reads at most two entries, so a decision costs
+    the same beside 10 or 10,000 experiments that do not apply to it."""
+
+    def __init__(self, experiments: Sequence[ExperimentSpec]) -> None:
+        # profile (None = any) -> per mask of key kinds carried: (position, first experiment)
+        self._first: dict[str | None, list[tuple[int, ExperimentSpec] | None]] = {}
+        for position, spec in enumerate(experiments):
+            if not spec.running:
+                continue
+            slots = self._first.setdefault(spec.profile, [None] * 8)
+            wants = sum(_KEY_BITS[kind] for kind in set(spec.assign_by))
+            for mask in _MASKS:
+                if slots[mask] is None and mask & wants:
+                    slots[mask] = (position, spec)
+
+    def first(self, profile: str, keys: Mapping[KeyKind, str | None]) -> ExperimentSpec | None:
+        """What a walk in order would find: the first running experiment scoped to `profile` or
+        to no profile for which the request carries one of its stable keys."""
+        mask = sum(bit for kind, bit in _KEY_BITS.items() if keys.get(kind))
+        best: tuple[int, ExperimentSpec] | None = None
+        for group in (self._first.get(profile), self._first.get(None)):
+            hit = group[mask] if group is not None else None
+            if hit is not None and (best is None or hit[0] < best[0]):
+                best = hit
+        return best[1] if best is not None else None
+
+
 def assign(
-    experiments: Sequence[ExperimentSpec],
+    experiments: ExperimentIndex,
     profiles: Profiles,
     profile: Profile,
     keys: Mapping[KeyKind, str | None],
 ) -> Assignment | None:
     """The first running experiment this request takes part in (by resolved profile), and its
     variant by the experiment's stable key. Pure: every replica assigns the same."""
-    for spec in experiments:
-        if not spec.running or (spec.profile is not None and spec.profile != profile.name):
-            continue
-        stable = spec.stable_key(keys)
-        if stable is None:
-            continue
-        variant = spec.variant_for(stable[1])
-        notes = [f"exp:{spec.name}={variant.name}"]
-        vprofile = profiles.profiles.get(variant.profile) if variant.profile else None
-        if variant.profile and vprofile is None:
-            notes.append(f"variant_profile_missing:{variant.profile}")
-        return Assignment(spec.name, variant.name, variant.strategy, vprofile, tuple(notes))
-    return None
+    spec = experiments.first(profile.name, keys)
+    stable = spec.stable_key(keys) if spec is not None else None
+    if spec is None or stable is None:
+        return None
+    variant = spec.variant_for(stable[1])
+    notes = [f"exp:{spec.name}={variant.name}"]
+    vprofile = profiles.profiles.get(variant.profile) if variant.profile else None
+    if variant.profile and vprofile is None:
+        notes.append(f"variant_profile_missing:{variant.profile}")
+    return Assignment(spec.name, variant.name, variant.strategy, vprofile, tuple(notes))

@@ -19,7 +19,7 @@ from routeiq.engine import Engine
 from routeiq.http import connections
 from routeiq.http.admin import router as admin_router
 from routeiq.http.auth import AuthMiddleware, TokenSet, startup_warnings
-from routeiq.http.connections import ConnectionGuard
+from routeiq.http.connections import ConnectionGuard, EdgeShed
 from routeiq.http.docs import install_docs
 from routeiq.http.errors import install_error_handlers
 from routeiq.http.handlers import router
@@ -41,6 +41,15 @@ from routeiq.tenants import Tenants, load_tenants_file
 log = logging.getLogger("routeiq")
 
 
+def _freeze_startup_heap() -> None:
+    """Everything loaded by start-up (modules, tokenizer, catalog, snapshots) lives as long as the
+    process; moved out of the collector's reach, a full collection scans only what requests made
+    since. Without this a gen-2 pass took ~70 ms on the event loop (measured on a 2-core VM), i.e.
+    one decision in a few hundred over the 25 ms p99 alert line."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: Settings | None = None, registry: CollectorRegistry | None = None) -> FastAPI:
     settings = settings or Settings()
     metrics = Metrics.create(registry, process=settings.prometheus_multiproc_dir is None)
@@ -48,7 +57,7 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
     specs = load_tenants_file(settings.tenants_file)  # and so does a bad tenants file
     source = TokenSource(settings, tokens)
     # This process's connection limits (one app per serving process; each worker makes its own).
-    connections.install(ConnectionGuard.from_settings(settings, metrics.connections_closed))
+    guard = connections.install(ConnectionGuard.from_settings(settings, metrics.connections_closed))
     tracing = Tracing() if settings.tracing_enabled else None  # a missing extra stops it here
 
     @asynccontextmanager
@@ -72,12 +81,9 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
         app.state.sync = sync
         app.state.tenants = tenants
         app.state.engine = engine
-        # Everything loaded so far (modules, tokenizer, catalog, snapshots) lives as long as the
-        # process; moved out of the collector's reach, a full collection scans only what requests
-        # made since. Without this a gen-2 pass took ~70 ms on the event loop (measured on a 2-core
-        # VM), i.e. one decision in a few hundred over the 25 ms p99 alert line.
-        gc.collect()
-        gc.freeze()
+        # An edge refusal carries no CORS headers: with CORS on, the middleware sheds.
+        guard.edge_shed = None if settings.cors_allow_origins else edge_shed(source, engine)
+        _freeze_startup_heap()
         log.info(
             "routeiq ready: embedder=%s strategy=%s state=%s auth=%s",
             engine.embedder.name,
@@ -88,6 +94,7 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
         try:
             yield
         finally:
+            guard.edge_shed = None
             await tenants.stop()
             if metrics_listener is not None:
                 metrics_listener.shutdown()
@@ -117,6 +124,23 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
     install_ui(app)
     install_error_handlers(app)
     return app
+
+
+def edge_shed(source: TokenSource, engine: Engine) -> EdgeShed:
+    """Refusals the connection layer may answer itself (`connections.EdgeShed`): admission's
+    verdict while authentication is off. With tokens in force the caller's tenant decides
+    (`ShedMiddleware`, behind auth), so the edge passes every request on."""
+    metrics = engine.metrics
+
+    def verdict(seconds_left: float | None) -> str | None:
+        return None if source.current().enabled else engine.admission.shedding(seconds_left)
+
+    def refused(reason: str, path: str) -> None:
+        metrics.rejected.labels(reason).inc()
+        count, _ = metrics.http("POST", path, 503)  # path is one of the two decision routes
+        count.inc()
+
+    return EdgeShed(verdict, refused)
 
 
 def middleware_stack(

@@ -14,9 +14,16 @@ adds, per connection:
   for a connection that sent nothing;
 - a connection cap per worker: at the cap, a new connection closes the one that has been
   without a request in progress the longest (an idle or still-sending one); only when every
-  connection is busy is the new one refused (503);
+  connection is busy is the new one refused (503). The cap stays below what RLIMIT_NOFILE
+  leaves for connections (`connection_room`), so it fires before accept() runs out of fds;
 - JSON error bodies with `X-Request-ID` for every response it writes itself, and
-  `Connection: close` on every response while the process drains.
+  `Connection: close` on every response while the process drains;
+- early refusal under overload: while admission would refuse a new decision anyway, a
+  `POST /route` or `/route/batch` is answered 503 from here as soon as its headers are parsed,
+  its body discarded unread — no ASGI task, middleware, body parse or validation. Under 4x
+  overload most requests are refusals, and each one answered this way costs a few tens of
+  microseconds of the event loop's time instead of the whole stack's (bench/hostile.py,
+  "overload"). Only where the refusal cannot depend on who is asking (see `EdgeShed`).
 
 Each event is counted in `routeiq_connections_closed_total{reason}` and logged (at most one line
 per reason per second, with the count since the last line: a flood must not flood the log).
@@ -26,20 +33,28 @@ The limits come from `Settings` through `install`, called by `create_app` in eac
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import os
+import re
+import resource
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from routeiq.errors import DeadlineUnmet, Overloaded, RouteIQError
+from routeiq.http import deadline
 from routeiq.settings import Settings
 
 log = logging.getLogger("routeiq.http")
 
+_VALID_ID = re.compile(rb"^[A-Za-z0-9._:/+=-]{1,128}$")  # as the app's request identity accepts
 _REASONS = {
     400: "Bad Request",
     408: "Request Timeout",
@@ -60,6 +75,8 @@ class ConnectionGuard:
     max_connections: int = 1024
     counter: Any = None  # routeiq_connections_closed_total, labelled by reason
     draining: bool = False
+    # Set by the app once it serves (`EdgeShed`); None: every request goes to the app.
+    edge_shed: EdgeShed | None = None
     # Connections without a request in progress, longest first: the ones a new connection may
     # push out when the cap is reached.
     waiting: OrderedDict[GuardedHttpToolsProtocol, None] = field(default_factory=OrderedDict)
@@ -72,12 +89,13 @@ class ConnectionGuard:
             max_headers=settings.max_headers,
             header_timeout_s=settings.header_timeout_seconds,
             body_timeout_s=settings.body_timeout_seconds,
-            max_connections=settings.max_connections,
+            max_connections=connection_room(settings),
             counter=counter,
         )
 
-    def fired(self, reason: str, client: tuple[str, int] | None) -> None:
-        if self.counter is not None:
+    def fired(self, reason: str, client: tuple[str, int] | None, *, closed: bool = True) -> None:
+        """A limit fired: counted (when it closed or refused a connection) and logged."""
+        if closed and self.counter is not None:
             self.counter.labels(reason).inc()
         now = time.monotonic()
         last, suppressed = self._logged.get(reason, (0.0, 0))
@@ -87,12 +105,78 @@ class ConnectionGuard:
         self._logged[reason] = (now, 0)
         more = f" (and {suppressed} more in the last second)" if suppressed else ""
         peer = f"{client[0]}:{client[1]}" if client else "unknown peer"
-        log.warning("connection limit: %s from %s%s", reason, peer, more)
+        what = "connection limit" if closed else "refused at the edge"
+        log.warning("%s: %s from %s%s", what, reason, peer, more)
 
 
-def install(guard: ConnectionGuard) -> None:
+@dataclass
+class EdgeShed:
+    """What the connection layer needs to refuse a decision request before the app sees it.
+
+    `verdict()` is the admission's answer for a decision arriving now: the refusal reason, or
+    None to pass the request on. The app supplies it only while the answer cannot depend on the
+    caller — with authentication off (one tenant) and no CORS; otherwise the app's own shedding,
+    behind auth, decides per tenant. `refused(reason)` counts the refusal in the same metrics the
+    app's shedding uses."""
+
+    verdict: Callable[[float | None], str | None]  # (the caller's seconds left, if it said)
+    refused: Callable[[str, str], None]  # (reason, path)
+    paths: frozenset[bytes] = frozenset({b"/route", b"/route/batch"})
+    _bodies: dict[str, bytes] = field(default_factory=dict)
+
+    def body(self, reason: str) -> bytes:
+        body = self._bodies.get(reason)
+        if body is None:
+            error = refusal(reason)
+            body = self._bodies[reason] = orjson.dumps(error.to_body())
+        return body
+
+
+# Request ids for edge refusals: unique per process without a syscall per refusal (uuid4 reads
+# the kernel's random source, which at thousands of refusals a second shows in a profile).
+_EDGE_ID_PREFIX = f"{os.getpid():x}{uuid.uuid4().hex[:12]}"
+_edge_ids = itertools.count(1)
+
+
+def refusal(reason: str) -> RouteIQError:
+    """The error a decision refused for `reason` (`Admission.shedding`) answers with."""
+    if reason == "deadline":
+        return DeadlineUnmet()
+    what = "decisions in flight" if reason == "overloaded" else "embeddings queued"
+    return Overloaded(f"too many {what}; retry shortly", retry_after=1)
+
+
+# Descriptors a worker holds besides client connections: listener, epoll, model and log files,
+# multiprocess metric files (measured: 17 with one worker, 33 per worker with --workers).
+FD_RESERVE = 64
+
+
+def connection_room(settings: Settings) -> int:
+    """ROUTEIQ_MAX_CONNECTIONS, lowered to what RLIMIT_NOFILE leaves for connections. A cap above
+    the file limit never fires: accept() fails with EMFILE first and no newcomer is served until
+    idle connections time out; below it, idle ones are pushed out and newcomers are served."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return settings.max_connections
+    reserve = FD_RESERVE + (2 * settings.redis_max_connections if settings.redis_configured else 0)
+    room = max(16, soft - reserve)
+    if room >= settings.max_connections:
+        return settings.max_connections
+    log.warning(
+        "ROUTEIQ_MAX_CONNECTIONS=%d is more than the file limit allows (RLIMIT_NOFILE %d, %d kept "
+        "for files and Redis): capping connections at %d; raise the limit (ulimit -n) for more",
+        settings.max_connections,
+        soft,
+        reserve,
+        room,
+    )
+    return room
+
+
+def install(guard: ConnectionGuard) -> ConnectionGuard:
     """Make `guard` the limits of every connection this process accepts from now on."""
     GuardedHttpToolsProtocol.installed = guard
+    return guard
 
 
 def guard() -> ConnectionGuard:
@@ -116,6 +200,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._request_started = False  # a byte of the current request has arrived
         self._deadline: asyncio.TimerHandle | None = None
         self._refusal: tuple[int, str, str] | None = None
+        self._discarding = False  # the body of a request refused at the edge is passing
 
     # -- connection lifecycle
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -185,6 +270,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._header_bytes = self._header_count = 0
         self._guard.waiting.pop(self, None)
         self._disarm()
+        reason = self._edge_verdict()
+        if reason is not None:
+            self._refuse_at_edge(reason)
+            return
         super().on_headers_complete()
         if self._guard.draining and self.cycle is not None:
             # Draining: this response says `Connection: close` and the connection ends after
@@ -193,10 +282,35 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if not self.parser.should_upgrade():
             self._arm(self._guard.body_timeout_s, self._body_deadline)
 
+    def _edge_verdict(self) -> str | None:
+        shed = self._guard.edge_shed
+        if shed is None or self.pipeline or (self.cycle is not None and not self.cycle.response_complete):
+            return None  # a response is still owed on this connection: keep responses in order
+        if self.parser.get_method() != b"POST" or self.url.split(b"?", 1)[0] not in shed.paths:
+            return None
+        seconds_left = None
+        for name, value in self.headers:
+            if name == b"expect":
+                return None  # a 100-continue client waits for the app's answer
+            if name == b"x-routeiq-deadline-ms":
+                seconds_left = deadline.seconds_of(value)  # invalid: None, the app answers 400
+        return shed.verdict(seconds_left)
+
+    def on_body(self, body: bytes) -> None:
+        if not self._discarding:
+            super().on_body(body)
+
     def on_message_complete(self) -> None:
         self._disarm()
         self._awaiting_headers = True
         self._request_started = False
+        if self._discarding:
+            # The refused request's body has passed: the connection waits for the next one.
+            self._discarding = False
+            if not self.transport.is_closing():
+                self._guard.waiting[self] = None
+                self._arm(self._guard.header_timeout_s, self._header_deadline)
+            return
         super().on_message_complete()
         if self.cycle is not None and self.cycle.response_complete and not self.pipeline:
             # Answered before its body ended (e.g. an early 413): wait for the next request here.
@@ -241,13 +355,50 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing() or self._awaiting_headers:
             return
         self._guard.fired("body_timeout", self.client)
-        if self.cycle is not None and self.cycle.response_started:
+        if self._discarding or (self.cycle is not None and self.cycle.response_started):
             self.transport.close()
             return
         message = f"body not received within {self._guard.body_timeout_s:g} s"
         self._write_error(408, message + " (ROUTEIQ_BODY_TIMEOUT_SECONDS)", "request_timeout", close=True)
 
     # -- responses written here, not by the app
+    def _refuse_at_edge(self, reason: str) -> None:
+        """503 at once, from the headers alone; the body that follows is dropped unread."""
+        shed = self._guard.edge_shed
+        assert shed is not None
+        path = self.url.split(b"?", 1)[0].decode("ascii")
+        shed.refused(reason, path)
+        self._guard.fired(reason, self.client, closed=False)  # one log line a second at most
+        self.server_state.total_requests += 1
+        keep_alive = (
+            not self._guard.draining
+            and self.parser.get_http_version() == "1.1"
+            and self.parser.should_keep_alive()
+        )
+        incoming = next((v for k, v in self.headers if k == b"x-request-id"), None)
+        request_id = (
+            incoming
+            if incoming is not None and _VALID_ID.match(incoming)
+            else f"{_EDGE_ID_PREFIX}{next(_edge_ids):x}".encode()
+        )
+        body = shed.body(reason)
+        head = [
+            b"HTTP/1.1 503 Service Unavailable",
+            *(name + b": " + value for name, value in self.server_state.default_headers),
+            b"content-type: application/json",
+            b"content-length: " + str(len(body)).encode(),
+            b"x-request-id: " + request_id,
+            b"retry-after: 1",
+        ]
+        if not keep_alive:
+            head.append(b"connection: close")
+        self.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
+        if not keep_alive:
+            self.transport.close()
+            return
+        self._discarding = True
+        self._arm(self._guard.body_timeout_s, self._body_deadline)  # a body that never ends
+
     def send_400_response(self, msg: str) -> None:
         refusal, self._refusal = self._refusal, None
         if refusal is None:

@@ -19,6 +19,7 @@ from starlette.types import Scope, Send
 
 from routeiq.errors import (
     BadRequest,
+    DeadlineUnmet,
     InvalidRequest,
     MethodNotAllowed,
     NotFound,
@@ -37,7 +38,7 @@ _STARLETTE_ERRORS: dict[int, type[RouteIQError]] = {400: BadRequest, 404: NotFou
 
 
 def error_headers(exc: RouteIQError) -> list[tuple[str, str]]:
-    if isinstance(exc, Overloaded | NotReady) or exc.status == 429:
+    if isinstance(exc, Overloaded | NotReady | DeadlineUnmet) or exc.status == 429:
         return [("Retry-After", str(exc.extra.get("retry_after", 1)))]
     if isinstance(exc, Unauthorized):
         return [("WWW-Authenticate", 'Bearer realm="routeiq"')]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
@@ -20,12 +21,14 @@ from routeiq.decision.schemas import (
 )
 from routeiq.engine import Engine
 from routeiq.errors import (
+    BadRequest,
     InvalidRequest,
     NotReady,
     PayloadTooLarge,
     RouteIQError,
     TenantOverQuota,
 )
+from routeiq.http import deadline
 from routeiq.http import request_limits as limits
 from routeiq.observability.logs import decision_summary
 from routeiq.pipeline import Context, decide, refuse
@@ -37,6 +40,7 @@ router = APIRouter()
 
 ProfileHeader = Annotated[str | None, Header(alias="X-RouteIQ-Profile", max_length=256)]
 SessionHeader = Annotated[str | None, Header(alias="X-RouteIQ-Session", max_length=256)]
+DeadlineHeader = Annotated[str | None, Header(alias=deadline.HEADER, max_length=32)]
 
 
 def engine_of(request: Request) -> Engine:
@@ -77,8 +81,24 @@ def release(tenant: Tenant) -> None:
     engine.capacity.decisions.release(engine.admission.decisions, tenant.name)
 
 
-def _context(request: Request, profile: str | None, session: str | None) -> Context:
-    return Context(request_id=request.state.request_id, profile_header=profile, session_header=session)
+def _context(request: Request, profile: str | None, session: str | None, deadline_ms: str | None) -> Context:
+    ctx = Context(request_id=request.state.request_id, profile_header=profile, session_header=session)
+    if deadline_ms is not None:
+        ctx.deadline = getattr(request.state, "arrived", None) or time.perf_counter()
+        ctx.deadline += parse_deadline_ms(deadline_ms) / 1000
+    return ctx
+
+
+def parse_deadline_ms(value: str) -> float:
+    """How long the caller waits for this answer, in ms."""
+    seconds = deadline.seconds_of(value)
+    if seconds is None:
+        raise BadRequest(
+            f"{deadline.HEADER} must be a number of milliseconds in (0, {deadline.MAX_MS:g}], "
+            f"got {value[:32]!r}",
+            field=deadline.HEADER,
+        )
+    return seconds * 1000
 
 
 @router.post("/route", response_model=RouteResponse, response_model_exclude_none=True)
@@ -87,11 +107,12 @@ async def route(
     request: Request,
     x_routeiq_profile: ProfileHeader = None,
     x_routeiq_session: SessionHeader = None,
+    x_routeiq_deadline_ms: DeadlineHeader = None,
 ) -> Response:
     tenant = await tenant_of(request)
     engine = tenant.engine
     limits.enforce(body, engine.settings)
-    ctx = _context(request, x_routeiq_profile, x_routeiq_session)
+    ctx = _context(request, x_routeiq_profile, x_routeiq_session, x_routeiq_deadline_ms)
     admit(tenant)
     engine.metrics.inflight.inc()
     try:
@@ -111,6 +132,7 @@ async def route_batch(
     request: Request,
     x_routeiq_profile: ProfileHeader = None,
     x_routeiq_session: SessionHeader = None,
+    x_routeiq_deadline_ms: DeadlineHeader = None,
 ) -> BatchResponse:
     tenant = await tenant_of(request)
     engine = tenant.engine
@@ -127,7 +149,7 @@ async def route_batch(
     results: list[RouteResponse | BatchItemError] = []
     try:
         for index, item in enumerate(body):
-            ctx = _context(request, x_routeiq_profile, x_routeiq_session)
+            ctx = _context(request, x_routeiq_profile, x_routeiq_session, x_routeiq_deadline_ms)
             ctx.request_id = f"{ctx.request_id}.{index}"
             try:
                 results.append(await decide(engine, item, ctx))
@@ -166,6 +188,16 @@ async def feedback(body: FeedbackRequest, request: Request) -> dict[str, Any]:
             o.deployment_id, o.success, o.latency_ms, o.error_class, o.quality, experiment, variant
         )
         outcomes.append(record)
+        if o.request_id is not None and engine.training_rows is not None:
+            engine.training_rows.join(
+                o.request_id,
+                o.deployment_id,
+                success=o.success,
+                quality=o.quality,
+                latency_ms=o.latency_ms,
+                tenant=engine.tenant,
+                embedder_sha256=engine.embedder.fingerprint,
+            )
     if outcomes:
         await engine.state.record_outcomes(outcomes)
     for outcome in outcomes:

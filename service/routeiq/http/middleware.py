@@ -18,7 +18,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from routeiq.errors import BadRequest, Overloaded, PayloadTooLarge
+from routeiq.errors import BadRequest, PayloadTooLarge
+from routeiq.http import deadline
+from routeiq.http.connections import refusal
 from routeiq.http.errors import internal_error, send_error
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
@@ -45,6 +47,7 @@ class RequestIdMiddleware:
         request_id = incoming if incoming and _VALID_ID.match(incoming) else new_request_id()
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
+        state["arrived"] = start  # a caller's deadline counts from here (pipeline.Context)
         encoded = request_id.encode("ascii")
         status = 0
 
@@ -136,13 +139,13 @@ class ShedMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] in _SHED_PATHS and scope["method"] == "POST":
             engine = getattr(scope["app"].state, "engine", None)
-            reason = None if engine is None or _shared(engine, scope) else engine.admission.shedding()
-            if engine is not None and reason is not None:
-                engine.metrics.rejected.labels(reason).inc()
-                what = "decisions in flight" if reason == "overloaded" else "embeddings queued"
-                error = Overloaded(f"too many {what}; retry shortly", retry_after=1)
-                await send_error(scope, send, error)
-                return
+            if engine is not None and not _shared(engine, scope):
+                stated = header_of(scope, b"x-routeiq-deadline-ms")
+                reason = engine.admission.shedding(None if stated is None else deadline.seconds_of(stated))
+                if reason is not None:
+                    engine.metrics.rejected.labels(reason).inc()
+                    await send_error(scope, send, refusal(reason))
+                    return
         await self.app(scope, receive, send)
 
 

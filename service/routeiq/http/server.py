@@ -9,7 +9,8 @@ Lifecycle:
   stops accepting connections, requests already received get up to
   ROUTEIQ_DRAIN_TIMEOUT_SECONDS to finish, the lifespan closes the engine, and the process exits
   0 (uvicorn re-raises the signal after its shutdown; we make that a clean exit). A second
-  SIGTERM, or SIGINT, skips the delay.
+  SIGTERM, or SIGINT, skips the delay. The drain itself is http/drain.py; with `--workers N`
+  every worker runs it (http/supervisor.py).
 """
 
 from __future__ import annotations
@@ -18,23 +19,21 @@ import errno
 import logging
 import signal
 import socket
-import threading
-from types import FrameType
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
 
 from routeiq.artifacts.integrity import Bundle, verify_file
 from routeiq.decision.catalog import Catalog
 from routeiq.decision.names import CENTROID, TRAINED_PREFIX
 from routeiq.decision.profiles import Profiles
-from routeiq.http import connections
 from routeiq.http.auth import TokenSet
 from routeiq.http.connections import GuardedHttpToolsProtocol
+from routeiq.http.drain import DrainingServer, exit_cleanly
 from routeiq.http.supervisor import Supervisor
 from routeiq.inference.embedder import EmbedderManifest
 from routeiq.observability.logs import configure_logging, logging_config
+from routeiq.observability.training_rows import check_folder
 from routeiq.settings import Settings, SettingsError, closest, unknown_variables
 
 log = logging.getLogger("routeiq")
@@ -67,6 +66,7 @@ def preflight(settings: Settings) -> None:
                 f"{settings.trained_routers_dir}{closest(name, routers)}; valid: "
                 + ", ".join([CENTROID, *(TRAINED_PREFIX + r for r in routers)])
             )
+    check_folder(settings)
     check_port(settings.host, settings.port)
 
 
@@ -90,41 +90,6 @@ def check_port(host: str, port: int) -> None:
             ) from None
 
 
-def mark_draining(app: FastAPI) -> None:
-    """Readiness false, so load balancers stop sending. Requests that still reach the process
-    (already received, or on a kept-alive connection) are served, not refused: none is lost."""
-    if getattr(app.state, "draining", False):
-        return
-    app.state.draining = True
-    connections.guard().draining = True  # every response from now on says `Connection: close`
-    log.info("draining: readiness is false; finishing in-flight requests")
-
-
-class DrainingServer(uvicorn.Server):
-    """uvicorn.Server that flips readiness, optionally keeps serving for `delay` seconds, then
-    runs uvicorn's own graceful shutdown."""
-
-    def __init__(self, config: uvicorn.Config, app: FastAPI, delay: float = 0.0) -> None:
-        super().__init__(config)
-        self._routeiq_app = app
-        self._delay = delay
-        self._timer: threading.Timer | None = None
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        mark_draining(self._routeiq_app)
-        if self._delay > 0 and sig == signal.SIGTERM and self._timer is None:
-            # uvicorn's loop polls `should_exit`, so setting it from a timer thread is enough
-            self._timer = threading.Timer(self._delay, super().handle_exit, (sig, frame))
-            self._timer.daemon = True
-            self._timer.start()
-            return
-        super().handle_exit(sig, frame)
-
-
-def _exit_cleanly(sig: int, frame: FrameType | None) -> None:
-    raise SystemExit(0)
-
-
 def run(settings: Settings) -> int:
     configure_logging(settings)
     for warning in unknown_variables():
@@ -143,15 +108,15 @@ def run(settings: Settings) -> int:
     }
     # uvicorn re-raises SIGTERM after a graceful shutdown; with the default handler that kills
     # the process (exit 143). Ours turns it, and a SIGTERM before uvicorn starts, into exit 0.
-    signal.signal(signal.SIGTERM, _exit_cleanly)
+    signal.signal(signal.SIGTERM, exit_cleanly)
     if settings.workers > 1:
-        # Workers are separate processes: each builds its app from the environment. uvicorn's
-        # supervisor drains them (listener closed, in-flight requests finish) but readiness is
-        # not flipped early in this mode. Each worker's lifespan logs the start-up warnings.
+        # Workers are separate processes: each builds its app from the environment and drains
+        # as one worker does when the supervisor passes SIGTERM on (supervisor.WorkerProcess).
+        # Each worker's lifespan logs the start-up warnings.
         config = uvicorn.Config(
             "routeiq.http.app:create_app", factory=True, workers=settings.workers, **common
         )
-        supervisor = Supervisor(config, sockets=[config.bind_socket()])
+        supervisor = Supervisor(config, [config.bind_socket()], settings.drain_delay_seconds)
         supervisor.run()
         return 3 if supervisor.failed else 0  # 3: a worker could not start (logged above)
     from routeiq.http.app import create_app

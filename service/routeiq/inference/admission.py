@@ -71,6 +71,14 @@ class EmbedQueue:
     def release(self) -> None:
         self.in_flight -= 1
 
+    def would_miss(self, seconds_left: float) -> bool:
+        """An embedding admitted now would end after `seconds_left` (the caller's deadline).
+        Never while nothing waits ahead of it: an idle worker always tries, so a time per
+        embedding measured in a burst of contention cannot keep refusing everything once the
+        burst is over (only embeddings that run update it)."""
+        wait = self.expected_wait_s()
+        return wait > 0 and wait + self.avg_embed_s > seconds_left
+
     def observe(self, seconds: float) -> None:
         if self.avg_embed_s == 0.0:
             self.avg_embed_s = seconds
@@ -83,16 +91,22 @@ class Admission:
     decisions: DecisionGate
     embeddings: EmbedQueue
 
-    def shedding(self) -> str | None:
+    def shedding(self, seconds_left: float | None = None) -> str | None:
         """Which gate would refuse a new decision now (the `reason` label of the refusal), if
         any. Checked before a request's body is read
         (`http.middleware.ShedMiddleware`): under overload a refusal then costs a few
         microseconds instead of parsing, validation and signals, and that CPU stays with the
         requests that were accepted. A cached prompt arriving while the queue is full is
-        refused too — the price of not reading bodies we will most likely refuse."""
+        refused too — the price of not reading bodies we will most likely refuse. With the
+        caller's time left (`seconds_left`), also `deadline` when an embedding would end
+        after it."""
         if self.decisions.in_flight >= self.decisions.capacity:
             return "overloaded"
-        return "queue_full" if self.embeddings.full() else None
+        if self.embeddings.full():
+            return "queue_full"
+        if seconds_left is not None and self.embeddings.would_miss(seconds_left):
+            return "deadline"  # the caller's X-RouteIQ-Deadline-Ms, counted from now
+        return None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Admission:

@@ -48,7 +48,7 @@ _MAX_LABEL = 64
 _HTTP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 # Every value these labels take is listed here, so a fresh process exports each series at 0:
 # `rate()` and alerts see a counter before its first increment, not "no data".
-REJECT_REASONS = ("overloaded", "queue_full")
+REJECT_REASONS = ("overloaded", "queue_full", "deadline")
 ERROR_TYPES = (
     "bad_request",
     "unauthorized",
@@ -60,6 +60,7 @@ ERROR_TYPES = (
     "unknown_profile",
     "no_candidate",
     "overloaded",
+    "deadline_exceeded",
     "not_ready",
     "state_unavailable",
     "internal_error",
@@ -68,6 +69,8 @@ CACHE_RESULTS = ("hit", "shared_hit", "miss")
 # Any token is a valid HTTP method to the parser: others are one label value, not one each.
 _HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
 FEEDBACK_OUTCOMES = ("success", "failure")
+# What became of a decision kept for learning (observability/training_rows.py).
+TRAINING_ROW_RESULTS = ("queued", "written", "dropped", "failed", "unmatched")
 
 
 def label(value: str | None) -> str:
@@ -121,6 +124,7 @@ class Metrics:
     spend: Counter
     premium_spend: Counter
     premium_target: Gauge
+    training_rows: Counter
     _stages: dict[str, Any] = field(default_factory=dict)
     model_label: BoundedLabels = field(default_factory=BoundedLabels)
     # Deployment ids, like model names, can come from callers' `candidates`: bounded the same way.
@@ -154,6 +158,8 @@ class Metrics:
             self.cache.labels(result)
         for outcome in FEEDBACK_OUTCOMES:
             self.feedback.labels(outcome)
+        for result in TRAINING_ROW_RESULTS:
+            self.training_rows.labels(result)
         self.state_degraded.set(0)
 
     def stage(self, name: str) -> Any:
@@ -235,6 +241,14 @@ class Metrics:
             budget_downgrades=Counter(
                 "routeiq_premium_budget_downgrades_total",
                 "Decisions moved off a premium model to keep the premium share at its target.",
+                registry=registry,
+            ),
+            training_rows=Counter(
+                "routeiq_training_rows_total",
+                "Training rows (a decision joined with its /feedback outcome) by result: queued for "
+                "the writer, written, dropped (writer queue full), failed (I/O error), unmatched "
+                "(an outcome whose request_id no kept decision has).",
+                ["result"],
                 registry=registry,
             ),
             state_fallbacks=Counter(

@@ -145,4 +145,5 @@ def build_state(
         breaker_policy=policy,
         metrics=metrics,
         view_cache_seconds=settings.breaker_view_cache_ms / 1000,
+        deployment_ttl_seconds=settings.deployment_state_ttl_seconds,
     )

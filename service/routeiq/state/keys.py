@@ -38,7 +38,11 @@ class StateKeys:
     def __init__(self, namespace: str) -> None:
         self.namespace = namespace
         self.prefix = p = state_prefix(namespace)
-        self.stats_ids = p + "stats:deployments"
+        # Sorted set: deployment id -> unix time it last reported (ids that stop reporting are
+        # pruned). Older versions kept a plain set with no expiry under `stats:deployments`;
+        # the outcome script takes it over (state/lua.py).
+        self.stats_ids = p + "stats:reported"
+        self.legacy_stats_ids = p + "stats:deployments"
         self.breaker_open = p + "breaker:open"
         self.breaker_ok = p + "breaker:ok"
         self.breaker_probes = p + "breaker:probes"

@@ -9,23 +9,55 @@ Half-open probe claims live in one hash, `breaker:probes`, field = deployment, v
 needs no per-deployment key it could not name in KEYS.
 """
 
-# KEYS: stats ids, breaker open, breaker ok, breaker probes, then 3 per outcome: stats, breaker
-# window, experiment outcomes (any key of the namespace when the outcome has no experiment).
-# ARGV: now, enabled, window_ms, min_requests, failure_rate, open_seconds, probes_needed,
+# Per-deployment state has a bounded life (docs/state.md, "Retention"): `stats:reported` scores
+# each id with the time it last reported and its `stats:` hash expires `ttl` after that report;
+# an open-breaker entry half-open for longer than `ttl` (nobody reports on that deployment any
+# more) is dropped. At most `prune_cap` ids are pruned per call, so one call's work stays bounded
+# however many went silent at once; the rest go on the next calls.
+PRUNE_CAP = 100
+
+# Drops open-breaker entries half-open since before `horizon` (at most `prune_cap`), with their
+# probe claims and probe successes. Shared by the scripts that read or write `breaker:open`.
+_PRUNE_BREAKERS = f"""
+local prune_cap = {PRUNE_CAP}
+local function prune_breakers(open_key, ok_key, probes_key, horizon)
+  local stale = redis.call('ZRANGEBYSCORE', open_key, '-inf', '(' .. horizon, 'LIMIT', 0, prune_cap)
+  if #stale > 0 then
+    redis.call('ZREM', open_key, unpack(stale))
+    redis.call('HDEL', ok_key, unpack(stale)); redis.call('HDEL', probes_key, unpack(stale))
+  end
+end
+"""
+
+# KEYS: stats reported, breaker open, breaker ok, breaker probes, legacy stats ids (the set older
+# versions kept), then 3 per outcome: stats, breaker window, experiment outcomes (any key of the
+# namespace when the outcome has no experiment).
+# ARGV: now, enabled, window_ms, min_requests, failure_rate, open_seconds, probes_needed, ttl_ms,
 # then 7 per outcome: deployment, success (1/0), latency, error class, quality, experiment, variant.
-RECORD_OUTCOMES = """
+# Returns {deployments whose breaker opened, ids taken over from the legacy set}.
+RECORD_OUTCOMES = (
+    _PRUNE_BREAKERS
+    + """
 local now = tonumber(ARGV[1])
 local enabled, window_ms, min_req = ARGV[2] == '1', tonumber(ARGV[3]), tonumber(ARGV[4])
 local rate, open_s, needed = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local ttl_ms = tonumber(ARGV[8])
+local horizon = now - ttl_ms / 1000
 local ids_key, open_key, ok_key, probes_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+-- Older versions kept the ids in a set without expiry: take them over once, as reported now.
+local adopted = redis.call('SMEMBERS', KEYS[5])
+if #adopted > 0 then
+  for _, d in ipairs(adopted) do redis.call('ZADD', ids_key, 'NX', now, d) end
+  redis.call('DEL', KEYS[5])
+end
 local opened = {}
 local n = 0
-for i = 8, #ARGV, 7 do
-  local sk, win_key, ek = KEYS[5 + 3*n], KEYS[6 + 3*n], KEYS[7 + 3*n]
+for i = 9, #ARGV, 7 do
+  local sk, win_key, ek = KEYS[6 + 3*n], KEYS[7 + 3*n], KEYS[8 + 3*n]
   n = n + 1
   local dep, ok, lat, err, q = ARGV[i], ARGV[i+1] == '1', ARGV[i+2], ARGV[i+3], ARGV[i+4]
   local exp, var = ARGV[i+5], ARGV[i+6]
-  redis.call('SADD', ids_key, dep)
+  redis.call('ZADD', ids_key, now, dep)
   if ok then redis.call('HINCRBY', sk, 'successes', 1) else
     redis.call('HINCRBY', sk, 'failures', 1)
     redis.call('HINCRBY', sk, 'err:' .. (err ~= '' and err or 'unknown'), 1)
@@ -36,6 +68,7 @@ for i = 8, #ARGV, 7 do
   if q ~= '' then
     redis.call('HINCRBYFLOAT', sk, 'quality_sum', q); redis.call('HINCRBY', sk, 'quality_count', 1)
   end
+  redis.call('PEXPIRE', sk, ttl_ms)  -- refreshed by every report: only a silent id expires
   if exp ~= '' and var ~= '' then
     redis.call('HINCRBY', ek, var .. ':' .. (ok and 'successes' or 'failures'), 1)
     if lat ~= '' then
@@ -74,12 +107,21 @@ for i = 8, #ARGV, 7 do
     end
   end
 end
-return opened
+local stale = redis.call('ZRANGEBYSCORE', ids_key, '-inf', '(' .. horizon, 'LIMIT', 0, prune_cap)
+if #stale > 0 then redis.call('ZREM', ids_key, unpack(stale)) end
+prune_breakers(open_key, ok_key, probes_key, horizon)
+return {opened, adopted}
 """
+)
 
-# KEYS: breaker open, breaker probes. ARGV: now, probes allowed. Returns {open, probing}.
-CIRCUIT_VIEW = """
+# KEYS: breaker open, breaker probes, breaker ok. ARGV: now, probes allowed, ttl_ms.
+# Returns {open, probing}. Every decision reads it (through a short per-worker cache), so
+# entries nobody reports on are pruned here even when no /feedback arrives at all.
+CIRCUIT_VIEW = (
+    _PRUNE_BREAKERS
+    + """
 local now, allowed = tonumber(ARGV[1]), tonumber(ARGV[2])
+prune_breakers(KEYS[1], KEYS[3], KEYS[2], now - tonumber(ARGV[3]) / 1000)
 local m = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 local open, probing = {}, {}
 for i = 1, #m, 2 do
@@ -95,6 +137,7 @@ for i = 1, #m, 2 do
 end
 return {open, probing}
 """
+)
 
 # KEYS: breaker open, breaker probes. ARGV: now, deployment, probe lifetime (s).
 CLAIM_PROBE = """

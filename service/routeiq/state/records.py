@@ -60,6 +60,12 @@ class SharedConfig:
     default_profile: str | None = None
     reload: int = 0  # bumped by POST /admin/reload: every worker re-reads its artifacts
     experiments: tuple[ExperimentSpec, ...] = ()
+    # /feedback looks experiments up by name: a dict made with the config, not a walk per call.
+    _by_name: dict[str, ExperimentSpec] = field(init=False, repr=False, compare=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for e in self.experiments:
+            self._by_name.setdefault(e.name, e)  # names are unique; the first wins as before
 
     def experiment(self, name: str) -> ExperimentSpec | None:
-        return next((e for e in self.experiments if e.name == name), None)
+        return self._by_name.get(name)

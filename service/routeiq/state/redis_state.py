@@ -85,6 +85,7 @@ class RedisState:
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
         view_cache_seconds: float = 0.0,
+        deployment_ttl_seconds: float = 7 * 86400.0,
     ) -> None:
         self._r = client
         self.keys = k = StateKeys(namespace)
@@ -106,6 +107,9 @@ class RedisState:
         self._view_cache_seconds = view_cache_seconds
         self._view_expires = 0.0
         self._last_config = SharedConfig()
+        # A deployment that stops reporting loses its stats and stale breaker entries after this
+        # (docs/state.md, "Retention"); one that reports keeps them, refreshed by every report.
+        self._ttl_ms = max(1, int(deployment_ttl_seconds * 1000))
         self._record = client.register_script(RECORD_OUTCOMES)
         self._view = client.register_script(CIRCUIT_VIEW)
         self._claim = client.register_script(CLAIM_PROBE)
@@ -222,7 +226,7 @@ class RedisState:
     async def record_outcomes(self, outcomes: list[OutcomeRecord]) -> None:
         p = self._policy
         k = self._k
-        keys = [k.stats_ids, k.breaker_open, k.breaker_ok, k.breaker_probes]
+        keys = [k.stats_ids, k.breaker_open, k.breaker_ok, k.breaker_probes, k.legacy_stats_ids]
         args: list[Any] = [
             repr(self._clock()),
             "1" if p.enabled else "0",
@@ -231,6 +235,7 @@ class RedisState:
             repr(p.failure_rate),
             repr(p.open_seconds),
             p.half_open_probes,
+            self._ttl_ms,
         ]
         for o in outcomes:
             keys += [k.stats(o.deployment_id), k.breaker_window(o.deployment_id)]
@@ -248,19 +253,25 @@ class RedisState:
         self._view_expires = 0.0  # this worker sees its own feedback at once
 
         async def write() -> None:
-            opened = await self._record(keys=keys, args=args)
+            opened, adopted = await self._record(keys=keys, args=args)
             for deployment_id in opened or ():
                 log.warning("circuit breaker opened for deployment %s", deployment_id)
+            if adopted:  # once, after an upgrade: the old set's stats had no expiry either
+                pipe = self._r.pipeline(transaction=False)
+                for deployment_id in adopted:
+                    pipe.pexpire(k.stats(deployment_id), self._ttl_ms)
+                await pipe.execute()
 
         await self._try("record_outcomes", write, lambda: self.local.record_outcomes(outcomes))
 
     async def deployment_stats(self) -> dict[str, DeploymentStats]:
         async def read() -> dict[str, DeploymentStats]:
-            ids = await self._members(self._k.stats_ids)
+            ids = await self._reported()
             pipe = self._r.pipeline(transaction=False)
             for deployment_id in ids:
                 pipe.hgetall(self._k.stats(deployment_id))
-            return {d: _stats(raw) for d, raw in zip(ids, await pipe.execute(), strict=True)}
+            raws = await pipe.execute()
+            return {d: _stats(raw) for d, raw in zip(ids, raws, strict=True) if raw}
 
         return await self._must("deployment_stats", read)
 
@@ -273,8 +284,8 @@ class RedisState:
 
         async def read() -> CircuitView:
             open_, probing = await self._view(
-                keys=[self._k.breaker_open, self._k.breaker_probes],
-                args=[repr(self._clock()), self._policy.half_open_probes],
+                keys=[self._k.breaker_open, self._k.breaker_probes, self._k.breaker_ok],
+                args=[repr(self._clock()), self._policy.half_open_probes, self._ttl_ms],
             )
             self._last_view = CircuitView(frozenset(open_), frozenset(probing))
             self._view_expires = time.monotonic() + self._view_cache_seconds
@@ -304,7 +315,7 @@ class RedisState:
             k = self._k
             pairs = await self._r.zrange(k.breaker_open, 0, -1, withscores=True)
             opened = {str(d): float(score) for d, score in cast("list[tuple[str, float]]", pairs)}
-            ids = sorted(set(await self._members(k.stats_ids)) | set(opened))
+            ids = sorted(set(await self._reported()) | set(opened))
             pipe = self._r.pipeline(transaction=False)
             for d in ids:
                 pipe.hgetall(k.breaker_window(d))
@@ -513,8 +524,10 @@ class RedisState:
 
         return await self._must("experiment_counts", read)
 
-    async def _members(self, key: str) -> list[str]:
-        return sorted(str(m) for m in await self._r.smembers(key))
+    async def _reported(self) -> list[str]:
+        """Ids that reported within the TTL (older ones are pruned by the next write anyway)."""
+        horizon = self._clock() - self._ttl_ms / 1000
+        return sorted(str(m) for m in await self._r.zrangebyscore(self._k.stats_ids, horizon, "+inf"))
 
     # -- health
     @property

@@ -81,3 +81,34 @@ def threshold_policy(predicted: F64, costs: F64, threshold: float) -> npt.NDArra
     fallback = predicted.argmax(axis=1)
     out: npt.NDArray[np.int64] = np.where(meets.any(axis=1), choice, fallback).astype(np.int64)
     return out
+
+
+def replay_pair_curve(
+    score: npt.ArrayLike, logged_strong: npt.ArrayLike, quality: npt.ArrayLike, seed: int = 0
+) -> PairCurve:
+    """The strong/weak pair curve from logged outcomes, where each prompt was answered by one
+    of the two models only (production rows). The replay estimate: the policy "top share p by
+    score to the strong model" is scored on the rows where it agrees with what was served.
+    Unbiased when the served model was assigned at random (an A/B experiment); with rows logged
+    by a routing policy it favours policies like that one, which is why promotion goes through
+    an experiment. Ties are broken in a fixed random order (the random router's expectation)."""
+    s = np.asarray(score, dtype=np.float64)
+    strong = np.asarray(logged_strong, dtype=bool)
+    q = np.asarray(quality, dtype=np.float64)
+    n = len(s)
+    shuffle = np.random.default_rng(seed).permutation(n)
+    order = shuffle[np.argsort(-s[shuffle], kind="stable")]
+    st, qq = strong[order], q[order]
+    # Top k rows go to the strong model: matched are the strong-served among them and the
+    # weak-served among the rest.
+    top_sum = np.concatenate([[0.0], np.cumsum(qq * st)])
+    top_n = np.concatenate([[0], np.cumsum(st)])
+    weak_q, weak_n = np.concatenate([[0.0], np.cumsum(qq * ~st)]), np.concatenate([[0], np.cumsum(~st)])
+    rest_sum, rest_n = weak_q[-1] - weak_q, weak_n[-1] - weak_n
+    matched = np.maximum(top_n + rest_n, 1)
+    value = (top_sum + rest_sum) / matched
+    q_weak = float(q[~strong].mean()) if (~strong).any() else float("nan")
+    q_strong = float(q[strong].mean()) if strong.any() else float("nan")
+    gap = q_strong - q_weak
+    pgr = (value - q_weak) / gap if gap > 0 else np.full(n + 1, np.nan)
+    return PairCurve(np.arange(n + 1) / max(n, 1), pgr, value)
