@@ -3,7 +3,8 @@
 Loading the engine already refuses an embedder whose bytes differ from its manifest's sha256 and
 centroids built with another embedder. It cannot see an edited centroid *value*: the JSON has no
 hash of its own because it is rebuilt whenever prototypes change. So this rebuilds the centroids
-from the bundled prototypes and compares them row by row, then makes one decision end to end.
+from the bundled prototypes and compares them row by row, checks that the category head was
+fitted on the prototypes as they are now, then makes one decision end to end.
 The Docker build runs it, so an image with altered artifacts is never produced.
 """
 
@@ -11,9 +12,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from routeiq.artifacts.files import load_json
+from routeiq.artifacts.integrity import sha256_file
 from routeiq.decision import centroids
 from routeiq.decision.centroids import Centroids, CentroidSet
 from routeiq.decision.schemas import RouteRequest
@@ -22,6 +26,7 @@ from routeiq.errors import ArtifactError
 from routeiq.observability.metrics import Metrics
 from routeiq.pipeline import Context, decide
 from routeiq.settings import Settings
+from routeiq.snapshot import CATEGORY_HEAD
 
 # Rebuilt centroids match the stored ones to ~1e-7 on the machine that built them (the JSON keeps
 # 7 decimals). Another CPU may run int8 kernels with other SIMD widths; 2e-3 leaves room for that
@@ -77,6 +82,22 @@ def _compare_set(name: str, stored: CentroidSet, rebuilt: CentroidSet, tolerance
     return worst
 
 
+def check_head_is_current(models: Path) -> None:
+    """The category head records the sha256 of the prototypes it was fitted on; prototypes edited
+    since (the centroids follow a rebuild, the head does not) make it stale."""
+    path = models / CATEGORY_HEAD
+    if not path.is_file():
+        return
+    about = load_json(path, what="category head").get("about", {})
+    fitted_on = about.get("prototypes_sha256") if isinstance(about, dict) else None
+    now = sha256_file(models / "prototypes.yaml")
+    if fitted_on != now:
+        raise ArtifactError(
+            f"category head {path} was fitted on prototypes {fitted_on!r}, but prototypes.yaml is "
+            f"{now!r}: refit it with `python tools/fit_category_head.py --write`."
+        )
+
+
 def verify(settings: Settings) -> Report:
     """Load everything, check the centroids against a rebuild, make one decision."""
     engine = Engine.load(settings, Metrics.create())
@@ -87,6 +108,7 @@ def verify(settings: Settings) -> Report:
         stored = centroids.load(settings.models_path / "centroids.json", engine.embedder)
         prototypes = centroids.load_prototypes(settings.models_path / "prototypes.yaml")
         worst = compare(stored, centroids.build(engine.embedder, prototypes))
+        check_head_is_current(settings.models_path)
         engine.ready = True
         request = RouteRequest(prompt="Write a Python function that merges two sorted lists")
         response = asyncio.run(decide(engine, request, Context(request_id="verify")))

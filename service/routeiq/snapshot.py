@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from routeiq.decision import centroids
+from routeiq.decision import category_head, centroids
 from routeiq.decision.catalog import Catalog
 from routeiq.decision.centroids import Centroids
 from routeiq.decision.classify import ComplexityModel
@@ -36,6 +36,8 @@ log = logging.getLogger("routeiq.snapshot")
 
 # Files a snapshot reads from the models folder; each must be pinned in models/manifest.json.
 BUNDLED_FILES = ("catalog.yaml", "profiles.yaml", "prototypes.yaml", "centroids.json", "complexity.json")
+# Optional (a models folder without it classifies by centroids); pinned like the rest when present.
+CATEGORY_HEAD = "category_head.json"
 
 
 @dataclass(frozen=True)
@@ -137,14 +139,24 @@ def load_snapshot(
 
 
 def centroids_for(settings: Settings, embedder: Embedder, tenant_prototypes: Path | None = None) -> Centroids:
-    """Bundled centroids when they fit; rebuilt from prototypes when the user (or a tenant) adds
-    some or the embedder is not the one they were built with (a rebuild takes well under a
-    second)."""
+    """Bundled centroids (with the bundled category head, when there is one) when they fit;
+    rebuilt from prototypes, without the head, when the user (or a tenant) adds some or the
+    embedder is not the one they were built with (a rebuild takes well under a second)."""
     models = settings.models_path
     bundled = models / "centroids.json"
     added = [p for p in (settings.prototypes_file, tenant_prototypes) if p is not None]
     if not added and _built_with(bundled) == embedder.fingerprint:
-        return centroids.load(bundled, embedder)
+        loaded = centroids.load(bundled, embedder)
+        head_path = models / CATEGORY_HEAD
+        if not head_path.is_file():
+            return loaded
+        head = category_head.load(head_path, embedder.fingerprint, embedder.dimension)
+        if set(head.labels) != set(loaded.categories.labels):
+            raise ArtifactError(
+                f"category head {head_path} labels {sorted(head.labels)} differ from the centroids' "
+                f"{sorted(loaded.categories.labels)}; run `python tools/fit_category_head.py --write`."
+            )
+        return replace(loaded, head=head)
     prototypes = centroids.load_prototypes(models / "prototypes.yaml")
     for path in added:
         prototypes = centroids.merge_prototypes(prototypes, centroids.load_prototypes(path))

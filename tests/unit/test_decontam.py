@@ -84,3 +84,14 @@ def test_built_rows_hold_no_judged_item(shipped: Signatures) -> None:
     assert len(rows) == manifest["rows_kept"]
     slipped = [(r["source"], r["prompt"][:80]) for r in rows if shipped.match(r["prompt"])]
     assert slipped == []
+
+
+def test_prototypes_the_category_head_is_fitted_on_hold_no_judged_item(shipped: Signatures) -> None:
+    """models/prototypes.yaml is the category head's (and the centroids') fitting data."""
+    import yaml
+
+    data = yaml.safe_load((ROOT / "models" / "prototypes.yaml").read_text())
+    prompts = [p for section in ("categories", "tiers") for items in data[section].values() for p in items]
+    assert len(prompts) > 700
+    slipped = [(shipped.match(p), p[:80]) for p in prompts if shipped.match(p)]
+    assert slipped == []

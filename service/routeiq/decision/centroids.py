@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from routeiq.artifacts.files import load_json, load_yaml
+from routeiq.decision.category_head import CategoryHead
 from routeiq.decision.schemas import TIERS
 from routeiq.errors import ArtifactError
 from routeiq.inference.embedder import Embedder
@@ -41,6 +42,9 @@ class Centroids:
     dimension: int
     categories: CentroidSet
     tiers: CentroidSet
+    # When set, the category comes from this fitted layer instead of the nearest category
+    # centroid (tiers always come from centroids); see decision/category_head.py.
+    head: CategoryHead | None = None
 
 
 def load_prototypes(path: Path) -> dict[str, dict[str, list[str]]]:

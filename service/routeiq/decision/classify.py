@@ -5,8 +5,10 @@ combination whose weights are data (`models/complexity.json`), so it can be refi
 (`tools/fit_complexity.py`) and its tier cut points calibrated without touching code.
 
 How signals combine with the centroid result (the rule, tested in tests/unit/test_classify.py):
-1. Category = the nearest category centroid; confidence = softmax of the cosines (temperature
-   from config). A non-English prompt has its confidence multiplied by `non_english_discount`
+1. Category = the fitted category head's most probable class (`models/category_head.json`,
+   decision/category_head.py), or, without a head (user or tenant prototypes added), the
+   nearest category centroid with confidence = softmax of the cosines (temperature from
+   config). A non-English prompt has its confidence multiplied by `non_english_discount`
    (the embedder is English-only; such prompts cluster together whatever their intent).
 2. Structure beats similarity: a tool loop always means `tool_use`; an explicit instruction in
    the task's opening words ("summarize …", "translate …", "tl;dr") names its category; tools
@@ -165,8 +167,14 @@ def classify(
     min_confidence: float,
 ) -> Classification:
     cat_probs = _softmax(centroids.categories.cosines(vector), model.temperature)
-    tier_probs = _softmax(centroids.tiers.cosines(vector), model.temperature)
     labels = centroids.categories.labels
+    head = centroids.head
+    if head is not None:
+        # The head's labels are the centroids' (checked at load), maybe in another order.
+        order = [head.labels.index(label) for label in labels]
+        head_probs = head.probabilities(vector)[order]
+        cat_probs = head.centroid_weight * cat_probs + (1.0 - head.centroid_weight) * head_probs
+    tier_probs = _softmax(centroids.tiers.cosines(vector), model.temperature)
     best = int(cat_probs.argmax())
     category, confidence = labels[best], float(cat_probs[best])
     notes: list[str] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -40,6 +41,15 @@ from routeiq.tenants import Tenants, load_tenants_file
 log = logging.getLogger("routeiq")
 
 
+def _freeze_startup_heap() -> None:
+    """Everything loaded by start-up (modules, tokenizer, catalog, snapshots) lives as long as the
+    process; moved out of the collector's reach, a full collection scans only what requests made
+    since. Without this a gen-2 pass took ~70 ms on the event loop (measured on a 2-core VM), i.e.
+    one decision in a few hundred over the 25 ms p99 alert line."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: Settings | None = None, registry: CollectorRegistry | None = None) -> FastAPI:
     settings = settings or Settings()
     metrics = Metrics.create(registry, process=settings.prometheus_multiproc_dir is None)
@@ -73,6 +83,7 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
         app.state.engine = engine
         # An edge refusal carries no CORS headers: with CORS on, the middleware sheds.
         guard.edge_shed = None if settings.cors_allow_origins else edge_shed(source, engine)
+        _freeze_startup_heap()
         log.info(
             "routeiq ready: embedder=%s strategy=%s state=%s auth=%s",
             engine.embedder.name,
