@@ -4,7 +4,7 @@ counts, ORT thread counts and optimisation levels; cosine to an fp32 reference o
 Build-time/measurement tool only (onnxruntime, tokenizers, numpy). Example:
     python tools/bench_embedder.py --tokenizer models/embedder/tokenizer.json \
         --model final=models/embedder/model.onnx --model fp32=/tmp/.../fp32.onnx \
-        --reference fp32 --prompts /work/shared/data/llmrouter/default_query_test.jsonl
+        --reference fp32 --prompts "$LLMROUTER_DATA"/default_query_test.jsonl
 """
 
 from __future__ import annotations

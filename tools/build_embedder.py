@@ -33,7 +33,7 @@ Steps
 
 Usage
     HF_HUB_OFFLINE=1 python tools/build_embedder.py \
-        --eval-jsonl /work/shared/data/llmrouter/default_query_test.jsonl \
+        --eval-jsonl "$LLMROUTER_DATA"/default_query_test.jsonl \
         --golden /work/notes/golden.json
 """
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from routeiq.decision.signals import Signals, extract_signals
 from routeiq.inference.embedder import OnnxEmbedder
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "llmrouter"
+# The public LLMRouter data folder (ulab-uiuc/LLMRouter, data/; MIT), not kept in this repository.
+DATA = Path(os.environ.get("LLMROUTER_DATA", "llmrouter-data-not-set"))
 CACHE = ROOT / ".cache"
 
 

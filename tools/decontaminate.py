@@ -7,7 +7,7 @@ Two steps, both offline:
       repository). Writes bench/data/decontam_signatures.npz: hashes only, no text.
 
   python tools/decontaminate.py build [--out DIR]
-      Reads the LLMRouter files (../shared/data/llmrouter), names each prompt's source task by
+      Reads the LLMRouter files (the folder LLMROUTER_DATA names), names each prompt's source task by
       matching it to default_query_{train,test}.jsonl, drops every prompt that duplicates a
       judged test item (exactly or nearly) and every source that *is* a judged test set, writes
       DIR/routing_rows.jsonl (default /tmp/riq15/data) and bench/data/routing_data_manifest.json.
@@ -22,6 +22,7 @@ import csv
 import gzip
 import hashlib
 import json
+import os
 import sys
 from collections import Counter
 from datetime import UTC, datetime
@@ -31,7 +32,8 @@ from typing import Any
 from routeiq.training.decontam import Signatures
 
 ROOT = Path(__file__).resolve().parents[1]
-LLMROUTER = ROOT.parent / "shared" / "data" / "llmrouter"
+# The public LLMRouter data folder (ulab-uiuc/LLMRouter, data/; MIT), not kept in this repository.
+LLMROUTER = Path(os.environ.get("LLMROUTER_DATA", "llmrouter-data-not-set"))
 SIGNATURES = ROOT / "bench" / "data" / "decontam_signatures.npz"
 MANIFEST = ROOT / "bench" / "data" / "routing_data_manifest.json"
 
@@ -156,7 +158,7 @@ def cmd_build(args: argparse.Namespace) -> None:
         "built_at": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "inputs": {
             name: {
-                "source": "ulab-uiuc/LLMRouter @ 4e7a796 (data/), via ../shared/data/llmrouter",
+                "source": "ulab-uiuc/LLMRouter @ 4e7a796 (data/), via LLMROUTER_DATA",
                 "licence": "MIT (LLMRouter LICENSE, shipped beside the files)",
                 "sha256": _sha(LLMROUTER / name),
             }

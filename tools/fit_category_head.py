@@ -155,7 +155,7 @@ def main() -> None:
     parser.add_argument(
         "--llmrouter",
         type=Path,
-        default=os.environ.get("ROUTEIQ_LLMROUTER_DATA"),
+        default=os.environ.get("LLMROUTER_DATA"),
         help="LLMRouter data folder: its test queries are removed from the validation rows",
     )
     args = parser.parse_args()

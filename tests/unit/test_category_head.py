@@ -175,7 +175,7 @@ def test_hand_labelled_accuracy_holds(engine: Engine) -> None:
 
 
 def test_eval_categories_reads_llmrouter_data_only_from_where_it_is_told(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "ROUTEIQ_LLMROUTER_DATA"}
+    env = {k: v for k, v in os.environ.items() if k != "LLMROUTER_DATA"}
     script = ROOT / "bench" / "eval_categories.py"
     assert "shared" not in script.read_text().replace("shared box", "")
     (tmp_path / "default_query_test.jsonl").write_text(
@@ -190,4 +190,4 @@ def test_eval_categories_reads_llmrouter_data_only_from_where_it_is_told(tmp_pat
     shown = subprocess.run(
         [sys.executable, str(script), "--help"], capture_output=True, text=True, env=env, check=True
     ).stdout
-    assert "--llmrouter" in shown and "ROUTEIQ_LLMROUTER_DATA" in shown
+    assert "--llmrouter" in shown and "LLMROUTER_DATA" in shown

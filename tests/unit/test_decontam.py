@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,8 @@ from routeiq.training.decontam import Signatures
 ROOT = Path(__file__).resolve().parents[2]
 SIGNATURES = ROOT / "bench" / "data" / "decontam_signatures.npz"
 MANIFEST = ROOT / "bench" / "data" / "routing_data_manifest.json"
-LLMROUTER = ROOT.parent / "shared" / "data" / "llmrouter"
+# The public LLMRouter data folder (ulab-uiuc/LLMRouter, data/), when this machine has a copy.
+LLMROUTER = Path(os.environ.get("LLMROUTER_DATA", "llmrouter-data-not-set"))
 ROWS = Path("/tmp/riq15/data/routing_rows.jsonl")
 
 JUDGED = {
@@ -65,7 +67,7 @@ def test_exact_and_near_duplicates_match_and_others_do_not() -> None:
 
 def test_shipped_signatures_catch_the_disguised_gsm8k_test_items(shipped: Signatures) -> None:
     if not LLMROUTER.is_dir():
-        pytest.skip("public LLMRouter files not on this machine")
+        pytest.skip("LLMROUTER_DATA does not name a copy of the public LLMRouter data folder")
     text = (LLMROUTER / "default_query_train.jsonl").read_text()
     queries = [json.loads(x) for x in text.split("\n") if x.strip()]
     mgsm = [q["query"] for q in queries if q["task_name"] == "agentverse-mgsm"][:40]
