@@ -5,7 +5,7 @@ Data the prototypes (and the category head fitted on them) were not written from
 - LLMRouter's `default_query_test.jsonl` (ulab-uiuc/LLMRouter, MIT, data/ folder), task names
   mapped onto our categories by bench/data/task_category_map.json (unmapped tasks are left out,
   the map says why). It is not in this repository: pass its folder with `--llmrouter DIR` or
-  ROUTEIQ_LLMROUTER_DATA; without either, that set is skipped.
+  LLMROUTER_DATA; without either, that set is skipped.
 
 Classifiers (`--classifiers`): `head` is the service as shipped (the category head when
 models/category_head.json is there), `centroid` the same engine with the head taken off the
@@ -151,8 +151,8 @@ def main() -> None:
     )
     parser.add_argument(
         "--llmrouter",
-        default=os.environ.get("ROUTEIQ_LLMROUTER_DATA"),
-        help="folder with LLMRouter's default_query_test.jsonl (default: ROUTEIQ_LLMROUTER_DATA)",
+        default=os.environ.get("LLMROUTER_DATA"),
+        help="folder with LLMRouter's default_query_test.jsonl (default: LLMROUTER_DATA)",
     )
     args = parser.parse_args()
     sets = {"labelled (200, hand)": labelled()}
@@ -164,7 +164,7 @@ def main() -> None:
         f"{platform.processor() or platform.machine()}\n"
     )
     if not args.llmrouter:
-        print("(mapped tasks skipped: no --llmrouter folder or ROUTEIQ_LLMROUTER_DATA)\n")
+        print("(mapped tasks skipped: no --llmrouter folder or LLMROUTER_DATA)\n")
     print("| classifier | budget (tokens) | " + " | ".join(sets) + " | mean decision ms (labelled) |")
     print("|---|---|" + "---|" * (len(sets) + 1))
     keep: dict[tuple[str, str, int], list[tuple[str, str, str, float]]] = {}
