@@ -143,7 +143,7 @@ class Settings(BaseSettings):
         description="Embeddings running or queued per inference thread; past it: 503 for new prompts.",
     )
     max_queue_wait_ms: float = Field(
-        30.0,
+        15.0,
         ge=0,
         le=60_000,
         description="Longest expected wait for an inference thread; past it: 503 for new prompts.",
