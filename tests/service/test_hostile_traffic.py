@@ -229,6 +229,30 @@ def test_a_huge_header_is_refused_as_it_arrives(guarded: ServeProcess) -> None:
     assert "ROUTEIQ_MAX_HEADER_BYTES" in body["error"]["message"] and headers["x-request-id"]
 
 
+def test_a_large_body_that_arrives_with_its_headers_is_not_counted_as_headers(guarded: ServeProcess) -> None:
+    # A whole request in one read (loopback delivers 64 kB and more at once): its body is not
+    # part of the header block, however it is chunked. Twice: bodies larger than the header cap
+    # arriving in one write, then in pieces whose last one completes the message.
+    prompt = "explain " * 6000  # ~48 kB, six times the 8 kB header cap of this server
+    body = json.dumps({"prompt": prompt}).encode()
+    head = (
+        f"POST /route HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    sock = _connect(guarded)
+    sock.sendall(head + body)
+    sock.settimeout(10)
+    first = sock.recv(65536)
+    assert first.startswith(b"HTTP/1.1 200"), first[:300]
+    sock = _connect(guarded)
+    sock.sendall(head + body[:1000])
+    time.sleep(0.1)
+    sock.sendall(body[1000:])  # 47 kB that end the message in one read
+    sock.settimeout(10)
+    second = sock.recv(65536)
+    assert second.startswith(b"HTTP/1.1 200"), second[:300]
+
+
 def test_too_many_headers_and_a_long_url_are_refused(guarded: ServeProcess) -> None:
     many = "".join(f"X-H{i}: v\r\n" for i in range(50))
     sock = _connect(guarded)

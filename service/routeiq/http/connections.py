@@ -201,6 +201,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._deadline: asyncio.TimerHandle | None = None
         self._refusal: tuple[int, str, str] | None = None
         self._discarding = False  # the body of a request refused at the edge is passing
+        self._boundary = False  # a header block or a message ended in the read being parsed
 
     # -- connection lifecycle
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -229,8 +230,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         was_awaiting = self._awaiting_headers
         if was_awaiting:
             self._request_started = True
+        self._boundary = False
         super().data_received(data)  # a callback's _Refused comes back as send_400_response
-        if self.transport.is_closing() or not self._awaiting_headers:
+        if self.transport.is_closing() or not self._awaiting_headers or self._boundary:
+            # A header block or a whole message ended inside this read: its bytes were (also)
+            # a body, which is not the header block's to pay for — a large /route arriving in
+            # one read with its headers was refused 431 when they were counted. The next
+            # header block is counted from the next read: unchecked for one read at most.
             return
         # Still inside a header block: count what it has cost so far (httptools keeps it all).
         self._header_bytes += len(data)
@@ -266,6 +272,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
+        self._boundary = True
         self._awaiting_headers = False
         self._header_bytes = self._header_count = 0
         self._guard.waiting.pop(self, None)
@@ -301,6 +308,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             super().on_body(body)
 
     def on_message_complete(self) -> None:
+        self._boundary = True
         self._disarm()
         self._awaiting_headers = True
         self._request_started = False
