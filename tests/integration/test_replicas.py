@@ -34,6 +34,9 @@ def replicas(
         # Exactness is about atomic counters, not timeouts: on a loaded 2-core box a short Redis
         # timeout would send some increments to local fallback state (documented behaviour).
         "redis_timeout_ms": 3000,
+        # Nor about admission: 16 concurrent clients on 4 workers of a 2-core box outrun the
+        # default 15 ms queue budget in bursts, and a shed request (503) is never counted.
+        "max_queue_wait_ms": 30_000,
     }
     services: list[ServeProcess] = []
     try:
@@ -158,7 +161,8 @@ def test_experiment_counters_are_exact_over_2000_requests_on_both_replicas(
     for service in replicas:
         every_worker(service, applied_after(baseline), "experiment created")
     responses = asyncio.run(_load([a.url, b.url], total=2000, concurrency=16))
-    assert all(r.status_code == 200 for r in responses)
+    refused = Counter(r.status_code for r in responses if r.status_code != 200)
+    assert not refused, f"not every request was routed: {dict(refused)}"
     variants = Counter(r.json()["variant"] for r in responses)
     assert all(r.json()["experiment"] == "split-2000" for r in responses)
     with fresh() as http:

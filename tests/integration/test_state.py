@@ -264,8 +264,8 @@ async def test_experiment_outcomes_per_variant(state: State) -> None:
 
 
 async def test_two_redis_states_share_everything(redis_server: RedisServer, namespace: str) -> None:
-    a = RedisState(connect(redis_server.url, 1.0), namespace, breaker_policy=POLICY, timeout_s=1.0)
-    b = RedisState(connect(redis_server.url, 1.0), namespace, breaker_policy=POLICY, timeout_s=1.0)
+    a = RedisState(connect(redis_server.url, 5.0), namespace, breaker_policy=POLICY, timeout_s=5.0)
+    b = RedisState(connect(redis_server.url, 5.0), namespace, breaker_policy=POLICY, timeout_s=5.0)
     other = RedisState(connect(redis_server.url, 1.0), namespace + "x", breaker_policy=POLICY, timeout_s=1.0)
     try:
         await a.set_session("conv", RECORD, 60)
