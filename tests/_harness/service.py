@@ -44,6 +44,7 @@ class ServeProcess:
         workers: int = 1,
         port: int | None = None,
         env: Mapping[str, str] | None = None,
+        file_limit: tuple[int, int] | None = None,
         **settings: object,
     ) -> None:
         self.port = port or free_port()
@@ -60,13 +61,25 @@ class ServeProcess:
         overrides |= {f"ROUTEIQ_{name.upper()}": str(value) for name, value in settings.items()}
         overrides |= dict(env or {})
         self.env = clean_env(**overrides)
+        self.file_limit = file_limit  # (soft, hard) RLIMIT_NOFILE of the server process
         self.process: subprocess.Popen[bytes] | None = None
         self.ready_seconds = 0.0
 
     @property
     def command(self) -> list[str]:
         where = ["--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)]
-        return [sys.executable, "-m", "routeiq.cli", "serve", *where]
+        serve = ["-m", "routeiq.cli", "serve", *where]
+        if self.file_limit is None:
+            return [sys.executable, *serve]
+        # The limit is set in the same process, which then becomes the server (exec keeps the
+        # pid), so the test's own limits never change.
+        soft, hard = self.file_limit
+        limit = (
+            "import os, resource, sys; "
+            f"resource.setrlimit(resource.RLIMIT_NOFILE, ({soft}, {hard})); "
+            "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+        )
+        return [sys.executable, "-c", limit, *serve]
 
     def start(self, timeout: float = 90.0) -> ServeProcess:
         """Start and wait until /readyz answers 200; fail with the log if it exits or stalls."""

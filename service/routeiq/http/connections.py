@@ -151,6 +151,26 @@ def refusal(reason: str) -> RouteIQError:
 FD_RESERVE = 64
 
 
+def file_reserve(settings: Settings) -> int:
+    """Descriptors a worker keeps for everything but client connections."""
+    return FD_RESERVE + (2 * settings.redis_max_connections if settings.redis_configured else 0)
+
+
+def raise_file_limit(settings: Settings) -> None:
+    """Raise the soft RLIMIT_NOFILE to what ROUTEIQ_MAX_CONNECTIONS needs, up to the hard limit.
+    Many hosts start processes at a soft 1024 under a far higher hard limit; the soft one is a
+    default for programs that never asked, not a policy. Workers inherit the raised limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = settings.max_connections + file_reserve(settings)
+    if soft == resource.RLIM_INFINITY or soft >= want:
+        return
+    new = want if hard == resource.RLIM_INFINITY else min(hard, want)
+    if new <= soft:
+        return
+    resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+    log.info("raised the open-files limit from %d to %d (hard limit %s)", soft, new, hard)
+
+
 def connection_room(settings: Settings) -> int:
     """ROUTEIQ_MAX_CONNECTIONS, lowered to what RLIMIT_NOFILE leaves for connections. A cap above
     the file limit never fires: accept() fails with EMFILE first and no newcomer is served until
@@ -158,7 +178,7 @@ def connection_room(settings: Settings) -> int:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         return settings.max_connections
-    reserve = FD_RESERVE + (2 * settings.redis_max_connections if settings.redis_configured else 0)
+    reserve = file_reserve(settings)
     room = max(16, soft - reserve)
     if room >= settings.max_connections:
         return settings.max_connections

@@ -28,7 +28,7 @@ from routeiq.decision.catalog import Catalog
 from routeiq.decision.names import CENTROID, TRAINED_PREFIX
 from routeiq.decision.profiles import Profiles
 from routeiq.http.auth import TokenSet
-from routeiq.http.connections import GuardedHttpToolsProtocol
+from routeiq.http.connections import GuardedHttpToolsProtocol, raise_file_limit
 from routeiq.http.drain import DrainingServer, exit_cleanly
 from routeiq.http.supervisor import Supervisor
 from routeiq.inference.embedder import EmbedderManifest
@@ -95,6 +95,7 @@ def run(settings: Settings) -> int:
     for warning in unknown_variables():
         log.warning(warning)
     preflight(settings)
+    raise_file_limit(settings)
     common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
