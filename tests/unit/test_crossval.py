@@ -24,8 +24,9 @@ def _data(n_per: int = 60) -> crossval.CrossData:
         models,
         rng.standard_normal((n, 4)).astype(np.float32),
         feats,
-        [None] * n,
+        ["conversation"] * n,
         ["conversation"],
+        np.ones((n, 1)),
         rng.random(n),
         length * 100,
     )
@@ -61,6 +62,18 @@ def test_cross_source_table_has_baselines_and_scores_each_source_held_out() -> N
     assert all(v > 0.55 for v in result.apgr["two-level:len"].values())
     text = crossval.markdown(result, "cmd", "machine", "date", "two-level:len", "why")
     assert "| length | 0.500 |" in text and "random" in text
+    # every scorer is also scored on all held-out sources pooled (mixed traffic)
+    assert "mixed: every source pooled" in text and set(result.pooled) == set(result.apgr)
+
+
+def test_fitted_scores_carry_their_bias_so_folds_pool_as_one_model() -> None:
+    data = _data()
+    y = crossval.target(data.scores, data.models, [("strong", "weak")])
+    rows = np.ones(len(data.sources), dtype=bool)
+    fit = crossval.fit_two_level(data, y, rows, ("length",), (), 0.0)
+    predicted = fit.score(data, rows)
+    # the prediction is the need itself (its mean is the target's), not a centred order
+    assert abs(predicted.mean() - y.mean()) < 0.02
 
 
 def test_pairwise_bradley_terry_learns_the_preference_direction() -> None:
