@@ -286,3 +286,18 @@ def test_a_tenants_file_in_values_reaches_the_service_as_a_file_it_loads(tmp_pat
     assert "ROUTEIQ_TENANTS_FILE" not in env(
         routeiq_container(one(render(values="shared-redis-values.yaml"), "Deployment"))
     )
+
+
+@needs_helm
+def test_the_litellm_container_runs_the_gateway_image_of_the_same_release() -> None:
+    # The image docker/gateway.Dockerfile builds (litellm[proxy] + routeiq-client), tagged like
+    # the service's own image: upstream LiteLLM images lack the client the callback imports.
+    def litellm_image(*sets: str) -> str:
+        pod = one(render("mode=sidecar", *sets), "Deployment")["spec"]["template"]["spec"]
+        (container,) = [c for c in pod["containers"] if c["name"] == "litellm"]
+        return str(container["image"])
+
+    assert litellm_image() == "litellm-routeiq:0.1.0"
+    assert litellm_image("litellm.image.tag=1.106.2-r7") == "litellm-routeiq:1.106.2-r7"
+    digest = "sha256:" + "a" * 64
+    assert litellm_image(f"litellm.image.digest={digest}") == f"litellm-routeiq@{digest}"

@@ -57,5 +57,5 @@ def test_every_package_under_service_is_listed_for_the_wheel() -> None:
 
 
 def test_client_license_is_the_repository_license() -> None:
-    # client/ is built on its own (e.g. charts/routeiq/examples/litellm-sidecar), so it carries a copy.
+    # client/ is built on its own (e.g. docker/gateway.Dockerfile), so it carries a copy.
     assert (ROOT / "client" / "LICENSE").read_bytes() == (ROOT / "LICENSE").read_bytes()

@@ -50,6 +50,18 @@ app.kubernetes.io/component: {{ .Values.mode }}
 {{- end }}
 {{- end }}
 
+{{- define "routeiq.litellmImage" -}}
+{{- $appVersion := "" }}
+{{- with .Chart }}{{ $appVersion = .AppVersion }}{{ end }}
+{{- with .Values.litellm.image }}
+{{- if .digest }}
+{{- printf "%s@%s" .repository .digest }}
+{{- else }}
+{{- printf "%s:%s" .repository (required "litellm.image.tag is required when the chart's appVersion is not at hand" (.tag | default $appVersion)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{- define "routeiq.routingConfigMap" -}}
 {{- .Values.routing.existingConfigMap | default (printf "%s-routing" (include "routeiq.fullname" .)) }}
 {{- end }}
