@@ -15,6 +15,7 @@ from .errors import ConfigError
 
 ENV_PREFIX = "ROUTEIQ_CLIENT_"
 ON_REJECT = ("strict", "fail-open")
+MAX_FEEDBACK_BATCH = 1000  # the most outcomes one POST /feedback accepts (the service's MAX_OUTCOMES)
 # How each setting may be, for the one-line error that names it.
 _RANGES = {
     "deadline_ms": "0 < ms <= 60000",
@@ -90,7 +91,7 @@ class ClientConfig:
             "failure_threshold": self.failure_threshold >= 1,
             "open_seconds": self.open_seconds > 0,
             "feedback_queue": self.feedback_queue >= 1,
-            "feedback_batch": 1 <= self.feedback_batch <= 1000,  # the service accepts at most 1000
+            "feedback_batch": 1 <= self.feedback_batch <= MAX_FEEDBACK_BATCH,
             "feedback_interval_s": self.feedback_interval_s > 0,
             "feedback_timeout_s": self.feedback_timeout_s > 0,
             "max_connections": self.max_connections >= 1,
