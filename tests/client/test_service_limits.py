@@ -11,7 +11,7 @@ from routeiq_client import config, request
 
 def test_the_client_trims_to_the_service_limits() -> None:
     assert request.SHORT == schemas._SHORT
-    assert request.MAX_MESSAGES == Settings.model_fields["max_messages"].default
+    assert Settings.model_fields["max_messages"].default == request.MAX_MESSAGES
     assert config.MAX_FEEDBACK_BATCH == schemas.MAX_OUTCOMES
 
 
