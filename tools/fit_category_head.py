@@ -114,11 +114,11 @@ def _validation_rows(
     mapping = json.loads((ROOT / "bench/data/task_category_map.json").read_text())["map"]
     held: set[str] = set()
     if llmrouter is not None:  # keep LLMRouter's test queries out of every choice
-        for line in (llmrouter / "default_query_test.jsonl").read_text().splitlines():
+        for line in (llmrouter / "default_query_test.jsonl").read_text(encoding="utf-8").split("\n"):
             if line.strip():
                 held.add(json.loads(line)["query"])
     by: dict[str, list[str]] = defaultdict(list)
-    for line in rows.read_text().splitlines():
+    for line in rows.read_text(encoding="utf-8").split("\n"):
         if not line.strip():
             continue
         row = json.loads(line)

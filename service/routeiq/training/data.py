@@ -75,7 +75,9 @@ def _rows(path: Path) -> Iterable[tuple[str, dict[str, Any]]]:
         for index, row in enumerate(data):
             yield f"{path}[{index}]", row
         return
-    for number, line in enumerate(text.splitlines(), start=1):
+    # "\n" only: str.splitlines() also breaks on U+2028, U+0085 and others, which JSON allows
+    # unescaped inside a string (json.loads ignores the "\r" of a CRLF line).
+    for number, line in enumerate(text.split("\n"), start=1):
         if line.strip():
             yield f"{path}:{number}", json.loads(line)
 
