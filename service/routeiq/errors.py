@@ -113,6 +113,13 @@ class NotReady(RouteIQError):
     type = "not_ready"
 
 
+class TenantUnavailable(NotReady):
+    """The caller's tenant has its own files (tenants file) and they did not load: it is not
+    served until they do; every other tenant is."""
+
+    type = "tenant_unavailable"
+
+
 class StateUnavailable(RouteIQError):
     """Shared state (Redis) cannot take a change now. Only admin writes raise it: routing
     never fails because of Redis, it goes on with local state."""

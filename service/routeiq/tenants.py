@@ -15,6 +15,14 @@ single-tenant service. With auth on every client name is a tenant with, by const
 
 The registry is bounded: tenants are created only for names that configuration gives (the
 tokens in force), never for anything a caller sends.
+
+A tenant's own files are checked whenever the tenants file is loaded, for every tenant it names
+with or without a token: at start-up a file that does not load stops it; a re-read tenants file
+naming one is refused whole and the tenants in force keep serving (one refusal, one log line
+naming the tenant and the file). A tenant is built when its token arrives; should its files
+have gone bad on disk since, it is not built: its requests get 503 `tenant_unavailable` naming
+the problem, and the build is tried again at most every `RETRY_SECONDS` and after each re-read
+tenants file.
 """
 
 from __future__ import annotations
@@ -35,8 +43,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from routeiq.artifacts.files import load_yaml
 from routeiq.config_sync import ConfigSync
 from routeiq.engine import DEFAULT_TENANT, Engine
-from routeiq.errors import ArtifactError, ConfigError
-from routeiq.snapshot import Additions, load_snapshot
+from routeiq.errors import ConfigError, RouteIQError, TenantUnavailable
+from routeiq.settings import Settings
+from routeiq.snapshot import Additions, Snapshot, load_snapshot
 from routeiq.state.protocols import State
 from routeiq.state.records import SharedConfig
 
@@ -45,6 +54,9 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 WATCH_SECONDS = 1.0
+# A tenant that could not be built is tried again after this long (or a re-read tenants file),
+# not on every request: each try reads its files on an inference thread.
+RETRY_SECONDS = 5.0
 
 
 def _signature(path: Path) -> tuple[int, int, int] | None:
@@ -144,6 +156,15 @@ class Quota:
         return True
 
 
+def _unavailable(name: str, why: str) -> TenantUnavailable:
+    return TenantUnavailable(
+        f"tenant {name!r} cannot be served: its configuration did not load "
+        f"({why.removeprefix(f'tenant {name!r}: ')})",
+        tenant=name,
+        retry_after=int(RETRY_SECONDS),
+    )
+
+
 def _quota(spec: TenantSpec) -> Quota | None:
     return Quota(spec.max_decisions_per_second) if spec.max_decisions_per_second else None
 
@@ -171,8 +192,10 @@ class Tenants:
         self.specs = specs
         self._make_state = make_state
         self._by_name: dict[str, Tenant] = {}
+        self._refused: dict[str, tuple[str, float]] = {}  # name -> (why, monotonic time to retry)
         self._lock = asyncio.Lock()
         self._watch: asyncio.Task[None] | None = None
+        self._pending: set[asyncio.Task[None]] = set()
         self.default = Tenant(DEFAULT_TENANT, base, base_sync)
 
     def __len__(self) -> int:
@@ -184,29 +207,83 @@ class Tenants:
     def peek(self, name: str) -> Tenant | None:
         return self._by_name.get(name)
 
+    def refusal(self, name: str) -> str | None:
+        """Why the tenant `name` could not be built, while it is refused."""
+        refused = self._refused.get(name)
+        return refused[0] if refused else None
+
     async def get(self, name: str) -> Tenant:
-        """The tenant `name` (a configured client name), created on first use."""
+        """The tenant `name` (a configured client name), created on first use. TenantUnavailable
+        (503) when its files do not load."""
+        try:
+            return await self._ensure(name)
+        except TenantUnavailable:
+            metrics = self.base.metrics
+            metrics.tenant_refusals.labels(metrics.tenant_label(name), "unavailable").inc()
+            raise
+
+    async def _ensure(self, name: str) -> Tenant:
         tenant = self._by_name.get(name)
         if tenant is not None:
             return tenant
+        self._still_refused(name)
         async with self._lock:
             tenant = self._by_name.get(name)
-            if tenant is None:
-                tenant = self._by_name[name] = await self._create(name)
+            if tenant is not None:
+                return tenant
+            self._still_refused(name)  # tried while this request waited for the lock
+            try:
+                tenant = await self._create(name)
+            except ConfigError as exc:
+                self._refused[name] = (exc.message, time.monotonic() + RETRY_SECONDS)
+                log.error("%s; its requests get 503 tenant_unavailable until they load", exc.message)
+                raise _unavailable(name, exc.message) from exc
+            self._refused.pop(name, None)
+            self._by_name[name] = tenant
         return tenant
 
+    def _still_refused(self, name: str) -> None:
+        refused = self._refused.get(name)
+        if refused is not None and time.monotonic() < refused[1]:
+            raise _unavailable(name, refused[0])
+
     async def start(self, names: list[str]) -> None:
+        """Build the tenants of `names` (the client names in force). The files of the tenants
+        the tenants file names without a token are checked too: a bad one stops start-up here,
+        not at the first request after its token arrives."""
         unknown = sorted(set(self.specs) - set(names))
         if unknown:
-            log.warning("tenants file names %s, which no client token does: ignored", ", ".join(unknown))
+            log.warning("tenants file names %s, which no client token does (yet)", ", ".join(unknown))
+        for name in unknown:
+            if (spec := self.specs[name]).own_snapshot:
+                await self._snapshot(name, spec, self._settings(spec))
         for name in names:
-            await self.get(name)
+            self._by_name[name] = await self._create(name)
+
+    def follow(self, names: list[str]) -> None:
+        """The client names changed (tokens file): build the new ones' tenants now, so a tenant
+        whose files do not load is logged when its token arrives, not at its first request."""
+        new = [name for name in names if name not in self._by_name]
+        if not new:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # not called on the event loop: the first request builds them
+        task = loop.create_task(self._prepare(new), name="routeiq-tenants-follow")
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _prepare(self, names: list[str]) -> None:
+        for name in names:
+            with contextlib.suppress(TenantUnavailable):  # logged, and refused until it loads
+                await self._ensure(name)
 
     async def stop(self) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
+        for task in [*self._pending, *([self._watch] if self._watch is not None else [])]:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._watch
+                await task
         for tenant in self._by_name.values():
             await tenant.sync.stop()
 
@@ -225,21 +302,35 @@ class Tenants:
                 try:
                     changed = await self.apply(load_tenants_file(path))
                     log.warning("tenants file reloaded; changed: %s", ", ".join(changed) or "none")
-                except (ConfigError, ArtifactError) as exc:
+                except RouteIQError as exc:
                     log.error("tenants file change refused, the previous settings stay: %s", exc.message)
+                except Exception:  # a bug must not end the watching
+                    log.exception("tenants file change refused, the previous settings stay")
 
         self._watch = asyncio.create_task(run(), name="routeiq-tenants-watch")
 
     async def apply(self, specs: dict[str, TenantSpec]) -> list[str]:
         """Put a re-read tenants file in force: weight and quota at once; a tenant whose profile,
         strategy or files changed gets a new snapshot and config sync over the same state.
-        Every new snapshot is built before any is swapped in: on an error nothing changes."""
+        Every new snapshot is built before any is swapped in, and the files of a tenant not
+        built yet (no token so far, or refused) are read too: on an error (ConfigError naming
+        the tenant and the file) nothing changes."""
         async with self._lock:
+            for name, spec in specs.items():
+                before = self.specs.get(name, TenantSpec())
+                changed_files = _snapshot_fields(spec) != _snapshot_fields(before) or name in self._refused
+                if name not in self._by_name and spec.own_snapshot and changed_files:
+                    await self._snapshot(name, spec, self._settings(spec))  # a check: not kept
             rebuilt: dict[str, Tenant] = {}
-            for name, tenant in self._by_name.items():
-                spec = specs.get(name, TenantSpec())
-                if _snapshot_fields(spec) != _snapshot_fields(tenant.spec):
-                    rebuilt[name] = await self._create(name, spec, tenant.engine.state)
+            try:
+                for name, tenant in self._by_name.items():
+                    spec = specs.get(name, TenantSpec())
+                    if _snapshot_fields(spec) != _snapshot_fields(tenant.spec):
+                        rebuilt[name] = await self._create(name, spec, tenant.engine.state)
+            except BaseException:
+                for unused in rebuilt.values():  # their config syncs poll already
+                    await unused.sync.stop()
+                raise
             changed = []
             for name, tenant in list(self._by_name.items()):
                 spec = specs.get(name, TenantSpec())
@@ -256,26 +347,43 @@ class Tenants:
                     continue
                 changed.append(name)
             self.specs = specs
+            self._refused.clear()  # a refused tenant is tried again at its next request
             return changed
 
     def _weigh(self, name: str, spec: TenantSpec) -> None:
         for share in (self.base.capacity.decisions, self.base.capacity.embeddings):
             share.weights[name] = spec.weight
 
-    async def _create(self, name: str, spec: TenantSpec | None = None, state: State | None = None) -> Tenant:
-        spec = spec or self.specs.get(name, TenantSpec())
-        base = self.base
+    def _settings(self, spec: TenantSpec) -> Settings:
         updates: dict[str, Any] = {}
         if spec.strategy is not None:
             updates["strategy"] = spec.strategy
         if spec.default_profile is not None:
             updates["default_profile"] = spec.default_profile
-        settings = base.settings.model_copy(update=updates)
-        if spec.own_snapshot:
-            loop = asyncio.get_running_loop()
-            snapshot = await loop.run_in_executor(
+        return self.base.settings.model_copy(update=updates)
+
+    async def _snapshot(self, name: str, spec: TenantSpec, settings: Settings) -> Snapshot:
+        """The tenant's own snapshot, read off the loop. Whatever stops it loading (a missing or
+        malformed file, an unknown default profile, a router that does not load) is a
+        ConfigError naming the tenant; the loaders' messages name the file."""
+        base = self.base
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
                 base.executor, lambda: load_snapshot(settings, base.embedder, additions=spec.additions)
             )
+        except RouteIQError as exc:
+            raise ConfigError(f"tenant {name!r}: {exc.message}") from exc
+        except Exception as exc:  # not a caller's error either: the operator's files
+            log.exception("tenant %s: its files did not load", name)
+            raise ConfigError(f"tenant {name!r}: its files did not load: {exc!r}") from exc
+
+    async def _create(self, name: str, spec: TenantSpec | None = None, state: State | None = None) -> Tenant:
+        spec = spec or self.specs.get(name, TenantSpec())
+        base = self.base
+        settings = self._settings(spec)
+        if spec.own_snapshot:
+            snapshot = await self._snapshot(name, spec, settings)
         else:
             snapshot = base.snapshot.with_config(SharedConfig())
         view = base.for_tenant(name, settings, state or self._make_state(name), snapshot)

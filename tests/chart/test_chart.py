@@ -182,6 +182,47 @@ def test_helm_test_makes_a_real_route_call_with_a_token_when_auth_is_on() -> Non
     assert not [d for d in render("mode=sidecar") if d["kind"] == "Pod"]  # no Service to call
 
 
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether a LabelSelector (matchLabels and NotIn/In expressions) selects these labels."""
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for rule in selector.get("matchExpressions", []):
+        inside = labels.get(rule["key"]) in rule["values"]
+        if inside != (rule["operator"] == "In"):
+            return False
+    return True
+
+
+@needs_helm
+def test_network_policy_admits_the_helm_test_pod_on_the_service_port_only() -> None:
+    result = helm(
+        "-f", str(CHART / "ci" / "shared-redis-values.yaml"), "--show-only", "templates/tests/test-route.yaml"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("app.kubernetes.io/component:") == 1  # one label, not two of one key
+    docs = render(values="shared-redis-values.yaml")
+    pod = one(docs, "Pod", "test-route")
+    labels = pod["metadata"]["labels"]
+    assert labels["app.kubernetes.io/component"] == "helm-test"
+    policy = one(docs, "NetworkPolicy")["spec"]
+    service_port = one(docs, "Service")["spec"]["ports"][0]["targetPort"]
+    # ingressFrom names only client namespaces; the test pod is admitted by its own rule
+    (rule,) = [r for r in policy["ingress"] if any("podSelector" in p for p in r["from"])]
+    (peer,) = rule["from"]
+    assert "namespaceSelector" not in peer  # this namespace only
+    assert peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "helm-test"
+    assert _selects(peer["podSelector"], labels)
+    assert rule["ports"] == [{"port": service_port, "protocol": "TCP"}]
+    # The service's own egress rules (DNS and Redis) must not bind the test pod: it calls the
+    # Service, which they do not allow.
+    assert not _selects(policy["podSelector"], labels)
+    deployment = one(docs, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert _selects(policy["podSelector"], deployment)
+    # No test pod, no rule for it.
+    untested = one(render("tests.enabled=false", values="shared-redis-values.yaml"), "NetworkPolicy")
+    assert not [r for r in untested["spec"]["ingress"] if any("podSelector" in p for p in r["from"])]
+
+
 @needs_helm
 def test_notes_render_for_every_mode(tmp_path: Path) -> None:
     # `helm template` skips NOTES.txt: a copy of the chart renders it through `tpl` instead.
@@ -202,6 +243,8 @@ def test_notes_render_for_every_mode(tmp_path: Path) -> None:
         assert f"(mode: {mode})" in notes(f"mode={mode}")
     shared = notes()
     assert "helm test t" in shared and "/route needs no token" in shared
+    fenced = notes("networkPolicy.enabled=true", "networkPolicy.ingressFrom[0].podSelector.matchLabels.a=b")
+    assert "helm test t" in fenced and "must admit the test pod" not in fenced  # the policy does
     assert "without redis.enabled" in notes("replicaCount=3")
 
 

@@ -25,11 +25,16 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{- define "routeiq.labels" -}}
+{{ include "routeiq.baseLabels" . }}
+app.kubernetes.io/component: {{ .Values.mode }}
+{{- end }}
+
+{{/* The labels without app.kubernetes.io/component, for an object that names its own. */}}
+{{- define "routeiq.baseLabels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{ include "routeiq.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
-app.kubernetes.io/component: {{ .Values.mode }}
 {{- end }}
 
 {{- define "routeiq.serviceAccountName" -}}

@@ -293,7 +293,7 @@ async def list_tenants(request: Request, scope: Scope) -> dict[str, Any]:
     tenants: Tenants = request.app.state.tenants
     source: TokenSource = request.app.state.tokens
     capacity = tenants.base.capacity
-    rows = {}
+    rows: dict[str, dict[str, Any]] = {}
     for name in sorted(source.current().digests):
         tenant = tenants.peek(name)
         spec = tenant.spec if tenant is not None else tenants.specs.get(name)
@@ -303,6 +303,8 @@ async def list_tenants(request: Request, scope: Scope) -> dict[str, Any]:
             "decisions_in_flight": capacity.decisions.held.get(name, 0),
             "embeddings_in_flight": capacity.embeddings.held.get(name, 0),
         }
+        if (why := tenants.refusal(name)) is not None:
+            rows[name]["unavailable"] = why  # its files did not load: its requests get 503
     return {"tenants": rows, "worker_pid": os.getpid()}
 
 

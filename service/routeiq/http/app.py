@@ -75,9 +75,7 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
         tenants = Tenants(
             engine, sync, specs, lambda name: build_state(settings, metrics, tenant=name, client=client)
         )
-        await tenants.start(sorted(tokens.digests))
-        if settings.tenants_file is not None:
-            tenants.watch(settings.tenants_file)
+        await start_tenants(tenants, source, settings)
         app.state.sync = sync
         app.state.tenants = tenants
         app.state.engine = engine
@@ -124,6 +122,15 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
     install_ui(app)
     install_error_handlers(app)
     return app
+
+
+async def start_tenants(tenants: Tenants, source: TokenSource, settings: Settings) -> None:
+    """Build the tenants of the client names in force, then follow the tokens file (a new name's
+    tenant is built when its token arrives) and the tenants file."""
+    await tenants.start(sorted(source.current().digests))
+    source.on_change.append(lambda tokens: tenants.follow(sorted(tokens.digests)))
+    if settings.tenants_file is not None:
+        tenants.watch(settings.tenants_file)
 
 
 def edge_shed(source: TokenSource, engine: Engine) -> EdgeShed:

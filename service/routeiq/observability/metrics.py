@@ -290,7 +290,8 @@ class Metrics:
             ),
             tenant_refusals=Counter(
                 "routeiq_tenant_refusals_total",
-                "Requests refused for capacity, per tenant: over_share, over_quota (429), overloaded (503).",
+                "Requests refused per tenant: over_share, over_quota (429), overloaded (503) for capacity; "
+                "unavailable (503): its files from the tenants file did not load.",
                 ["tenant", "reason"],
                 registry=registry,
             ),
