@@ -53,6 +53,13 @@ class MethodNotAllowed(RouteIQError):
     type = "method_not_allowed"
 
 
+class Conflict(RouteIQError):
+    """The target exists but its state does not allow the change (e.g. ramping a stopped experiment)."""
+
+    status = 409
+    type = "conflict"
+
+
 class PayloadTooLarge(RouteIQError):
     status = 413
     type = "payload_too_large"

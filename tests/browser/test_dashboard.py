@@ -206,6 +206,21 @@ def test_an_experiment_started_from_the_page_is_running(
         what="assigned",
     )
     dashboard.save_screenshot(str(shots / "experiments.png"))
+    # Ramp: the treatment's weight from 50 to 150 (25% -> 75%), in place.
+    weight = 'form.ramp[data-name="mlp-vs-centroid"] input[data-variant="treatment"]'
+    wait_for(lambda: dashboard.find_element(By.CSS_SELECTOR, weight).clear() or True, what="ramp input")
+    dashboard.find_element(By.CSS_SELECTOR, weight).send_keys("150")
+    dashboard.find_element(By.CSS_SELECTOR, 'form.ramp[data-name="mlp-vs-centroid"] button').click()
+    wait_for(
+        lambda: httpx.get(readout.url, headers=ADMIN, trust_env=False).json()["experiment"]["weight_changes"],
+        what="ramped",
+    )
+    ramped = httpx.get(readout.url, headers=ADMIN, trust_env=False).json()
+    assert {v["variant"]: v["target_share"] for v in ramped["variants"]} == {
+        "control": 0.25,
+        "treatment": 0.75,
+    }
+    wait_for(lambda: "2 phases" in text(dashboard, "experiments"), what="phases shown")
     # The panel is redrawn on every poll: a button found just before a redraw goes stale, so
     # find and click again until the click lands.
     stop = 'button.stop[data-name="mlp-vs-centroid"]'

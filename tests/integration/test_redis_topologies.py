@@ -218,6 +218,10 @@ def test_tls_and_an_acl_user_with_only_the_documented_commands(tmp_path: Path) -
             assert http.get(service.url + "/v1/deployments/stats").status_code == 200
             assert http.post(service.url + "/admin/breakers/gpt-4o/reset", headers=ADMIN).json()["reset"]
             assert _decisions(http, service.url) > before - 1
+            ramp = {"weights": {"control": 3, "eco": 1}}
+            assert (
+                http.patch(service.url + "/admin/experiments/ab", json=ramp, headers=ADMIN).status_code == 200
+            )
             assert http.post(service.url + "/admin/experiments/ab/stop", headers=ADMIN).status_code == 200
             assert http.get(service.url + "/readyz").json()["status"] == "ready"
             metrics = http.get(service.url + "/metrics").text

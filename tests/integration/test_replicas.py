@@ -211,3 +211,52 @@ def test_a_breaker_opened_through_one_replica_drops_the_deployment_on_the_other(
         assert (
             http.get(b.url + "/admin/breakers", headers=ADMIN).json()["breakers"][strong]["state"] == "open"
         )
+
+
+def test_a_ramp_through_one_replica_reaches_every_worker_and_moves_users_one_way(
+    replicas: list[ServeProcess], baseline: int
+) -> None:
+    a, b = replicas
+    spec = {
+        "name": "ramp-replicas",
+        "variants": [
+            {"name": "control", "weight": 90},
+            {"name": "treatment", "weight": 10, "profile": "eco"},
+        ],
+        "assign_by": ["user"],
+    }
+    users = [f"user-{i}" for i in range(400)]
+
+    def variants(http: httpx.Client) -> dict[str, set[str]]:
+        """Each user's variants as both replicas (over new connections: every worker) see them."""
+        seen: dict[str, set[str]] = {}
+        for n, start in enumerate(range(0, len(users), 50)):
+            chunk = users[start : start + 50]
+            url = (a.url, b.url)[n % 2]
+            for target in (url, (b.url if url == a.url else a.url)):
+                body = [{"prompt": "hello there", "user": u} for u in chunk]
+                response = http.post(target + "/route/batch", json=body)
+                assert response.status_code == 200, response.text
+                for u, r in zip(chunk, response.json()["results"], strict=True):
+                    seen.setdefault(u, set()).add(r["variant"])
+        return seen
+
+    with fresh() as http:
+        assert http.post(a.url + "/admin/experiments", json=spec, headers=ADMIN).status_code == 201
+        for service in replicas:
+            every_worker(service, applied_after(baseline), "experiment created")
+        before = variants(http)
+        created = int(http.get(b.url + "/admin/config", headers=ADMIN).json()["version"])
+        body = {"weights": {"control": 50, "treatment": 50}}
+        ramped = http.patch(b.url + "/admin/experiments/ramp-replicas", json=body, headers=ADMIN)
+        assert ramped.status_code == 200, ramped.text
+        for service in replicas:
+            every_worker(service, applied_after(created), "experiment ramped")
+        after = variants(http)
+        assert all(len(v) == 1 for v in (*before.values(), *after.values()))  # one answer per user
+        moved = Counter((before[u].pop(), after[u].pop()) for u in users)
+        assert set(moved) <= {("control", "control"), ("control", "treatment"), ("treatment", "treatment")}
+        assert 0.3 < moved["control", "treatment"] / len(users) < 0.5, moved  # ~40% of users
+        out = http.get(a.url + "/admin/experiments/ramp-replicas", headers=ADMIN).json()
+        assert out["decisions"] == 4 * len(users)  # both replicas' counts, kept through the ramp
+        assert [p["weights"] for p in out["phases"]] == [dict(control=90, treatment=10), body["weights"]]

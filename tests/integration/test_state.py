@@ -216,6 +216,50 @@ async def test_experiments_create_list_stop(state: State) -> None:
     assert await state.stop_experiment("nope") is None
 
 
+async def test_a_running_experiment_is_reweighted_in_place(state: State) -> None:
+    assert await state.create_experiment(experiment("ramp"))
+    await state.count_decision("ramp", "control")
+    before = await state.config_version()
+    ramped = await state.reweight_experiment("ramp", {"control": 8, "treatment": 2}, at=5.0)
+    assert ramped is not None and ramped.running
+    assert [(v.name, v.weight, v.profile) for v in ramped.variants] == [
+        ("control", 8, None),
+        ("treatment", 2, "eco"),
+    ]
+    assert [(c.at, c.before, c.after) for c in ramped.weight_changes] == [
+        (5.0, {"control": 9, "treatment": 1}, {"control": 8, "treatment": 2})
+    ]
+    config = await state.load_config()
+    assert config.version == before + 1 and config.experiment("ramp") == ramped
+    assert (await state.experiment_counts("ramp")).decisions == {"control": 1}  # counters kept
+    again = await state.reweight_experiment("ramp", {"control": 1, "treatment": 1}, at=6.0)
+    assert again is not None and [c.at for c in again.weight_changes] == [5.0, 6.0]
+    assert await state.reweight_experiment("nope", {"control": 1, "treatment": 1}, at=7.0) is None
+    stopped = await state.stop_experiment("ramp")
+    version = await state.config_version()
+    # A stopped experiment is returned as it is, not changed (the caller says why).
+    assert await state.reweight_experiment("ramp", {"control": 1, "treatment": 9}, at=8.0) == stopped
+    assert await state.config_version() == version
+
+
+async def test_concurrent_reweights_all_land_and_never_revive_a_stopped_experiment(state: State) -> None:
+    assert await state.create_experiment(experiment("race"))
+    await asyncio.gather(
+        *(
+            state.reweight_experiment("race", {"control": 10 - i, "treatment": i}, at=float(i))
+            for i in range(8)
+        )
+    )
+    spec = (await state.load_config()).experiment("race")
+    assert spec is not None and len(spec.weight_changes) == 8  # none lost to another's write
+    await asyncio.gather(
+        state.stop_experiment("race"),
+        *(state.reweight_experiment("race", {"control": 1, "treatment": 1}, at=9.0) for _ in range(4)),
+    )
+    final = (await state.load_config()).experiment("race")
+    assert final is not None and not final.running
+
+
 async def test_a_stopped_experiment_can_be_deleted_with_its_counters(state: State) -> None:
     """Experiment history is prunable: nothing a worker loads or counts grows for ever."""
     assert await state.create_experiment(experiment("old"))

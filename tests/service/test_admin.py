@@ -292,3 +292,118 @@ def test_a_stopped_experiment_is_deleted_through_the_admin_api() -> None:
         assert client.delete("/admin/experiments/prune-me", headers=ADMIN).json() == {"deleted": "prune-me"}
         assert client.get("/admin/experiments", headers=ADMIN).json()["experiments"] == []
         assert client.delete("/admin/experiments/prune-me", headers=ADMIN).status_code == 404
+
+
+def batch_variants(client: TestClient, users: range) -> dict[str, str]:
+    """Each user's variant, through /route/batch (the same prompt: one embedding, cached)."""
+    out: dict[str, str] = {}
+    for start in range(users.start, users.stop, 50):
+        ids = range(start, min(start + 50, users.stop))
+        body = [{"prompt": "hello there", "user": f"u{i}"} for i in ids]
+        response = client.post("/route/batch", json=body)
+        assert response.status_code == 200, response.text
+        out.update({f"u{i}": r["variant"] for i, r in zip(ids, response.json()["results"], strict=True)})
+    return out
+
+
+def test_a_running_experiment_is_ramped_in_place_counters_kept_users_moved_one_way(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with make_client(admin_key=KEY) as client:
+        spec = {
+            "name": "ramp",
+            "variants": [
+                {"name": "control", "weight": 90},
+                {"name": "treatment", "weight": 10, "profile": "eco"},
+            ],
+            "assign_by": ["user"],
+        }
+        assert client.post("/admin/experiments", json=spec, headers=ADMIN).status_code == 201
+        users = range(1000)
+        before = batch_variants(client, users)
+        version = client.get("/admin/config", headers=ADMIN).json()["version"]
+        with caplog.at_level("INFO", logger="routeiq.audit"):
+            ramped = client.patch(
+                "/admin/experiments/ramp", json={"weights": {"control": 80, "treatment": 20}}, headers=ADMIN
+            )
+        assert ramped.status_code == 200, ramped.text
+        body = ramped.json()["experiment"]
+        assert {v["name"]: v["weight"] for v in body["variants"]} == {"control": 80, "treatment": 20}
+        assert body["status"] == "running" and len(body["weight_changes"]) == 1
+        assert client.get("/admin/config", headers=ADMIN).json()["version"] == version + 1
+        audit = [r for r in caplog.records if r.name == "routeiq.audit"]
+        assert [r.fields["action"] for r in audit] == ["experiment_ramp"]  # type: ignore[attr-defined]
+        assert audit[0].fields["weights"] == [  # type: ignore[attr-defined]
+            {"control": 90, "treatment": 10},
+            {"control": 80, "treatment": 20},
+        ]
+
+        after = batch_variants(client, users)
+        moved = {(before[u], after[u]) for u in before if before[u] != after[u]}
+        to_treatment = sum(1 for u in before if (before[u], after[u]) == ("control", "treatment"))
+        assert moved == {("control", "treatment")}  # nobody went back to control
+        assert 60 <= to_treatment <= 140, to_treatment  # ~10% of 1000
+        share = sum(v == "treatment" for v in after.values()) / len(after)
+        assert 0.16 <= share <= 0.24, share
+
+        out = client.get("/admin/experiments/ramp", headers=ADMIN).json()
+        assert out["decisions"] == 2000  # counters kept across the ramp
+        assert {v["variant"]: v["target_share"] for v in out["variants"]} == {
+            "control": 0.8,
+            "treatment": 0.2,
+        }
+        phases = out["phases"]
+        assert [p["weights"] for p in phases] == [
+            {"control": 90, "treatment": 10},
+            {"control": 80, "treatment": 20},
+        ]
+        assert phases[0]["started_at"] == out["experiment"]["created_at"]
+        assert phases[0]["ended_at"] == phases[1]["started_at"] == body["weight_changes"][0]["at"]
+        assert phases[1]["ended_at"] is None
+
+        # Ramped to nothing: the variant keeps its readout and takes no traffic.
+        off = client.patch(
+            "/admin/experiments/ramp", json={"weights": {"control": 1, "treatment": 0}}, headers=ADMIN
+        )
+        assert off.status_code == 200, off.text
+        assert set(batch_variants(client, range(200)).values()) == {"control"}
+
+
+@pytest.mark.parametrize(
+    ("weights", "field"),
+    [
+        ({"control": 1}, "weights"),  # treatment not named
+        ({"control": 1, "treatment": 1, "other": 1}, "weights"),  # unknown variant
+        ({"control": -1, "treatment": 1}, "weights.control"),
+        ({"control": 0, "treatment": 0}, "weights"),
+        ({"control": "lots", "treatment": 1}, "weights.control"),
+    ],
+)
+def test_ramp_validation(admin: TestClient, weights: dict, field: str) -> None:
+    spec = {
+        "name": "ramp-checks",
+        "variants": [{"name": "control", "weight": 1}, {"name": "treatment", "weight": 1, "profile": "eco"}],
+    }
+    admin.post("/admin/experiments", json=spec, headers=ADMIN)  # 422 once it exists: fine
+    response = admin.patch("/admin/experiments/ramp-checks", json={"weights": weights}, headers=ADMIN)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == field
+    unchanged = admin.get("/admin/experiments/ramp-checks", headers=ADMIN).json()["experiment"]
+    assert unchanged["weight_changes"] == []
+
+
+def test_ramp_of_an_unknown_or_stopped_experiment(admin: TestClient) -> None:
+    body = {"weights": {"control": 1, "treatment": 1}}
+    missing = admin.patch("/admin/experiments/nope", json=body, headers=ADMIN)
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found"
+    spec = {
+        "name": "ramp-stopped",
+        "variants": [{"name": "control", "weight": 1}, {"name": "treatment", "weight": 1, "profile": "eco"}],
+    }
+    assert admin.post("/admin/experiments", json=spec, headers=ADMIN).status_code == 201
+    assert admin.post("/admin/experiments/ramp-stopped/stop", headers=ADMIN).status_code == 200
+    stopped = admin.patch("/admin/experiments/ramp-stopped", json=body, headers=ADMIN)
+    assert stopped.status_code == 409, stopped.text
+    error = stopped.json()["error"]
+    assert error["type"] == "conflict" and "stopped" in error["message"]
+    assert admin.patch("/admin/experiments/nope", json={}, headers=ADMIN).status_code == 422

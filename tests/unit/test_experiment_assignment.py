@@ -108,3 +108,65 @@ def test_the_index_picks_what_the_linear_rule_picks() -> None:
             keys: dict[KeyKind, str | None] = {k: (k if rng.random() < 0.5 else None) for k in kinds}
             found = index.first(profile, keys)
             assert (found.name if found else None) == linear(specs, profile, keys)
+
+
+# -- ramps: a weight change moves only the users it must
+
+USERS = [f"user-{i}" for i in range(20_000)]
+
+
+def variants_of(spec: ExperimentSpec) -> list[str]:
+    return [spec.variant_for(u).name for u in USERS]
+
+
+def moves(before: list[str], after: list[str]) -> dict[tuple[str, str], int]:
+    out: dict[tuple[str, str], int] = {}
+    for a, b in zip(before, after, strict=True):
+        if a != b:
+            out[(a, b)] = out.get((a, b), 0) + 1
+    return out
+
+
+def spec_of(**weights: float) -> ExperimentSpec:
+    return ExperimentSpec(
+        name="ramp", variants=[VariantSpec(name=n, weight=w) for n, w in weights.items()], created_at=1.0
+    )
+
+
+def test_raising_treatment_moves_only_control_users_and_only_as_many_as_needed() -> None:
+    start = spec_of(control=90, treatment=10)
+    ramped = start.reweighted({"control": 80, "treatment": 20}, at=2.0)
+    moved = moves(variants_of(start), variants_of(ramped))
+    assert set(moved) == {("control", "treatment")}  # none from treatment to control
+    assert abs(moved["control", "treatment"] - 2_000) < 200, moved  # ~10% of 20,000
+    # Back down to 10%: exactly the users the ramp moved go back, nobody else moves.
+    back = ramped.reweighted({"control": 90, "treatment": 10}, at=3.0)
+    assert variants_of(back) == variants_of(start)
+
+
+def test_an_experiment_never_ramped_assigns_as_before_ramps_existed() -> None:
+    """Running experiments keep their buckets through an upgrade: the first ramp starts from the
+    ranges the plain cumulative walk gave, and a ramp to the same weights moves nobody."""
+    start = spec_of(control=3, treatment=1, other=1)
+    same = start.reweighted({"control": 3, "treatment": 1, "other": 1}, at=2.0)
+    assert same.weight_changes and variants_of(same) == variants_of(start)
+
+
+def test_three_variants_a_ramp_moves_users_between_the_two_that_changed_only() -> None:
+    start = spec_of(control=80, a=10, b=10)
+    ramped = start.reweighted({"control": 70, "a": 10, "b": 20}, at=2.0)
+    moved = moves(variants_of(start), variants_of(ramped))
+    assert set(moved) == {("control", "b")}, moved  # `a` keeps every user it had
+    assert abs(moved["control", "b"] - 2_000) < 200, moved
+    # Several ramps in a row: each moves only the difference, and shares follow the weights.
+    later = ramped.reweighted({"control": 40, "a": 30, "b": 30}, at=3.0)
+    moved = moves(variants_of(ramped), variants_of(later))
+    assert set(moved) == {("control", "a"), ("control", "b")}, moved
+    got = variants_of(later)
+    for name, share in (("control", 0.4), ("a", 0.3), ("b", 0.3)):
+        assert abs(got.count(name) / len(got) - share) < 0.015, (name, got.count(name))
+    # A variant ramped to 0 gets nobody; its users go where weight was added.
+    off = later.reweighted({"control": 50, "a": 0, "b": 50}, at=4.0)
+    got_off = variants_of(off)
+    assert "a" not in got_off
+    assert set(moves(got, got_off)) == {("a", "control"), ("a", "b")}

@@ -3,10 +3,17 @@
 Assignment is a pure function of (experiment name, stable key): every worker and replica puts a
 given session / user / request in the same variant without storing anything, so stickiness costs
 no state. Only the per-variant counters are shared (HINCRBY in Redis: exact across replicas).
+
+A key hashes to a fixed bucket; each variant holds ranges of buckets. A weight change (a ramp)
+hands over only the buckets the new weights need moved, from variants that shrink to variants
+that grow, most recently gained first: no user moves to or from a variant whose share stayed,
+and ramping back down returns exactly the users the ramp up took.
 """
 
 from __future__ import annotations
 
+import bisect
+import functools
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +32,9 @@ _BUCKETS = 1_000_000
 class VariantSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(pattern=NAME_PATTERN)
-    weight: float = Field(gt=0, le=1_000_000, description="Relative share of traffic.")
+    # 0 only through a ramp (a variant ramped down to no traffic keeps its readout); a new
+    # experiment's variants all need a share (`http.admin.ExperimentCreate`).
+    weight: float = Field(ge=0, le=1_000_000, description="Relative share of traffic.")
     strategy: str | None = Field(None, max_length=128, description="centroid or ml:<router>.")
     profile: str | None = Field(None, max_length=256, description="Profile this variant routes with.")
 
@@ -35,6 +44,15 @@ class VariantSpec(BaseModel):
         if value is not None and not is_strategy_name(value):
             raise ValueError(STRATEGY_NAME_RULE)
         return value
+
+
+class WeightChange(BaseModel):
+    """One ramp: when, and every variant's weight before and after."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    at: float
+    before: dict[str, float]
+    after: dict[str, float]
 
 
 class ExperimentSpec(BaseModel):
@@ -52,27 +70,71 @@ class ExperimentSpec(BaseModel):
     status: Literal["running", "stopped"] = "running"
     created_at: float = 0.0
     stopped_at: float | None = None
+    weight_changes: list[WeightChange] = Field(default_factory=list, description="Ramps, oldest first.")
 
     @model_validator(mode="after")
     def _unique_variants(self) -> ExperimentSpec:
         names = [v.name for v in self.variants]
         if len(set(names)) != len(names):
             raise ValueError("variant names must be unique")
+        if not sum(v.weight for v in self.variants) > 0:
+            raise ValueError("at least one variant needs a weight above 0")
         return self
 
     @property
     def running(self) -> bool:
         return self.status == "running"
 
+    def weights(self) -> dict[str, float]:
+        return {v.name: v.weight for v in self.variants}
+
+    def weight_problem(self, weights: Mapping[str, float]) -> str | None:
+        """Why `weights` cannot replace this experiment's, or None: every variant named, no
+        other, none negative, not all 0."""
+        names = [v.name for v in self.variants]
+        missing = [n for n in names if n not in weights]
+        unknown = sorted(set(weights) - set(names))
+        if missing or unknown:
+            return f"give a weight for every variant {names}; missing: {missing}, unknown: {unknown}"
+        if any(w < 0 for w in weights.values()):
+            return "weights cannot be negative"
+        if not sum(weights.values()) > 0:
+            return "at least one variant needs a weight above 0"
+        return None
+
+    def reweighted(self, weights: Mapping[str, float], at: float) -> ExperimentSpec:
+        """This experiment with new weights, the change recorded; counters are not touched."""
+        problem = self.weight_problem(weights)
+        if problem is not None:
+            raise ValueError(problem)
+        change = WeightChange(
+            at=at, before=self.weights(), after={v.name: weights[v.name] for v in self.variants}
+        )
+        data = self.model_dump()
+        data["variants"] = [{**v, "weight": weights[v["name"]]} for v in data["variants"]]
+        data["weight_changes"].append(change.model_dump())
+        return ExperimentSpec.model_validate(data)
+
     def variant_for(self, key: str) -> VariantSpec:
         """Deterministic, uniform over the weights: the same key always gets the same variant."""
         digest = hashlib.blake2b(f"{self.name}\x1f{key}".encode(), digest_size=8).digest()
-        point = int.from_bytes(digest, "big") % _BUCKETS / _BUCKETS * sum(v.weight for v in self.variants)
-        for variant in self.variants:
-            point -= variant.weight
-            if point < 0:
-                return variant
-        return self.variants[-1]
+        bucket = int.from_bytes(digest, "big") % _BUCKETS
+        if not self.weight_changes:
+            return self.variants[_cumulative(tuple(v.weight for v in self.variants), bucket)]
+        made_from, (starts, owners) = self._ranges
+        if made_from is not self.weight_changes:  # a copy with other ramps: not these ranges
+            del self.__dict__["_ranges"]
+            made_from, (starts, owners) = self._ranges
+        return self.variants[owners[bisect.bisect_right(starts, bucket) - 1]]
+
+    @functools.cached_property
+    def _ranges(self) -> tuple[list[WeightChange], tuple[list[int], list[int]]]:
+        """The bucket ranges after the ramps, made once per definition (not per decision), with
+        the list they were made from. Kept out of equality and of the JSON."""
+        names = [v.name for v in self.variants]
+        first = self.weight_changes[0].before
+        history = [tuple(c.after[n] for n in names) for c in self.weight_changes]
+        return self.weight_changes, _ramped_ranges(tuple(first[n] for n in names), history)
 
     def stable_key(self, keys: Mapping[KeyKind, str | None]) -> tuple[KeyKind, str] | None:
         for kind in self.assign_by:
@@ -80,6 +142,75 @@ class ExperimentSpec(BaseModel):
             if value:
                 return kind, value
         return None
+
+
+def _cumulative(weights: tuple[float, ...], bucket: int) -> int:
+    """The variant (index) of a bucket before any ramp: consecutive ranges in variant order."""
+    point = bucket / _BUCKETS * sum(weights)
+    for i, weight in enumerate(weights):
+        point -= weight
+        if point < 0:
+            return i
+    return len(weights) - 1
+
+
+def _bucket_counts(weights: tuple[float, ...]) -> list[int]:
+    """Buckets per variant for these weights, summing to _BUCKETS (largest remainders)."""
+    total = sum(weights)
+    exact = [w / total * _BUCKETS for w in weights]
+    counts = [int(x) for x in exact]
+    by_remainder = sorted(range(len(weights)), key=lambda i: (counts[i] - exact[i], i))
+    for i in by_remainder[: _BUCKETS - sum(counts)]:
+        counts[i] += 1
+    return counts
+
+
+def _ramped_ranges(
+    initial: tuple[float, ...], history: Sequence[tuple[float, ...]]
+) -> tuple[list[int], list[int]]:
+    """Who holds which buckets after the ramps in `history`, as sorted range starts and the
+    variant holding each. Starts from the ranges `_cumulative` gives for the initial weights (so
+    a first ramp moves no one it need not); each ramp takes from every variant that shrinks the
+    buckets it gained last, and gives them, in that order, to the variants that grow."""
+    n = len(initial)
+    # Per variant, its ranges [start, end) in the order it gained them.
+    held: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    start = 0
+    for i in range(n):
+        lo, hi = start, _BUCKETS
+        while lo < hi:  # first bucket past variant i (the walk is monotone in the bucket)
+            mid = (lo + hi) // 2
+            if _cumulative(initial, mid) > i:
+                hi = mid
+            else:
+                lo = mid + 1
+        end = _BUCKETS if i == n - 1 else lo
+        if end > start:
+            held[i].append((start, end))
+        start = end
+    for weights in history:
+        target = _bucket_counts(weights)
+        freed: list[tuple[int, int]] = []
+        for i in range(n):
+            excess = sum(e - s for s, e in held[i]) - target[i]
+            while excess > 0:
+                s, e = held[i].pop()
+                take = min(excess, e - s)
+                if take < e - s:
+                    held[i].append((s, e - take))
+                freed.append((e - take, e))
+                excess -= take
+        for i in range(n):
+            need = target[i] - sum(e - s for s, e in held[i])
+            while need > 0:
+                s, e = freed.pop(0)
+                take = min(need, e - s)
+                if take < e - s:
+                    freed.insert(0, (s + take, e))
+                held[i].append((s, s + take))
+                need -= take
+    ranges = sorted((s, i) for i in range(n) for s, _ in held[i])
+    return [s for s, _ in ranges], [i for _, i in ranges]
 
 
 @dataclass
@@ -127,7 +258,23 @@ def readout(spec: ExperimentSpec, counts: ExperimentCounts) -> dict[str, Any]:
                 "mean_quality": round(o.get("quality_sum", 0) / q_n, 4) if q_n else None,
             }
         )
-    return {"experiment": spec.model_dump(), "decisions": total, "variants": variants}
+    return {"experiment": spec.model_dump(), "decisions": total, "variants": variants, "phases": phases(spec)}
+
+
+def phases(spec: ExperimentSpec) -> list[dict[str, Any]]:
+    """The experiment's periods between ramps: when each began and ended (None: still on) and
+    the weights it ran with, to read the results of each against its own time range."""
+    weights = spec.weight_changes[0].before if spec.weight_changes else spec.weights()
+    out: list[dict[str, Any]] = []
+    started = spec.created_at
+    for change in [*spec.weight_changes, None]:
+        ended = change.at if change is not None else spec.stopped_at
+        total = sum(weights.values())
+        shares = {n: round(w / total, 4) for n, w in weights.items()}
+        out.append({"started_at": started, "ended_at": ended, "weights": weights, "target_share": shares})
+        if change is not None:
+            started, weights = change.at, change.after
+    return out
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from routeiq.decision.experiments import NAME_PATTERN, ExperimentSpec, KeyKind, VariantSpec, readout
 from routeiq.engine import Engine
-from routeiq.errors import ArtifactError, ConfigError, Forbidden, InvalidRequest, NotFound
+from routeiq.errors import ArtifactError, ConfigError, Conflict, Forbidden, InvalidRequest, NotFound
 from routeiq.http.auth import AdminScope, require_admin
 from routeiq.http.handlers import engine_of
 from routeiq.http.token_source import TokenSource
@@ -80,10 +80,15 @@ class ConfigUpdate(BaseModel):
     default_profile: str | None = Field(None, max_length=256)
 
 
+class NewVariant(VariantSpec):
+    # A new experiment gives every variant traffic; only a ramp can take a variant to 0.
+    weight: float = Field(gt=0, le=1_000_000, description="Relative share of traffic.")
+
+
 class ExperimentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=NAME_PATTERN)
-    variants: list[VariantSpec] = Field(min_length=2, max_length=16)
+    variants: list[NewVariant] = Field(min_length=2, max_length=16)
     assign_by: list[KeyKind] = Field(
         default_factory=lambda: ["session", "user", "request"],  # type: ignore[arg-type]
         min_length=1,
@@ -92,7 +97,7 @@ class ExperimentCreate(BaseModel):
 
     @field_validator("variants")
     @classmethod
-    def _unique_variant_names(cls, variants: list[VariantSpec]) -> list[VariantSpec]:
+    def _unique_variant_names(cls, variants: list[NewVariant]) -> list[NewVariant]:
         # Checked here, in request validation, so a duplicate is a 422 naming the field; the
         # same rule inside ExperimentSpec would only surface as an unhandled error later.
         names = [v.name for v in variants]
@@ -100,6 +105,13 @@ class ExperimentCreate(BaseModel):
         if duplicates:
             raise ValueError(f"variant names must be unique; repeated: {duplicates}")
         return variants
+
+
+class ExperimentRamp(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    weights: dict[str, Annotated[float, Field(ge=0, le=1_000_000)]] = Field(
+        max_length=16, description="Every variant's new relative weight (0 = no new traffic)."
+    )
 
 
 def config_view(engine: Engine) -> dict[str, Any]:
@@ -194,6 +206,37 @@ async def experiment_readout(name: ExperimentName, request: Request, scope: Scop
     if spec is None:
         raise NotFound(f"no experiment {name!r}", field="name")
     return readout(spec, await engine.state.experiment_counts(name))
+
+
+@router.patch("/experiments/{name}")
+async def ramp_experiment(
+    name: ExperimentName, body: ExperimentRamp, request: Request, scope: Scope
+) -> dict[str, Any]:
+    """Change a running experiment's weights in place: counters stay, users move only as far as
+    the new weights need, and the change is kept in the readout's `phases`."""
+    sync = (await _tenant(request, scope)).sync
+    state = sync.engine.state
+    spec = (await state.load_config()).experiment(name)
+    if spec is None:
+        raise NotFound(f"no experiment {name!r}", field="name")
+    stopped = Conflict(f"experiment {name!r} is stopped: its weights no longer change", field="name")
+    if not spec.running:
+        raise stopped
+    problem = spec.weight_problem(body.weights)
+    if problem is not None:
+        raise InvalidRequest(problem, field="weights")
+    spec = await state.reweight_experiment(name, body.weights, time.time())
+    if spec is None:  # deleted since the read
+        raise NotFound(f"no experiment {name!r}", field="name")
+    if not spec.running:  # stopped since the read
+        raise stopped
+    config = await state.load_config()
+    await sync.accept(config)
+    before = spec.weight_changes[-1].before
+    _audit(
+        request, "experiment_ramp", experiment=name, weights=[before, spec.weights()], version=config.version
+    )
+    return {"experiment": spec.model_dump()}
 
 
 @router.post("/experiments/{name}/stop")

@@ -169,14 +169,19 @@ return current + 1
 # Every change to an experiment definition, atomic with its version bump and logged in
 # `experiments:log` (name -> version of its last change), so workers load only what changed.
 # KEYS: experiments, experiments log, version, exp decisions, exp outcomes.
-# ARGV: mode (create | set | delete), name, definition JSON ('' for delete), writer's version.
-# Returns the new version, or 0 when nothing changed (create of an existing name).
+# ARGV: mode (create | set | replace | delete), name, definition JSON ('' for delete), writer's
+# version, and for replace the definition the writer read (it changes only if still that one).
+# Returns the new version, 0 when nothing changed (create of an existing name), -1 when replace
+# found another definition (someone else changed it since the read: read again).
 CHANGE_EXPERIMENT = """
 local mode, name, spec, floor = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 if mode == 'create' then
   if redis.call('HEXISTS', KEYS[1], name) == 1 then return 0 end
   redis.call('HSET', KEYS[1], name, spec)
 elseif mode == 'set' then
+  redis.call('HSET', KEYS[1], name, spec)
+elseif mode == 'replace' then
+  if redis.call('HGET', KEYS[1], name) ~= ARGV[5] then return -1 end
   redis.call('HSET', KEYS[1], name, spec)
 else
   redis.call('HDEL', KEYS[1], name); redis.call('DEL', KEYS[4], KEYS[5])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from routeiq.decision.experiments import ExperimentCounts, ExperimentSpec, outcome_increments
@@ -157,6 +157,18 @@ class MemoryState:
             self._config = replace(c, version=c.version + 1, experiments=experiments)
             return stopped
         return spec
+
+    async def reweight_experiment(
+        self, name: str, weights: Mapping[str, float], at: float
+    ) -> ExperimentSpec | None:
+        c = self._config
+        spec = c.experiment(name)
+        if spec is None or not spec.running:
+            return spec
+        ramped = spec.reweighted(weights, at)
+        experiments = tuple(ramped if e.name == name else e for e in c.experiments)
+        self._config = replace(c, version=c.version + 1, experiments=experiments)
+        return ramped
 
     async def delete_experiment(self, name: str) -> bool | None:
         c = self._config

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 from routeiq.decision.experiments import ExperimentCounts, ExperimentSpec
@@ -74,6 +75,15 @@ class ConfigStore(Protocol):
         ...
 
     async def stop_experiment(self, name: str) -> ExperimentSpec | None: ...
+
+    async def reweight_experiment(
+        self, name: str, weights: Mapping[str, float], at: float
+    ) -> ExperimentSpec | None:
+        """Give a running experiment new variant weights in place (`ExperimentSpec.reweighted`:
+        counters kept, the change recorded) and bump the version. None when there is no such
+        experiment; a stopped one is returned unchanged. ValueError when the weights do not fit
+        its variants."""
+        ...
 
     async def delete_experiment(self, name: str) -> bool | None:
         """Remove a stopped experiment and its counters (the name becomes free again). None when

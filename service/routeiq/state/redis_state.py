@@ -45,6 +45,7 @@ from routeiq.state.records import DeploymentStats, OutcomeRecord, SessionRecord,
 
 log = logging.getLogger("routeiq.state")
 T = TypeVar("T")
+_CHANGE_ATTEMPTS = 50  # read-change-write rounds an experiment change tries before giving up
 # Not only RedisError: during a cluster failover redis-py's cluster client also raises
 # RedisClusterException (not a RedisError) and RuntimeError from connections it is tearing down.
 # Whatever the client library raises, a decision goes on with local state.
@@ -455,24 +456,45 @@ class RedisState:
         return await self._must("create_experiment", write, write=True)
 
     async def stop_experiment(self, name: str) -> ExperimentSpec | None:
+        def stop(spec: ExperimentSpec) -> ExperimentSpec:
+            return spec.model_copy(update={"status": "stopped", "stopped_at": time.time()})
+
+        return await self._change_running("stop_experiment", name, stop)
+
+    async def reweight_experiment(
+        self, name: str, weights: Mapping[str, float], at: float
+    ) -> ExperimentSpec | None:
+        return await self._change_running("reweight_experiment", name, lambda s: s.reweighted(weights, at))
+
+    async def _change_running(
+        self, op: str, name: str, change: Callable[[ExperimentSpec], ExperimentSpec]
+    ) -> ExperimentSpec | None:
+        """Read a running experiment, change it, write it back only if nobody changed it in
+        between (else read again): a ramp and a stop at the same time never undo each other.
+        None when there is no such experiment; a stopped one is returned as it is."""
+
         async def write() -> ExperimentSpec | None:
-            floor = await self._version_floor()
-            raw = await self._r.hget(self._k.experiments, name)
-            if raw is None:
-                return None
-            spec = ExperimentSpec.model_validate_json(raw)
-            if not spec.running:
-                return spec
-            spec = spec.model_copy(update={"status": "stopped", "stopped_at": time.time()})
-            await self._experiment_change("set", name, spec.model_dump_json(), floor)
-            return spec
+            for _ in range(_CHANGE_ATTEMPTS):
+                floor = await self._version_floor()
+                raw = await self._r.hget(self._k.experiments, name)
+                if raw is None:
+                    return None
+                spec = ExperimentSpec.model_validate_json(raw)
+                if not spec.running:
+                    return spec
+                changed = change(spec)
+                if await self._experiment_change("replace", name, changed.model_dump_json(), floor, raw) > 0:
+                    return changed
+            raise StateUnavailable(f"experiment {name!r} kept changing under this write; try again")
 
-        return await self._must("stop_experiment", write, write=True)
+        return await self._must(op, write, write=True)
 
-    async def _experiment_change(self, mode: str, name: str, spec: str, floor: int) -> int:
+    async def _experiment_change(
+        self, mode: str, name: str, spec: str, floor: int, read: str | bytes = ""
+    ) -> int:
         k = self._k
         keys = [k.experiments, k.experiments_log, k.version, k.exp_decisions(name), k.exp_outcomes(name)]
-        return int(await self._change_experiment(keys=keys, args=[mode, name, spec, floor]))
+        return int(await self._change_experiment(keys=keys, args=[mode, name, spec, floor, read]))
 
     async def delete_experiment(self, name: str) -> bool | None:
         async def write() -> bool | None:

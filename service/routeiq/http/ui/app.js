@@ -259,8 +259,12 @@ function wilson(ok, n, z = 1.96) {
   return [Math.max(0, c - r), Math.min(1, c + r)];
 }
 
+const rampMessages = {}; // experiment name -> the last ramp's answer, kept across redraws
+
 function drawExperiments() {
   const box = $("experiments");
+  // Not while a ramp weight is being typed: the redraw would take the input away.
+  if (box.contains(document.activeElement) && document.activeElement.tagName === "INPUT") return;
   box.replaceChildren();
   if (!current.experiments.length) box.append(el("p", { class: "hint" }, "No experiments yet."));
   for (const readout of current.experiments) {
@@ -277,7 +281,24 @@ function drawExperiments() {
     }
     table.append(body);
     box.append(head, table);
+    const phases = readout.phases || [];
+    if (phases.length > 1) {
+      const since = new Date(phases[phases.length - 1].started_at * 1000).toLocaleTimeString();
+      box.append(el("p", { class: "hint phases" }, `${phases.length} phases · weights now since ${since}`));
+    }
     if (!stopped) {
+      const inputs = spec.variants.map((v) => el("input", { type: "number", min: "0", step: "any", required: "", value: String(v.weight), "data-variant": v.name }));
+      const message = el("span", { class: "message" }, rampMessages[spec.name] || "");
+      box.append(el("form", { class: "ramp grid-form", "data-name": spec.name, onsubmit: async (e) => {
+        e.preventDefault();
+        const weights = Object.fromEntries(inputs.map((i) => [i.dataset.variant, Number(i.value)]));
+        try {
+          await api(`/admin/experiments/${encodeURIComponent(spec.name)}`, { method: "PATCH", body: { weights } });
+          rampMessages[spec.name] = "ramped";
+        } catch (err) { rampMessages[spec.name] = `refused: ${err.message}`; }
+        document.activeElement.blur();
+        poll();
+      } }, ...spec.variants.map((v, i) => el("label", {}, `${v.name} weight `, inputs[i])), el("button", { type: "submit" }, `Ramp ${spec.name}`), message));
       box.append(el("button", { type: "button", class: "stop", "data-name": spec.name, onclick: async () => {
         if (!confirm(`Stop experiment ${spec.name}?`)) return;
         await api(`/admin/experiments/${encodeURIComponent(spec.name)}/stop`, { method: "POST" });
