@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from routeiq.decision.experiments import MAX_WEIGHT_CHANGES
 from tests.conftest import make_client
 
 KEY = "test-admin-key-0123456789"
@@ -407,3 +408,29 @@ def test_ramp_of_an_unknown_or_stopped_experiment(admin: TestClient) -> None:
     error = stopped.json()["error"]
     assert error["type"] == "conflict" and "stopped" in error["message"]
     assert admin.patch("/admin/experiments/nope", json={}, headers=ADMIN).status_code == 422
+
+
+def test_ramps_are_bounded_and_a_ramp_to_the_same_weights_records_nothing(admin: TestClient) -> None:
+    # Every ramp is kept in the definition (and replayed to place users), so their number is capped.
+    spec = {
+        "name": "ramp-many",
+        "variants": [{"name": "control", "weight": 1}, {"name": "treatment", "weight": 1, "profile": "eco"}],
+    }
+    assert admin.post("/admin/experiments", json=spec, headers=ADMIN).status_code == 201
+    same = admin.patch(
+        "/admin/experiments/ramp-many", json={"weights": {"control": 1, "treatment": 1}}, headers=ADMIN
+    )
+    assert same.status_code == 200 and same.json()["experiment"]["weight_changes"] == []
+    for i in range(MAX_WEIGHT_CHANGES):
+        weights = {"control": 2 - i % 2, "treatment": 1}  # 2, 1, 2, ...: each one a change
+        assert (
+            admin.patch("/admin/experiments/ramp-many", json={"weights": weights}, headers=ADMIN).status_code
+            == 200
+        )
+    over = admin.patch(
+        "/admin/experiments/ramp-many", json={"weights": {"control": 5, "treatment": 1}}, headers=ADMIN
+    )
+    assert over.status_code == 409, over.text
+    assert "start a new experiment" in over.json()["error"]["message"]
+    kept = admin.get("/admin/experiments/ramp-many", headers=ADMIN).json()
+    assert len(kept["experiment"]["weight_changes"]) == MAX_WEIGHT_CHANGES

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from routeiq.decision.experiments import ExperimentIndex, ExperimentSpec, KeyKind, VariantSpec
+from routeiq.decision.experiments import ExperimentIndex, ExperimentSpec, KeyKind, VariantSpec, WeightChange
 from routeiq.decision.schemas import RouteRequest
 from routeiq.engine import Engine
 from routeiq.pipeline import Context, decide
@@ -148,8 +148,12 @@ def test_an_experiment_never_ramped_assigns_as_before_ramps_existed() -> None:
     """Running experiments keep their buckets through an upgrade: the first ramp starts from the
     ranges the plain cumulative walk gave, and a ramp to the same weights moves nobody."""
     start = spec_of(control=3, treatment=1, other=1)
-    same = start.reweighted({"control": 3, "treatment": 1, "other": 1}, at=2.0)
-    assert same.weight_changes and variants_of(same) == variants_of(start)
+    weights = {"control": 3.0, "treatment": 1.0, "other": 1.0}
+    # a ramp to the weights it has is no ramp: nothing is recorded
+    assert start.reweighted(weights, at=2.0) is start
+    # the bucket ranges a recorded change replays start where the cumulative walk put users
+    same = start.model_copy(update={"weight_changes": [WeightChange(at=2.0, before=weights, after=weights)]})
+    assert variants_of(same) == variants_of(start)
 
 
 def test_three_variants_a_ramp_moves_users_between_the_two_that_changed_only() -> None:

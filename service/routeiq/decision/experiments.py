@@ -46,6 +46,11 @@ class VariantSpec(BaseModel):
         return value
 
 
+# Every ramp stays in the definition (the readout's phases, and the replay that places users),
+# so their number is bounded; past it, a new experiment is the clean way on.
+MAX_WEIGHT_CHANGES = 100
+
+
 class WeightChange(BaseModel):
     """One ramp: when, and every variant's weight before and after."""
 
@@ -70,7 +75,9 @@ class ExperimentSpec(BaseModel):
     status: Literal["running", "stopped"] = "running"
     created_at: float = 0.0
     stopped_at: float | None = None
-    weight_changes: list[WeightChange] = Field(default_factory=list, description="Ramps, oldest first.")
+    weight_changes: list[WeightChange] = Field(
+        default_factory=list, max_length=MAX_WEIGHT_CHANGES, description="Ramps, oldest first."
+    )
 
     @model_validator(mode="after")
     def _unique_variants(self) -> ExperimentSpec:
@@ -102,11 +109,20 @@ class ExperimentSpec(BaseModel):
             return "at least one variant needs a weight above 0"
         return None
 
+    def ramps_left(self) -> bool:
+        return len(self.weight_changes) < MAX_WEIGHT_CHANGES
+
     def reweighted(self, weights: Mapping[str, float], at: float) -> ExperimentSpec:
-        """This experiment with new weights, the change recorded; counters are not touched."""
+        """This experiment with new weights, the change recorded; counters are not touched.
+        The same weights again change nothing (no phase is recorded). RampRefused when no ramp
+        is left."""
         problem = self.weight_problem(weights)
         if problem is not None:
             raise ValueError(problem)
+        if all(weights[v.name] == v.weight for v in self.variants):
+            return self
+        if not self.ramps_left():
+            raise RampRefused(self.name)
         change = WeightChange(
             at=at, before=self.weights(), after={v.name: weights[v.name] for v in self.variants}
         )
@@ -142,6 +158,16 @@ class ExperimentSpec(BaseModel):
             if value:
                 return kind, value
         return None
+
+
+class RampRefused(Exception):
+    """The experiment has had MAX_WEIGHT_CHANGES ramps."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"experiment {name!r} has been ramped {MAX_WEIGHT_CHANGES} times, the most kept: "
+            "stop it and start a new experiment with the weights you want"
+        )
 
 
 def _cumulative(weights: tuple[float, ...], bucket: int) -> int:

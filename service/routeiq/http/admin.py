@@ -20,7 +20,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from routeiq.decision.experiments import NAME_PATTERN, ExperimentSpec, KeyKind, VariantSpec, readout
+from routeiq.decision.experiments import (
+    NAME_PATTERN,
+    ExperimentSpec,
+    KeyKind,
+    RampRefused,
+    VariantSpec,
+    readout,
+)
 from routeiq.engine import Engine
 from routeiq.errors import ArtifactError, ConfigError, Conflict, Forbidden, InvalidRequest, NotFound
 from routeiq.http.auth import AdminScope, require_admin
@@ -225,16 +232,25 @@ async def ramp_experiment(
     problem = spec.weight_problem(body.weights)
     if problem is not None:
         raise InvalidRequest(problem, field="weights")
-    spec = await state.reweight_experiment(name, body.weights, time.time())
+    before = spec.weight_changes
+    try:
+        spec = await state.reweight_experiment(name, body.weights, time.time())
+    except RampRefused as exc:
+        raise Conflict(str(exc), field="weights") from None
     if spec is None:  # deleted since the read
         raise NotFound(f"no experiment {name!r}", field="name")
     if not spec.running:  # stopped since the read
         raise stopped
+    if spec.weight_changes == before:  # the weights it already had: nothing changed
+        return {"experiment": spec.model_dump()}
     config = await state.load_config()
     await sync.accept(config)
-    before = spec.weight_changes[-1].before
     _audit(
-        request, "experiment_ramp", experiment=name, weights=[before, spec.weights()], version=config.version
+        request,
+        "experiment_ramp",
+        experiment=name,
+        weights=[spec.weight_changes[-1].before, spec.weights()],
+        version=config.version,
     )
     return {"experiment": spec.model_dump()}
 

@@ -166,6 +166,8 @@ class MemoryState:
         if spec is None or not spec.running:
             return spec
         ramped = spec.reweighted(weights, at)
+        if ramped is spec:  # the weights it had
+            return spec
         experiments = tuple(ramped if e.name == name else e for e in c.experiments)
         self._config = replace(c, version=c.version + 1, experiments=experiments)
         return ramped

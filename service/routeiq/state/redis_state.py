@@ -483,6 +483,8 @@ class RedisState:
                 if not spec.running:
                     return spec
                 changed = change(spec)
+                if changed is spec:  # nothing to write
+                    return spec
                 if await self._experiment_change("replace", name, changed.model_dump_json(), floor, raw) > 0:
                     return changed
             raise StateUnavailable(f"experiment {name!r} kept changing under this write; try again")
