@@ -47,6 +47,8 @@ TIERS = ("trivial", "simple", "moderate", "complex", "expert")
 def labelled() -> list[tuple[str, str, str]]:
     rows = []
     for line in (ROOT / "bench/data/labelled_prompts.jsonl").read_text(encoding="utf-8").split("\n"):
+        if not line.strip():
+            continue
         item = json.loads(line)
         rows.append((item["prompt"], item["category"], item["source_style"]))
     return rows
@@ -85,6 +87,8 @@ def mapped_tasks(folder: Path, limit_per_task: int) -> list[tuple[str, str, str]
     per_task: Counter[str] = Counter()
     rows = []
     for line in (folder / "default_query_test.jsonl").read_text(encoding="utf-8").split("\n"):
+        if not line.strip():
+            continue
         item = json.loads(line)
         task, query = item["task_name"], item["query"]
         if task not in mapping or query in seen or per_task[task] >= limit_per_task:
