@@ -170,7 +170,10 @@ async def route_batch(
 
 @router.post("/feedback")
 async def feedback(body: FeedbackRequest, request: Request) -> dict[str, Any]:
-    engine = (await tenant_of(request)).engine
+    tenant = await tenant_of(request)
+    # The whole batch or none of it: checked before anything of it is applied.
+    tenant.admit_feedback(len(body.outcomes))
+    engine = tenant.engine
     snap = engine.snapshot
     outcomes: list[OutcomeRecord] = []
     ignored = 0
