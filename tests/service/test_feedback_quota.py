@@ -10,6 +10,7 @@ from typing import Any
 from routeiq.http.auth import TokenSet, startup_warnings
 from routeiq.settings import Settings
 from routeiq.tenants import Quota
+from tests._harness import RedisServer
 from tests.conftest import make_client
 
 A_TOKEN = "cluster-a-token-0123456789"
@@ -165,3 +166,68 @@ def test_quota_says_how_long_until_a_batch_would_be_let_in() -> None:
     assert not quota.allows(1)
     assert 0.05 < quota.wait(1) <= 0.1
     assert 0.9 < quota.wait(50) <= 1.0  # capped at one second's worth: a full bucket lets it in
+
+
+def test_other_tenants_requests_are_served_while_a_large_batch_is_applied() -> None:
+    """A 1000-outcome batch is applied in slices with turns of the event loop between them: a
+    decision of another tenant that arrives meanwhile is answered before the batch is done."""
+    import asyncio
+
+    import httpx
+
+    with make_client(auth_tokens=TOKENS) as client:
+        prompt = {"prompt": "translate good morning into French"}
+        assert client.post("/route", json=prompt, headers=B).status_code == 200  # cached from now on
+        assert client.post("/feedback", json=outcomes(1), headers=A).status_code == 200  # a is built
+        tenants = client.app.state.tenants  # type: ignore[attr-defined]
+        state = tenants.peek("cluster-a").engine.state
+        record = state.record_outcomes
+        seen: list[bool] = []  # per call that applies part of a's batch: was b answered already?
+        b_answered = asyncio.Event()
+
+        async def spy(batch: Any) -> None:
+            seen.append(b_answered.is_set())
+            await record(batch)
+
+        state.record_outcomes = spy
+
+        async def scenario() -> tuple[int, int]:
+            transport = httpx.ASGITransport(app=client.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://routeiq") as http:
+
+                async def b() -> int:
+                    while not seen:  # a's batch is being applied
+                        await asyncio.sleep(0)
+                    answer = await http.post("/route", json=prompt, headers=B)
+                    b_answered.set()
+                    return answer.status_code
+
+                a_task = asyncio.create_task(http.post("/feedback", json=outcomes(1000), headers=A))
+                b_status = await b()
+                return (await a_task).status_code, b_status
+
+        a_status, b_status = client.portal.call(scenario)  # type: ignore[union-attr]
+        assert a_status == 200 and b_status == 200
+        assert seen and seen[0] is False and seen[-1] is True, seen
+        assert reported(client, A) == 1001
+
+
+def test_with_redis_a_refused_batch_leaves_shared_state_untouched_and_an_accepted_one_lands_whole(
+    tmp_path: Path, redis_server: RedisServer, namespace: str
+) -> None:
+    path = tenants_file(tmp_path, "tenants:\n  cluster-a:\n    max_feedback_outcomes_per_second: 100\n")
+    with make_client(
+        auth_tokens=TOKENS,
+        tenants_file=path,
+        redis_url=redis_server.url,
+        namespace=namespace,
+        redis_timeout_ms=3000,
+        breaker_min_requests=3,
+    ) as client:
+        assert client.post("/feedback", json=outcomes(1000, success=False), headers=A).status_code == 200
+        refused = client.post("/feedback", json=outcomes(10, deployment_id="claude-3.5-haiku"), headers=A)
+        assert refused.status_code == 429
+        stats = client.get("/v1/deployments/stats", headers=A).json()["deployments"]
+        assert stats["gpt-4o"]["failures"] == 1000  # every slice of the batch reached Redis
+        assert "claude-3.5-haiku" not in stats  # nothing of the refused one
+        assert client.get("/readyz").json()["state"] == "redis"
