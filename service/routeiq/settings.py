@@ -270,6 +270,12 @@ class Settings(BaseSettings):
     tenants_file: Path | None = Field(
         None, description="YAML: per-tenant weight, quota, default profile, strategy and files (auth on)."
     )
+    tenant_max_feedback_outcomes_per_second: float | None = Field(
+        None,
+        gt=0,
+        description="Each client tenant's /feedback outcomes per second unless the tenants file sets "
+        "its own (auth on); unset = none.",
+    )
     cors_allow_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Browser origins allowed by CORS, comma-separated; empty = CORS off.",

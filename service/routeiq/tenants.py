@@ -10,8 +10,9 @@ single-tenant service. With auth on every client name is a tenant with, by const
 - its own snapshot and config sync (`Engine.for_tenant`), so its runtime config and
   experiments apply to it alone, and its own recent-decisions buffer;
 - its own settings from the tenants file (`ROUTEIQ_TENANTS_FILE`): default profile, strategy,
-  catalog / profiles / prototypes files merged over the service's, a capacity weight and an
-  optional decisions-per-second quota.
+  catalog / profiles / prototypes files merged over the service's, a capacity weight, an
+  optional decisions-per-second quota and an optional quota on /feedback outcomes per second
+  (`ROUTEIQ_TENANT_MAX_FEEDBACK_OUTCOMES_PER_SECOND` for the tenants that set none).
 
 The registry is bounded: tenants are created only for names that configuration gives (the
 tokens in force), never for anything a caller sends.
@@ -30,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import re
 import time
@@ -43,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from routeiq.artifacts.files import load_yaml
 from routeiq.config_sync import ConfigSync
 from routeiq.engine import DEFAULT_TENANT, Engine
-from routeiq.errors import ConfigError, RouteIQError, TenantUnavailable
+from routeiq.errors import ConfigError, RouteIQError, TenantOverQuota, TenantUnavailable
 from routeiq.settings import Settings
 from routeiq.snapshot import Additions, Snapshot, load_snapshot
 from routeiq.state.protocols import State
@@ -77,6 +79,9 @@ class TenantSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     weight: float = Field(1.0, gt=0, le=1000, description="Share of inference capacity, relative.")
     max_decisions_per_second: float | None = Field(None, gt=0, description="Hard quota; unset = none.")
+    max_feedback_outcomes_per_second: float | None = Field(
+        None, gt=0, description="Hard quota on /feedback outcomes; unset = the service default."
+    )
     default_profile: str | None = Field(None, max_length=256)
     strategy: str | None = Field(None, max_length=128)
     catalog_file: Path | None = None
@@ -134,7 +139,7 @@ def load_tenants_file(path: Path | None) -> dict[str, TenantSpec]:
 
 @dataclass
 class Quota:
-    """Token bucket: `rate` decisions per second, bursts up to one second's worth."""
+    """Token bucket: `rate` decisions (or outcomes) per second, bursts up to one second's worth."""
 
     rate: float
     tokens: float = 0.0
@@ -143,17 +148,36 @@ class Quota:
     def __post_init__(self) -> None:
         self.tokens = max(self.rate, 1.0)
 
-    def take(self, n: int = 1) -> bool:
-        """A batch larger than one second's worth is let in when the bucket is full and leaves
-        it in debt, so the average rate still holds and no batch size is refused forever."""
+    def _refill(self) -> float:
+        """The tokens now; returns the burst (one second's worth, at least 1)."""
         burst = max(self.rate, 1.0)
         now = time.monotonic()
         self.tokens = min(burst, self.tokens + (now - self.at) * self.rate)
         self.at = now
+        return burst
+
+    def take(self, n: int = 1) -> bool:
+        """A batch larger than one second's worth is let in when the bucket is full and leaves
+        it in debt, so the average rate still holds and no batch size is refused forever."""
+        burst = self._refill()
         if self.tokens < min(n, burst):
             return False
         self.tokens -= n
         return True
+
+    def allows(self, n: int = 1) -> bool:
+        """Whether `take(n)` would succeed now (nothing is taken)."""
+        return self.tokens >= min(n, self._refill())
+
+    def wait(self, n: int = 1) -> float:
+        """Seconds until `take(n)` would succeed (0 if it would now)."""
+        burst = self._refill()
+        return max(0.0, (min(n, burst) - self.tokens) / self.rate)
+
+    def available(self) -> float:
+        """The tokens now; negative while a large batch's debt is paid off."""
+        self._refill()
+        return self.tokens
 
 
 def _unavailable(name: str, why: str) -> TenantUnavailable:
@@ -169,6 +193,15 @@ def _quota(spec: TenantSpec) -> Quota | None:
     return Quota(spec.max_decisions_per_second) if spec.max_decisions_per_second else None
 
 
+def _feedback_limit(spec: TenantSpec, settings: Settings) -> tuple[float, str] | None:
+    """The tenant's outcomes-per-second limit on /feedback and where it is set, or None."""
+    if spec.max_feedback_outcomes_per_second is not None:
+        return spec.max_feedback_outcomes_per_second, "max_feedback_outcomes_per_second, ROUTEIQ_TENANTS_FILE"
+    if (default := settings.tenant_max_feedback_outcomes_per_second) is not None:
+        return default, "ROUTEIQ_TENANT_MAX_FEEDBACK_OUTCOMES_PER_SECOND"
+    return None
+
+
 @dataclass
 class Tenant:
     name: str
@@ -176,6 +209,37 @@ class Tenant:
     sync: ConfigSync
     spec: TenantSpec = field(default_factory=TenantSpec)
     quota: Quota | None = None
+    # Outcomes per second on /feedback, and the setting it comes from (for the refusal's message).
+    feedback_quota: Quota | None = None
+    feedback_source: str = ""
+
+    def limit_feedback(self, settings: Settings) -> None:
+        """(Re)set the feedback quota from the spec and the service default (a new, full bucket)."""
+        limit = _feedback_limit(self.spec, settings)
+        self.feedback_quota = None if limit is None else Quota(limit[0])
+        self.feedback_source = "" if limit is None else limit[1]
+
+    def admit_feedback(self, outcomes: int) -> None:
+        """Take `outcomes` from the tenant's feedback quota, all or none: TenantOverQuota (429)
+        when they do not fit. `outcomes=1` before the body is read refuses exactly the batches
+        that could not be let in whatever their size."""
+        quota = self.feedback_quota
+        if quota is None or quota.take(outcomes):
+            return
+        metrics = self.engine.metrics
+        metrics.tenant_refusals.labels(metrics.tenant_label(self.name), "feedback_over_quota").inc()
+        raise TenantOverQuota(
+            f"tenant {self.name!r} is over its quota of {quota.rate:g} feedback outcomes per second "
+            f"({self.feedback_source}); nothing of this batch "
+            "was applied",
+            retry_after=max(1, math.ceil(quota.wait(outcomes))),
+            tenant=self.name,
+            limit=quota.rate,
+        )
+
+    def would_refuse_feedback(self) -> bool:
+        """No batch, of any size, fits now (the bucket is below one outcome)."""
+        return self.feedback_quota is not None and not self.feedback_quota.allows(1)
 
 
 class Tenants:
@@ -342,6 +406,7 @@ class Tenants:
                     tenant.quota = (
                         Quota(spec.max_decisions_per_second) if spec.max_decisions_per_second else None
                     )
+                    tenant.limit_feedback(self.base.settings)
                     self._weigh(name, spec)
                 else:
                     continue
@@ -390,6 +455,7 @@ class Tenants:
         sync = ConfigSync(view, spec.additions if spec.own_snapshot else None)
         self._weigh(name, spec)
         await sync.start()
-        quota = _quota(spec)
+        tenant = Tenant(name, view, sync, spec, _quota(spec))
+        tenant.limit_feedback(base.settings)
         log.info("tenant %s ready (weight %s)", name, spec.weight)
-        return Tenant(name, view, sync, spec, quota)
+        return tenant

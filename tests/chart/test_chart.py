@@ -311,7 +311,7 @@ def test_sentinel_redis_is_found_through_its_sentinels_and_let_through_the_netwo
 def test_a_tenants_file_in_values_reaches_the_service_as_a_file_it_loads(tmp_path: Path) -> None:
     from routeiq.tenants import load_tenants_file
 
-    tenants = "tenants:\n  cluster-a: {weight: 3, default_profile: eco}\n  cluster-b: {max_decisions_per_second: 50}\n"
+    tenants = "tenants:\n  cluster-a: {weight: 3, default_profile: eco}\n  cluster-b: {max_decisions_per_second: 50, max_feedback_outcomes_per_second: 900}\n"
     extra = tmp_path / "tenants-values.yaml"
     extra.write_text(yaml.safe_dump({"routing": {"tenants": tenants}}))
     result = helm("-f", str(CHART / "ci" / "shared-redis-values.yaml"), "-f", str(extra))
@@ -326,6 +326,7 @@ def test_a_tenants_file_in_values_reaches_the_service_as_a_file_it_loads(tmp_pat
     specs = load_tenants_file(tmp_path / "tenants.yaml")  # what the pod reads, read the same way
     assert specs["cluster-a"].weight == 3 and specs["cluster-a"].default_profile == "eco"
     assert specs["cluster-b"].max_decisions_per_second == 50
+    assert specs["cluster-b"].max_feedback_outcomes_per_second == 900
     assert "ROUTEIQ_TENANTS_FILE" not in env(
         routeiq_container(one(render(values="shared-redis-values.yaml"), "Deployment"))
     )

@@ -13,6 +13,7 @@ replica picks them up on its next poll (`config_sync.ConfigSync`). Thin handlers
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from typing import Annotated, Any
@@ -356,9 +357,18 @@ async def list_tenants(request: Request, scope: Scope) -> dict[str, Any]:
     for name in sorted(source.current().digests):
         tenant = tenants.peek(name)
         spec = tenant.spec if tenant is not None else tenants.specs.get(name)
+        feedback = tenant.feedback_quota if tenant is not None else None
+        default_feedback = tenants.base.settings.tenant_max_feedback_outcomes_per_second
         rows[name] = {
             "weight": spec.weight if spec else 1.0,
             "max_decisions_per_second": spec.max_decisions_per_second if spec else None,
+            "max_feedback_outcomes_per_second": (
+                feedback.rate
+                if feedback is not None
+                else (spec.max_feedback_outcomes_per_second if spec else None) or default_feedback
+            ),
+            # Outcomes one /feedback may carry now on this worker (negative: a large batch's debt).
+            "feedback_outcomes_available": None if feedback is None else math.floor(feedback.available()),
             "decisions_in_flight": capacity.decisions.held.get(name, 0),
             "embeddings_in_flight": capacity.embeddings.held.get(name, 0),
         }

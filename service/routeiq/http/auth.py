@@ -197,6 +197,11 @@ def startup_warnings(settings: Settings, tokens: TokenSet) -> list[str]:
         )
     if settings.log_prompts:
         warnings.append("ROUTEIQ_LOG_PROMPTS is on: prompt text is written to the logs.")
+    if not tokens.enabled and settings.tenant_max_feedback_outcomes_per_second is not None:
+        warnings.append(
+            "ROUTEIQ_TENANT_MAX_FEEDBACK_OUTCOMES_PER_SECOND is set but authentication is off: it "
+            "applies to client tenants only (like max_decisions_per_second), so /feedback has no quota."
+        )
     return warnings
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Annotated, Any
@@ -168,44 +169,65 @@ async def route_batch(
     return BatchResponse(results=results)
 
 
+# Outcomes handled between two turns of the event loop: a 1000-outcome batch is applied in
+# slices, so other requests (other tenants' decisions among them) are served in between
+# instead of waiting for the whole batch (bench/RESULTS.md, "Feedback flood").
+FEEDBACK_SLICE = 100
+
+
 @router.post("/feedback")
 async def feedback(body: FeedbackRequest, request: Request) -> dict[str, Any]:
-    engine = (await tenant_of(request)).engine
+    tenant = await tenant_of(request)
+    # The whole batch or none of it: checked before anything of it is applied.
+    tenant.admit_feedback(len(body.outcomes))
+    engine = tenant.engine
     snap = engine.snapshot
-    outcomes: list[OutcomeRecord] = []
-    ignored = 0
-    for o in body.outcomes:
-        # Only deployments in the catalog or offered here lately (plus a few new ones a minute,
-        # see RecentIds.admit): state keeps what it is given and every decision reads the
-        # breaker view, so a flood of ids nobody routed to stops here.
-        if snap.catalog.lookup(o.deployment_id) is None and not engine.decided_ids.admit(o.deployment_id):
-            ignored += 1
-            continue
-        experiment, variant = o.experiment, o.variant
-        if experiment is not None and not _known_variant(snap.config.experiment(experiment), variant):
-            experiment = variant = None  # the deployment's outcome still counts
-        record = OutcomeRecord(
-            o.deployment_id, o.success, o.latency_ms, o.error_class, o.quality, experiment, variant
-        )
-        outcomes.append(record)
-        if o.request_id is not None and engine.training_rows is not None:
-            engine.training_rows.join(
-                o.request_id,
-                o.deployment_id,
-                success=o.success,
-                quality=o.quality,
-                latency_ms=o.latency_ms,
-                tenant=engine.tenant,
-                embedder_sha256=engine.embedder.fingerprint,
+    accepted = successes = ignored = 0
+    known: dict[str, bool] = {}  # per deployment id, once per batch
+    for start in range(0, len(body.outcomes), FEEDBACK_SLICE):
+        if start:
+            await asyncio.sleep(0)
+        outcomes: list[OutcomeRecord] = []
+        for o in body.outcomes[start : start + FEEDBACK_SLICE]:
+            # Only deployments in the catalog or offered here lately (plus a few new ones a
+            # minute, see RecentIds.admit): state keeps what it is given and every decision
+            # reads the breaker view, so a flood of ids nobody routed to stops here.
+            usable = known.get(o.deployment_id)
+            if usable is None:
+                in_catalog = snap.catalog.lookup(o.deployment_id) is not None
+                usable = known[o.deployment_id] = in_catalog or engine.decided_ids.admit(o.deployment_id)
+            if not usable:
+                ignored += 1
+                continue
+            experiment, variant = o.experiment, o.variant
+            if experiment is not None and not _known_variant(snap.config.experiment(experiment), variant):
+                experiment = variant = None  # the deployment's outcome still counts
+            record = OutcomeRecord(
+                o.deployment_id, o.success, o.latency_ms, o.error_class, o.quality, experiment, variant
             )
-    if outcomes:
-        await engine.state.record_outcomes(outcomes)
-    for outcome in outcomes:
-        engine.metrics.feedback.labels("success" if outcome.success else "failure").inc()
+            outcomes.append(record)
+            successes += o.success
+            if o.request_id is not None and engine.training_rows is not None:
+                engine.training_rows.join(
+                    o.request_id,
+                    o.deployment_id,
+                    success=o.success,
+                    quality=o.quality,
+                    latency_ms=o.latency_ms,
+                    tenant=engine.tenant,
+                    embedder_sha256=engine.embedder.fingerprint,
+                )
+        if outcomes:
+            await engine.state.record_outcomes(outcomes)
+            accepted += len(outcomes)
+    if successes:
+        engine.metrics.feedback.labels("success").inc(successes)
+    if accepted - successes:
+        engine.metrics.feedback.labels("failure").inc(accepted - successes)
     if not ignored:
-        return {"accepted": len(outcomes)}
+        return {"accepted": accepted}
     engine.metrics.feedback.labels("unknown_deployment").inc(ignored)
-    return {"accepted": len(outcomes), "ignored": ignored, "ignored_reason": "unknown_deployment"}
+    return {"accepted": accepted, "ignored": ignored, "ignored_reason": "unknown_deployment"}
 
 
 def _known_variant(spec: ExperimentSpec | None, variant: str | None) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from routeiq.errors import BadRequest, PayloadTooLarge
+from routeiq.errors import BadRequest, PayloadTooLarge, TenantOverQuota
 from routeiq.http import deadline
 from routeiq.http.connections import refusal
 from routeiq.http.errors import internal_error, send_error
@@ -131,13 +131,25 @@ _SHED_PATHS = frozenset({"/route", "/route/batch"})
 class ShedMiddleware:
     """503 `overloaded` for a decision request while admission would refuse it anyway, before
     its body is read or its caller authenticated: the refusal costs the same few microseconds
-    whatever the request holds (see `Admission.shedding`)."""
+    whatever the request holds (see `Admission.shedding`). Likewise 429 `tenant_over_quota`
+    for a `/feedback` whose tenant's outcome quota has less than one outcome left: no batch
+    would be let in, so its body (up to 1000 outcomes) is neither read nor validated."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] in _SHED_PATHS and scope["method"] == "POST":
+        if scope["type"] == "http" and scope["path"] == "/feedback" and scope["method"] == "POST":
+            client = scope.get("state", {}).get("client")  # named by auth, which runs first
+            tenants = getattr(scope["app"].state, "tenants", None)
+            tenant = None if client is None or tenants is None else tenants.peek(client)
+            if tenant is not None and tenant.would_refuse_feedback():
+                try:
+                    tenant.admit_feedback(1)
+                except TenantOverQuota as exc:
+                    await send_error(scope, send, exc)
+                    return
+        elif scope["type"] == "http" and scope["path"] in _SHED_PATHS and scope["method"] == "POST":
             engine = getattr(scope["app"].state, "engine", None)
             if engine is not None and not _shared(engine, scope):
                 stated = header_of(scope, b"x-routeiq-deadline-ms")

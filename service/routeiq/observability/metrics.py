@@ -291,6 +291,7 @@ class Metrics:
             tenant_refusals=Counter(
                 "routeiq_tenant_refusals_total",
                 "Requests refused per tenant: over_share, over_quota (429), overloaded (503) for capacity; "
+                "feedback_over_quota (429): a /feedback batch past its outcomes-per-second quota; "
                 "unavailable (503): its files from the tenants file did not load.",
                 ["tenant", "reason"],
                 registry=registry,
