@@ -57,8 +57,8 @@ def every_worker(service: ServeProcess, check: Callable[[dict[str, Any]], bool],
     """Poll /admin/config over new connections until each of `service`'s workers (told apart by
     pid) has passed `check`; fail after PROPAGATION_S."""
     passed: set[int] = set()
-    deadline = time.monotonic() + PROPAGATION_S
     with fresh() as http:
+        deadline = time.monotonic() + PROPAGATION_S  # from here: making a client is not propagation
         while len(passed) < service.workers:
             view = http.get(service.url + "/admin/config", headers=ADMIN).json()
             if check(view):

@@ -50,9 +50,16 @@ class Looper(threading.Thread):
                 self.outcomes.append((sent, str(response.status_code), response.headers.get("connection")))
 
 
-def readiness(url: str) -> int:
+def new_connections() -> httpx.Client:
+    """A client that opens a new connection for each request (a probe, a batch), made before the
+    signal: creating an httpx client builds an SSL context, which holds this process's GIL —
+    on a crowded box for a second or more, during which no looper thread sends anything."""
+    return httpx.Client(trust_env=False, limits=httpx.Limits(max_keepalive_connections=0))
+
+
+def readiness(probe: httpx.Client, url: str) -> int:
     try:
-        return httpx.get(f"{url}/readyz", timeout=5, trust_env=False).status_code
+        return probe.get(f"{url}/readyz", timeout=5).status_code
     except httpx.HTTPError:
         return 0
 
@@ -67,7 +74,7 @@ def test_sigterm_drains_every_worker_like_one(tmp_path: Path) -> None:
         "queue_depth_per_thread": 64,
         "max_queue_wait_ms": 30_000,
     }
-    with ServeProcess(tmp_path, log_level="info", **settings) as server:
+    with ServeProcess(tmp_path, log_level="info", **settings) as server, new_connections() as http:
         stop_at = [time.monotonic() + 120]
         loopers = [Looper(server.url, stop_at) for _ in range(LOOPERS)]
         batches: dict[int, int | str] = {}
@@ -79,7 +86,7 @@ def test_sigterm_drains_every_worker_like_one(tmp_path: Path) -> None:
                 for i in range(ITEMS)
             ]
             try:
-                batches[n] = httpx.post(f"{server.url}/route/batch", json=body, timeout=120).status_code
+                batches[n] = http.post(f"{server.url}/route/batch", json=body, timeout=120).status_code
             except httpx.HTTPError as exc:
                 batches[n] = type(exc).__name__
             finished.append(time.monotonic())
@@ -95,7 +102,9 @@ def test_sigterm_drains_every_worker_like_one(tmp_path: Path) -> None:
         server.terminate()
         stop_at[0] = signalled + DELAY - 0.3  # the balancer has taken the endpoint out by now
         # readiness false on the workers while they still serve (a new connection each time)
-        wait_until(lambda: readiness(server.url) == 503, SIGNAL_LAG + 0.5, "readiness false while draining")
+        wait_until(
+            lambda: readiness(http, server.url) == 503, SIGNAL_LAG + 0.5, "readiness false while draining"
+        )
         for thread in [*loopers, *senders]:
             thread.join(120)
         exit_code = server.wait(120)
@@ -122,9 +131,14 @@ def test_sigterm_drains_every_worker_like_one(tmp_path: Path) -> None:
 
 
 def test_a_second_sigterm_skips_the_rest_of_the_delay(tmp_path: Path) -> None:
-    with ServeProcess(tmp_path, workers=2, drain_delay_seconds=60, drain_timeout_seconds=5) as server:
+    with (
+        ServeProcess(tmp_path, workers=2, drain_delay_seconds=60, drain_timeout_seconds=5) as server,
+        new_connections() as probe,
+    ):
         server.terminate()
-        wait_until(lambda: readiness(server.url) == 503, SIGNAL_LAG + 0.5, "readiness false while draining")
+        wait_until(
+            lambda: readiness(probe, server.url) == 503, SIGNAL_LAG + 0.5, "readiness false while draining"
+        )
         started = time.monotonic()
         server.terminate()
         exit_code = server.wait(20)  # not the 60 s delay
