@@ -44,6 +44,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.keepalive import Http  # noqa: E402
 from tests._harness import ServeProcess  # noqa: E402
 
 TOKENS = {"cluster-a": "flood-cluster-a-0123456789", "cluster-b": "quiet-cluster-b-0123456789"}
@@ -58,43 +59,6 @@ BATCH = json.dumps(
     }
 ).encode()
 TIMEOUT_S = 5.0
-
-
-class Http:
-    """Keep-alive HTTP/1.1 connections to one port; POST a body and read the answer."""
-
-    def __init__(self, port: int, path: str, token: str) -> None:
-        self.port = port
-        self.head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
-        self.idle: list[tuple[float, asyncio.StreamReader, asyncio.StreamWriter]] = []
-
-    async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        while self.idle:
-            used, reader, writer = self.idle.pop()
-            if time.monotonic() - used < 2.0:
-                return reader, writer
-            writer.close()
-        return await asyncio.open_connection("127.0.0.1", self.port)
-
-    async def post(self, body: bytes) -> int:
-        reader, writer = await self._connection()
-        request = f"{self.head}Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        writer.write(request.encode() + body)
-        head = await reader.readuntil(b"\r\n\r\n")
-        status = int(head.split(b" ", 2)[1])
-        length = 0
-        close = False
-        for line in head.split(b"\r\n"):
-            lower = line.lower()
-            if lower.startswith(b"content-length:"):
-                length = int(line.split(b":", 1)[1])
-            close = close or lower == b"connection: close"
-        await reader.readexactly(length)
-        if close:
-            writer.close()
-        else:
-            self.idle.append((time.monotonic(), reader, writer))
-        return status
 
 
 async def _decisions(port: int, rate: float, seconds: float, seed: int) -> list[tuple[int, float]]:

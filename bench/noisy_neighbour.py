@@ -36,6 +36,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.keepalive import Http  # noqa: E402
 from tests._harness import ServeProcess  # noqa: E402
 
 TOKENS = {"cluster-a": "noisy-cluster-a-0123456789", "cluster-b": "quiet-cluster-b-0123456789"}
@@ -64,44 +65,11 @@ def _body(texts: list[str], tenant: str, i: int) -> bytes:
     return json.dumps({"prompt": f"{tenant} request {i}: {words}"}).encode()
 
 
-class Http:
-    """Keep-alive HTTP/1.1 connections to one port; POST /route and read the answer."""
-
-    def __init__(self, port: int, token: str) -> None:
-        self.port = port
-        self.head = f"POST /route HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
-        self.idle: list[tuple[float, asyncio.StreamReader, asyncio.StreamWriter]] = []
-
-    async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        # The server closes keep-alive connections idle for 5 s: never reuse one idle for 2 s,
-        # or the bench would count the client's stale socket as a failed request.
-        while self.idle:
-            used, reader, writer = self.idle.pop()
-            if time.monotonic() - used < 2.0:
-                return reader, writer
-            writer.close()
-        return await asyncio.open_connection("127.0.0.1", self.port)
-
-    async def post(self, body: bytes) -> int:
-        reader, writer = await self._connection()
-        request = f"{self.head}Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        writer.write(request.encode() + body)
-        head = await reader.readuntil(b"\r\n\r\n")
-        status = int(head.split(b" ", 2)[1])
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":", 1)[1])
-        await reader.readexactly(length)
-        self.idle.append((time.monotonic(), reader, writer))
-        return status
-
-
 async def _open_loop(
     port: int, tenant: str, rate: float, seconds: float, seed: int
 ) -> list[tuple[int, float]]:
     """Poisson arrivals at `rate`/s whatever the answers; (status, ms) per request (0 = no answer)."""
-    http = Http(port, TOKENS[tenant])
+    http = Http(port, "/route", TOKENS[tenant])
     texts = _texts()
     rng = random.Random(seed)
     results: list[tuple[int, float]] = []
@@ -130,7 +98,7 @@ async def _open_loop(
 
 
 async def _closed_loop(port: int, tenant: str, users: int, seconds: float) -> list[tuple[int, float]]:
-    http = [Http(port, TOKENS[tenant]) for _ in range(users)]
+    http = [Http(port, "/route", TOKENS[tenant]) for _ in range(users)]
     texts = _texts()
     results: list[tuple[int, float]] = []
     end = time.perf_counter() + seconds
