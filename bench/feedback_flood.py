@@ -30,7 +30,6 @@ import asyncio
 import json
 import os
 import platform
-import random
 import statistics
 import subprocess
 import sys
@@ -44,7 +43,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.keepalive import Http  # noqa: E402
+from bench.loadgen import Http, poisson_arrivals  # noqa: E402
 from tests._harness import ServeProcess  # noqa: E402
 
 TOKENS = {"cluster-a": "flood-cluster-a-0123456789", "cluster-b": "quiet-cluster-b-0123456789"}
@@ -64,28 +63,7 @@ TIMEOUT_S = 5.0
 async def _decisions(port: int, rate: float, seconds: float, seed: int) -> list[tuple[int, float]]:
     """B: Poisson arrivals at `rate`/s whatever the answers; (status, ms) each (0 = no answer)."""
     http = Http(port, "/route", TOKENS["cluster-b"])
-    rng = random.Random(seed)
-    results: list[tuple[int, float]] = []
-
-    async def one() -> None:
-        start = time.perf_counter()
-        try:
-            status = await asyncio.wait_for(http.post(PROMPT), TIMEOUT_S)
-        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
-            status = 0
-        results.append((status, (time.perf_counter() - start) * 1000))
-
-    tasks = []
-    begin = time.perf_counter()
-    at = 0.0
-    while at < seconds:
-        delay = begin + at - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one()))
-        at += rng.expovariate(rate)
-    await asyncio.gather(*tasks)
-    return results
+    return await poisson_arrivals(http, lambda _: PROMPT, rate, seconds, seed, TIMEOUT_S)
 
 
 async def _flood(port: int, rate: float, connections: int, seconds: float) -> list[tuple[int, float]]:

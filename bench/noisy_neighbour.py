@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import sys
 import time
 from collections import Counter
@@ -36,7 +35,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.keepalive import Http  # noqa: E402
+from bench.loadgen import Http, poisson_arrivals  # noqa: E402
 from tests._harness import ServeProcess  # noqa: E402
 
 TOKENS = {"cluster-a": "noisy-cluster-a-0123456789", "cluster-b": "quiet-cluster-b-0123456789"}
@@ -69,32 +68,10 @@ async def _open_loop(
     port: int, tenant: str, rate: float, seconds: float, seed: int
 ) -> list[tuple[int, float]]:
     """Poisson arrivals at `rate`/s whatever the answers; (status, ms) per request (0 = no answer)."""
-    http = Http(port, "/route", TOKENS[tenant])
     texts = _texts()
-    rng = random.Random(seed)
-    results: list[tuple[int, float]] = []
-
-    async def one(i: int) -> None:
-        start = time.perf_counter()
-        try:
-            status = await asyncio.wait_for(http.post(_body(texts, tenant, seed * 1_000_000 + i)), TIMEOUT_S)
-        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
-            status = 0
-        results.append((status, (time.perf_counter() - start) * 1000))
-
-    tasks = []
-    begin = time.perf_counter()
-    at = 0.0
-    i = 0
-    while at < seconds:
-        delay = begin + at - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(i)))
-        i += 1
-        at += rng.expovariate(rate)
-    await asyncio.gather(*tasks)
-    return results
+    http = Http(port, "/route", TOKENS[tenant])
+    body = lambda i: _body(texts, tenant, seed * 1_000_000 + i)  # noqa: E731
+    return await poisson_arrivals(http, body, rate, seconds, seed, TIMEOUT_S)
 
 
 async def _closed_loop(port: int, tenant: str, users: int, seconds: float) -> list[tuple[int, float]]:

@@ -1,10 +1,13 @@
-"""Keep-alive HTTP/1.1 to a local `routeiq serve`, with no client library in the measured path:
-the open-loop benches time the service, not an HTTP client's per-request cost."""
+"""Load generation for the open-loop benches: keep-alive HTTP/1.1 to a local `routeiq serve`
+with no client library in the measured path (they time the service, not an HTTP client's
+per-request cost), and Poisson arrivals that keep coming whatever the answers."""
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
+from collections.abc import Callable
 
 
 class Http:
@@ -45,3 +48,32 @@ class Http:
         else:
             self.idle.append((time.monotonic(), reader, writer))
         return status
+
+
+async def poisson_arrivals(
+    http: Http, body: Callable[[int], bytes], rate: float, seconds: float, seed: int, timeout_s: float
+) -> list[tuple[int, float]]:
+    """Poisson arrivals at `rate`/s for `seconds`, whatever the answers; request i sends
+    `body(i)`. (status, ms) per request, status 0 = no answer within `timeout_s`."""
+    rng = random.Random(seed)
+    results: list[tuple[int, float]] = []
+
+    async def one(i: int) -> None:
+        start = time.perf_counter()
+        try:
+            status = await asyncio.wait_for(http.post(body(i)), timeout_s)
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
+            status = 0
+        results.append((status, (time.perf_counter() - start) * 1000))
+
+    tasks = []
+    begin = time.perf_counter()
+    at = 0.0
+    while at < seconds:
+        delay = begin + at - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(len(tasks))))
+        at += rng.expovariate(rate)
+    await asyncio.gather(*tasks)
+    return results
