@@ -45,26 +45,24 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
-{{- define "routeiq.image" -}}
-{{- $appVersion := "" }}
-{{- with .Chart }}{{ $appVersion = .AppVersion }}{{ end }}
-{{- if .Values.image.digest }}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- /* repository@digest, else repository:tag, the tag defaulting to the chart's appVersion.
+Takes (dict "image" <repository, tag, digest> "appVersion" <string> "key" <values path>). */ -}}
+{{- define "routeiq.imageRef" -}}
+{{- if .image.digest }}
+{{- printf "%s@%s" .image.repository .image.digest }}
 {{- else }}
-{{- printf "%s:%s" .Values.image.repository (required "image.tag is required when the chart's appVersion is not at hand" (.Values.image.tag | default $appVersion)) }}
+{{- printf "%s:%s" .image.repository (required (printf "%s.tag is required when the chart's appVersion is not at hand" .key) (.image.tag | default .appVersion)) }}
 {{- end }}
 {{- end }}
 
-{{- define "routeiq.litellmImage" -}}
+{{- define "routeiq.image" -}}
 {{- $appVersion := "" }}
 {{- with .Chart }}{{ $appVersion = .AppVersion }}{{ end }}
-{{- with .Values.litellm.image }}
-{{- if .digest }}
-{{- printf "%s@%s" .repository .digest }}
-{{- else }}
-{{- printf "%s:%s" .repository (required "litellm.image.tag is required when the chart's appVersion is not at hand" (.tag | default $appVersion)) }}
+{{- include "routeiq.imageRef" (dict "image" .Values.image "appVersion" $appVersion "key" "image") }}
 {{- end }}
-{{- end }}
+
+{{- define "routeiq.litellmImage" -}}
+{{- include "routeiq.imageRef" (dict "image" .Values.litellm.image "appVersion" .Chart.AppVersion "key" "litellm.image") }}
 {{- end }}
 
 {{- define "routeiq.routingConfigMap" -}}
