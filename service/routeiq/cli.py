@@ -174,7 +174,10 @@ def _eval_cross_source(args: argparse.Namespace, settings: Any) -> int:
     from routeiq.inference.embedder import OnnxEmbedder
     from routeiq.training import crossval, report
 
-    data = crossval.load(Path(args.data), settings, OnnxEmbedder(settings.embedder_dir))
+    chat = None if args.chat == "none" else Path(args.chat)
+    if chat is not None and not chat.is_file():
+        raise SystemExit(f"routeiq eval: no chat set at {chat} (tools/build_chat_eval.py, or --chat none)")
+    data = crossval.load(Path(args.data), settings, OnnxEmbedder(settings.embedder_dir), chat=chat)
     pairs = tuple(args.pair) if args.pair else crossval.PAIRS
     kinds = [k for k in args.routers_kinds.split(",") if k]
     routers = tuple(k for k in kinds if k in crossval.ROUTERS)
@@ -299,6 +302,12 @@ def _propose(args: argparse.Namespace, settings: Any, result: Any) -> None:
     )
 
 
+def crossval_chat_file() -> Path:
+    from routeiq.training.crossval import CHAT_FILE
+
+    return CHAT_FILE
+
+
 def _add_training_commands(sub: Any) -> None:
     train = sub.add_parser("train", help="train routers (knn, mlp, linear, mf) into ONNX + manifests")
     train.add_argument("--data", required=True, help="JSONL or JSON array: prompt + per-model scores")
@@ -323,6 +332,12 @@ def _add_training_commands(sub: Any) -> None:
         "--routers-kinds",
         default="knn,linear,mf,mlp",
         help="router kinds refitted per fold: knn, linear, mf, mlp, bt (Bradley-Terry), svm",
+    )
+    ev.add_argument(
+        "--chat",
+        default=str(crossval_chat_file()),
+        help="with --cross-source: the chat set scored as its own kind, never fitted on "
+        "(tools/build_chat_eval.py; 'none' to leave it out)",
     )
     ev.add_argument("--train-data", help="the training file, to verify no prompt is in both")
     ev.add_argument("--routers", help="routers folder (default: ROUTEIQ_ROUTERS_PATH or models/routers)")

@@ -84,3 +84,61 @@ def test_pairwise_bradley_terry_learns_the_preference_direction() -> None:
     for hinge in (False, True):
         w = crossval.fit_pairwise(x, scores, ["s", "w"], [("s", "w")], hinge=hinge)
         assert w[0] > 0 and abs(w[0]) > abs(w[1]) and abs(w[0]) > abs(w[2])
+
+
+def _with_chat(data: crossval.CrossData, n: int = 80) -> crossval.CrossData:
+    """Append chat rows: the strong model wins exactly the long ones; they have no model scores."""
+    rng = np.random.default_rng(3)
+    feats = rng.random((n, len(FEATURES)))
+    length = feats[:, FEATURES.index("length")]
+    share = (length > 0.5).astype(float)
+    m = len(data.sources)
+    data.sources += [crossval.CHAT_SOURCE] * n
+    data.scores = np.vstack([data.scores, np.full((n, len(data.models)), np.nan)])
+    data.vectors = np.vstack(
+        [data.vectors, rng.standard_normal((n, data.vectors.shape[1])).astype(np.float32)]
+    )
+    data.features = np.vstack([data.features, feats])
+    data.categories += ["conversation"] * n
+    data.category_probs = np.vstack([data.category_probs, np.ones((n, 1))])
+    data.shipped = np.concatenate([data.shipped, rng.random(n)])
+    data.length = np.concatenate([data.length, length * 100])
+    data.chat_share = {"weak": np.concatenate([np.full(m, np.nan), share])}
+    return data
+
+
+def test_chat_rows_are_scored_as_their_own_kind_and_never_fitted_on() -> None:
+    data = _with_chat(_data())
+    seen: list[set[str]] = []
+    original = crossval.fit_two_level
+
+    def spy(d, y, rows, *args):  # type: ignore[no-untyped-def]
+        seen.append(set(np.array(d.sources)[rows].tolist()))
+        return original(d, y, rows, *args)
+
+    crossval.fit_two_level = spy  # type: ignore[assignment]
+    try:
+        result = crossval.run(data, [("strong", "weak")], routers=("knn",), within_sets={"len": ("length",)})
+    finally:
+        crossval.fit_two_level = original
+    assert seen and all(crossval.CHAT_SOURCE not in s for s in seen)
+    # scored on the judged shares: length decides them here, so length and its fit rank them
+    assert result.apgr["length"][crossval.CHAT_SOURCE] > 0.7
+    assert result.apgr["two-level:len"][crossval.CHAT_SOURCE] > 0.7
+    assert result.by_kind("length")["chat"] == result.apgr["length"][crossval.CHAT_SOURCE]
+    # pooled and in-distribution columns are over the scored (non-chat) rows only: finite
+    assert all(np.isfinite(v) for v in result.pooled.values())
+    assert "| chat |" in crossval.markdown(result, "cmd", "machine", "date", "two-level:len", "why")
+
+
+def test_a_measured_prior_is_scaled_not_refitted() -> None:
+    data = _data()
+    data.extra["+wb"] = np.where(np.arange(len(data.sources)) % 2 == 0, 0.04, -0.04)
+    y = crossval.target(data.scores, data.models, [("strong", "weak")])
+    rows = np.ones(len(data.sources), dtype=bool)
+    plain = crossval.fit_two_level(data, y, rows, ("length",), (), 0.0)
+    for alpha in (0.5, 2.0):
+        fit = crossval.fit_two_level(data, y, rows, ("length",), ("+wb",), alpha)
+        assert fit.w_between.tolist() == [alpha]
+        shift = fit.score(data, rows) - plain.score(data, rows)
+        assert np.allclose(shift - shift.mean(), alpha * (data.extra["+wb"] - data.extra["+wb"].mean()))

@@ -97,3 +97,23 @@ def test_prototypes_the_category_head_is_fitted_on_hold_no_judged_item(shipped: 
     assert len(prompts) > 700
     slipped = [(shipped.match(p), p[:80]) for p in prompts if shipped.match(p)]
     assert slipped == []
+
+
+def test_chat_evaluation_set_holds_no_judged_item(shipped: Signatures) -> None:
+    """bench/data/chat_eval_oasst.jsonl shares its source (OASST1) with AlpacaEval's oasst subset:
+    no user turn of a kept conversation may match a judged test set, and the file is the one its
+    manifest describes."""
+    path = ROOT / "bench" / "data" / "chat_eval_oasst.jsonl"
+    manifest = json.loads((ROOT / "bench" / "data" / "chat_eval_manifest.json").read_text())
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == manifest["output_sha256"]
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+    assert len(rows) == manifest["rows"] > 300
+    assert manifest["dropped"].get("matches alpaca_eval", 0) > 100  # the overlap was found and removed
+    slipped = [
+        (shipped.match(t["content"]), t["content"][:80])
+        for r in rows
+        for t in r["messages"]
+        if t["role"] == "user" and shipped.match(t["content"])
+    ]
+    assert slipped == []
+    assert all(r["messages"][-1]["role"] == "user" and r["share"] for r in rows)

@@ -31,7 +31,8 @@ import numpy as np
 import numpy.typing as npt
 
 from routeiq.decision.classify import FEATURES, ComplexityModel, classify
-from routeiq.decision.prompt import view_of
+from routeiq.decision.prompt import embed_segments, view_of
+from routeiq.decision.schemas import RouteRequest
 from routeiq.decision.signals import extract_signals
 from routeiq.inference.embedder import OnnxEmbedder
 from routeiq.settings import Settings
@@ -42,6 +43,13 @@ from routeiq.training.embeddings import embed_examples
 from routeiq.training.scores import pair_curve
 
 F64 = npt.NDArray[np.float64]
+
+# The chat set (tools/build_chat_eval.py): scored, never fitted on. Its rows carry the strong
+# model's judged win share against each weaker model instead of per-model scores.
+CHAT_SOURCE = "oasst_chat"
+CHAT_FILE = Path(__file__).resolve().parents[3] / "bench" / "data" / "chat_eval_oasst.jsonl"
+# Category offsets measured on WildBench (tools/wildbench_prior.py): applied as they are, not fitted.
+PRIOR_FILE = Path(__file__).resolve().parents[3] / "bench" / "data" / "category_need_wildbench.json"
 
 # Which kind of prompt each LLMRouter task is (the kinds the service is judged on, plus two).
 KINDS: dict[str, str] = {
@@ -59,6 +67,7 @@ KINDS: dict[str, str] = {
     "mbpp": "code",
     "human_eval": "code",
     "agentverse-logicgrid": "logic",
+    CHAT_SOURCE: "chat",
 }
 
 # The complexity model has two parts, fitted separately because they answer different questions:
@@ -83,7 +92,12 @@ BETWEEN_SETS: dict[str, tuple[str, ...]] = {
     "catp": ("+catp",),
     "tier+cat": ("tier", "+cat"),
     "flags+tier+cat": ("math", "code", "reasoning", "tier", "+cat"),
+    # WildBench's per-category need (chat traffic, not these sources), for the decided category
+    # and under the category probabilities; scaled by alpha, never refitted here
+    "wb": ("+wb",),
+    "wbp": ("+wbp",),
 }
+FIXED_BETWEEN = frozenset({"+wb", "+wbp"})
 BETWEEN_L2 = 1e-2
 
 
@@ -101,14 +115,29 @@ class CrossData:
     length: F64
     # candidate features not (yet) in the service's FEATURES, by name (bench scripts add them)
     extra: dict[str, F64] = field(default_factory=dict)
+    # chat rows (source CHAT_SOURCE): weaker model -> the strong model's win share per row
+    # (NaN on other rows and where that pair was not judged)
+    chat_share: dict[str, F64] = field(default_factory=dict)
+
+    @property
+    def fittable(self) -> npt.NDArray[np.bool_]:
+        out: npt.NDArray[np.bool_] = np.array(self.sources) != CHAT_SOURCE
+        return out
 
 
-def load(path: Path, settings: Settings, embedder: OnnxEmbedder) -> CrossData:
+def load(path: Path, settings: Settings, embedder: OnnxEmbedder, chat: Path | None = None) -> CrossData:
     raw = [json.loads(line) for line in path.read_text().split("\n") if line.strip()]
     examples: list[Example] = load_examples(path, settings.token_budget)
     sources = [str(r.get("source", "unknown")) for r in raw]
     models = model_names(examples)
     y, _ = score_matrix(examples, models)
+    text = chat.read_text(encoding="utf-8") if chat else ""
+    chats = [json.loads(line) for line in text.split("\n") if line.strip()]
+    for row in chats:
+        request = RouteRequest.model_validate({"messages": row["messages"]})
+        examples.append(Example(request, tuple(embed_segments(view_of(request), settings.token_budget)), {}))
+        sources.append(CHAT_SOURCE)
+    y = np.vstack([y, np.full((len(chats), len(models)), np.nan)])
     vectors = embed_examples(embedder, examples, settings.token_budget)
     # The centroids (and category head) the service itself would use.
     centroids = centroids_for(settings, embedder)
@@ -126,6 +155,15 @@ def load(path: Path, settings: Settings, embedder: OnnxEmbedder) -> CrossData:
         probs.append([mix.get(label, 0.0) for label in labels])
         shipped.append(c.complexity)
         length.append(sig.task_tokens)
+    probs_arr = np.array(probs, dtype=np.float64)
+    prior = json.loads(PRIOR_FILE.read_text())["offsets"] if PRIOR_FILE.is_file() else {}
+    offsets = np.array([prior.get(label, 0.0) for label in labels])
+    start = len(raw)
+    weaker = sorted({w for row in chats for w in row["share"]})
+    share = {w: np.full(len(sources), np.nan) for w in weaker}
+    for i, row in enumerate(chats):
+        for w, v in row["share"].items():
+            share[w][start + i] = float(v)
     return CrossData(
         sources,
         y.astype(np.float64),
@@ -134,9 +172,14 @@ def load(path: Path, settings: Settings, embedder: OnnxEmbedder) -> CrossData:
         np.array(feats, dtype=np.float64),
         cats,
         labels,
-        np.array(probs, dtype=np.float64),
+        probs_arr,
         np.array(shipped),
         np.array(length, dtype=np.float64),
+        extra={
+            "+wb": np.array([prior.get(c, 0.0) if c else 0.0 for c in cats]),
+            "+wbp": probs_arr @ offsets,
+        },
+        chat_share=share,
     )
 
 
@@ -232,6 +275,10 @@ def fit_two_level(
     resid = y[rows] - xw @ ww
     if alpha <= 0:
         return TwoLevel(within, (), ww, np.zeros(0), float(resid.mean()))
+    if set(between) <= FIXED_BETWEEN:  # measured elsewhere: scaled, not fitted
+        fixed = columns(data, between)[rows]
+        wf = np.full(len(between), alpha)
+        return TwoLevel(within, between, ww, wf, float((resid - fixed @ wf).mean()))
     b, wb = fit_ridge(columns(data, between)[rows], resid)
     return TwoLevel(within, between, ww, alpha * wb, float(b * alpha + (1 - alpha) * resid.mean()))
 
@@ -337,9 +384,9 @@ def run(
         "length": lambda tr, te: data.length[te],
         "shipped": lambda tr, te: data.shipped[te],
     }
-    combos = [(w, "", 0.0) for w in sets] + [
-        (w, b, a) for w in sets for b in BETWEEN_SETS for a in alphas if a
-    ]
+    # a measured prior is a row only where its values were loaded (crossval.load reads them)
+    betweens = [b for b in BETWEEN_SETS if not set(BETWEEN_SETS[b]) & FIXED_BETWEEN - set(data.extra)]
+    combos = [(w, "", 0.0) for w in sets] + [(w, b, a) for w in sets for b in betweens for a in alphas if a]
     for wname, bname, alpha in combos:
         label = f"two-level:{wname}" + (f" + {alpha:g}×{bname}" if alpha else "")
 
@@ -374,20 +421,37 @@ def run(
             return out
 
         scorers[f"router:{kind}"] = preferred
-    everything = np.ones(len(src), dtype=bool)
+    fittable = data.fittable
     for label, scorer in scorers.items():
         result.apgr[label] = {}
         pooled = np.zeros(len(src))
         for source in names:
             te = src == source
-            out = scorer(~te, te)
+            # The chat rows are never fitted on: every fold leaves them out, and they are scored
+            # by a scorer fitted on all the other sources.
+            out = scorer(~te & fittable, te)
             pooled[te] = out
-            result.apgr[label][source] = _mean_apgr(out, data.scores[te], data.models, pairs)
-        result.pooled[label] = _mean_apgr(pooled, data.scores, data.models, pairs)
+            if source == CHAT_SOURCE:
+                result.apgr[label][source] = _chat_apgr(out, data, te)
+            else:
+                result.apgr[label][source] = _mean_apgr(out, data.scores[te], data.models, pairs)
+        result.pooled[label] = _mean_apgr(pooled[fittable], data.scores[fittable], data.models, pairs)
         result.in_distribution[label] = _mean_apgr(
-            scorer(everything, everything), data.scores, data.models, pairs
+            scorer(fittable, fittable), data.scores[fittable], data.models, pairs
         )
     return result
+
+
+def _chat_apgr(score: F64, data: CrossData, rows: npt.NDArray[np.bool_]) -> float:
+    """Mean APGR over the chat set's strong/weak pairs: the strong model's quality on a prompt is
+    its judged win share against the weak one, the weak model's is the rest."""
+    values = []
+    for share in data.chat_share.values():
+        s = share[rows]
+        judged = ~np.isnan(s)
+        if judged.sum() > 1 and s[judged].mean() > 0.51:
+            values.append(pair_curve(score[judged], s[judged], 1 - s[judged]).apgr)
+    return float(np.mean(values)) if values else float("nan")
 
 
 SECTION = "## Across sources: complexity and routers on prompts they were not fitted on"
@@ -423,7 +487,7 @@ def choose(result: CrossResult, tolerance: float = 0.01, margin: float = 0.005) 
 
 
 def markdown(result: CrossResult, command: str, machine: str, date: str, chosen: str, why: str) -> str:
-    kinds = ["exam", "math", "open", "code", "logic"]
+    kinds = [k for k in ("exam", "math", "open", "code", "logic", "chat") if k in result.by_kind("length")]
     scorers = list(result.apgr)
     lines = [
         SECTION,
