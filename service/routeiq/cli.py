@@ -174,7 +174,7 @@ def _eval_cross_source(args: argparse.Namespace, settings: Any) -> int:
     from routeiq.inference.embedder import OnnxEmbedder
     from routeiq.training import crossval, report
 
-    chat = None if args.chat == "none" else Path(args.chat)
+    chat = None if args.chat == "none" else Path(args.chat or crossval.CHAT_FILE)
     if chat is not None and not chat.is_file():
         raise SystemExit(f"routeiq eval: no chat set at {chat} (tools/build_chat_eval.py, or --chat none)")
     data = crossval.load(Path(args.data), settings, OnnxEmbedder(settings.embedder_dir), chat=chat)
@@ -302,12 +302,6 @@ def _propose(args: argparse.Namespace, settings: Any, result: Any) -> None:
     )
 
 
-def crossval_chat_file() -> Path:
-    from routeiq.training.crossval import CHAT_FILE
-
-    return CHAT_FILE
-
-
 def _add_training_commands(sub: Any) -> None:
     train = sub.add_parser("train", help="train routers (knn, mlp, linear, mf) into ONNX + manifests")
     train.add_argument("--data", required=True, help="JSONL or JSON array: prompt + per-model scores")
@@ -335,9 +329,9 @@ def _add_training_commands(sub: Any) -> None:
     )
     ev.add_argument(
         "--chat",
-        default=str(crossval_chat_file()),
         help="with --cross-source: the chat set scored as its own kind, never fitted on "
-        "(tools/build_chat_eval.py; 'none' to leave it out)",
+        "(default: the repository's bench/data/chat_eval_oasst.jsonl from tools/build_chat_eval.py; "
+        "'none' to leave it out)",
     )
     ev.add_argument("--train-data", help="the training file, to verify no prompt is in both")
     ev.add_argument("--routers", help="routers folder (default: ROUTEIQ_ROUTERS_PATH or models/routers)")

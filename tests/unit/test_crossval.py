@@ -142,3 +142,20 @@ def test_a_measured_prior_is_scaled_not_refitted() -> None:
         assert fit.w_between.tolist() == [alpha]
         shift = fit.score(data, rows) - plain.score(data, rows)
         assert np.allclose(shift - shift.mean(), alpha * (data.extra["+wb"] - data.extra["+wb"].mean()))
+
+
+def test_the_measured_category_prior_covers_every_category_and_is_centred() -> None:
+    """bench/data/category_need_wildbench.json (tools/wildbench_prior.py): an offset per bundled
+    category, averaging to zero, with the input's pinned sha256."""
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    prior = json.loads(crossval.PRIOR_FILE.read_text())
+    labels = json.loads((root / "models" / "category_head.json").read_text())["labels"]
+    assert set(prior["offsets"]) == set(labels)
+    assert abs(sum(prior["offsets"].values())) < 1e-3
+    assert len(prior["sha256"]) == 64 and prior["models"] > 20
+    # WildBench's own finding, kept visible: coding and reasoning need a stronger model more
+    assert prior["offsets"]["code_generation"] > prior["offsets"]["creative_writing"]
+    assert prior["offsets"]["reasoning"] > prior["offsets"]["conversation"]
