@@ -180,10 +180,14 @@ class Quota:
         return self.tokens
 
 
+# A directory part of a path: the caller is told which file, the log and /admin/tenants where.
+_DIRECTORIES = re.compile(r"""(?:(?<=\s)|^|(?<=[("']))(?:~|\.{1,2})?(?:[A-Za-z]:)?[\\/](?:[^\s\\/]+[\\/])*""")
+
+
 def _unavailable(name: str, why: str) -> TenantUnavailable:
+    reason = _DIRECTORIES.sub("", why.removeprefix(f"tenant {name!r}: "))
     return TenantUnavailable(
-        f"tenant {name!r} cannot be served: its configuration did not load "
-        f"({why.removeprefix(f'tenant {name!r}: ')})",
+        f"tenant {name!r} cannot be served: its configuration did not load ({reason})",
         tenant=name,
         retry_after=int(RETRY_SECONDS),
     )
