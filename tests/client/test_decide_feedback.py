@@ -120,8 +120,8 @@ def test_feedback_batches_and_counts_drops() -> None:
     fail = {"on": False}
 
     def handler(request: httpx.Request) -> httpx.Response:
-        if fail["on"]:
-            return httpx.Response(503)
+        if fail["on"]:  # refused for good (429 / 503 are "not now": held, see test_feedback_quota)
+            return httpx.Response(500)
         received.append(json.loads(request.content)["outcomes"])
         return httpx.Response(200, json={"accepted": len(received[-1])})
 

@@ -4,13 +4,16 @@ decisions go on. Real HTTP through the app."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from routeiq.http.auth import TokenSet, startup_warnings
 from routeiq.settings import Settings
 from routeiq.tenants import Quota
-from tests._harness import RedisServer
+from tests._harness import RedisServer, ServeProcess
 from tests.conftest import make_client
 
 A_TOKEN = "cluster-a-token-0123456789"
@@ -231,3 +234,53 @@ def test_with_redis_a_refused_batch_leaves_shared_state_untouched_and_an_accepte
         assert stats["gpt-4o"]["failures"] == 1000  # every slice of the batch reached Redis
         assert "claude-3.5-haiku" not in stats  # nothing of the refused one
         assert client.get("/readyz").json()["state"] == "redis"
+
+
+def _reporter(url: str, **config: Any) -> tuple[Any, Any]:
+    from prometheus_client import CollectorRegistry
+
+    from routeiq_client import ClientConfig
+    from routeiq_client.feedback import FeedbackReporter
+    from routeiq_client.metrics import ClientMetrics
+
+    metrics = ClientMetrics(registry=CollectorRegistry())
+    settings = {"feedback_interval_s": 0.05} | config
+    return FeedbackReporter(ClientConfig(url=url, token=A_TOKEN, **settings), metrics), metrics
+
+
+def test_the_client_holds_a_refused_batch_and_sends_it_after_retry_after(tmp_path: Path) -> None:
+    """routeiq-client against a real server: a batch refused with 429 + Retry-After stays queued
+    (bounded) and is sent once the quota lets it in, instead of being dropped."""
+    path = tenants_file(tmp_path, "tenants:\n  cluster-a:\n    max_feedback_outcomes_per_second: 10\n")
+    with (
+        ServeProcess(tmp_path / "serve", auth_tokens=TOKENS, tenants_file=path, admin_key=KEY) as server,
+        httpx.Client(base_url=server.url, timeout=10, trust_env=False) as http,
+    ):
+        reporter, metrics = _reporter(server.url, feedback_batch=8)
+        try:
+            for _ in range(16):
+                reporter.report("gpt-4o", True)
+            assert reporter.flush(timeout=15)
+        finally:
+            reporter.close()
+        counts = metrics.snapshot()["feedback"]
+        # 8 let in, the next 8 refused (2 left in the bucket), held ~1 s, then let in whole
+        assert counts.get("deferred", 0) >= 8 and counts.get("dropped", 0) == 0, counts
+        assert counts["sent"] == 16 and reported(http, A) == 16
+
+
+def test_the_client_drops_what_it_cannot_hold_and_gives_up_at_close(tmp_path: Path) -> None:
+    """Held batches count against the queue bound, and close() does not wait out a Retry-After."""
+    path = tenants_file(tmp_path, "tenants:\n  cluster-a:\n    max_feedback_outcomes_per_second: 1\n")
+    with ServeProcess(tmp_path / "serve", auth_tokens=TOKENS, tenants_file=path, admin_key=KEY) as server:
+        reporter, metrics = _reporter(server.url, feedback_batch=5, feedback_queue=6)
+        for _ in range(6):
+            reporter.report("gpt-4o", True)
+        time.sleep(1.0)  # the first 5 are let in on the full bucket; the sixth is refused and held
+        for _ in range(10):
+            reporter.report("gpt-4o", True)  # 5 fit beside the held one, 5 are dropped
+        started = time.monotonic()
+        reporter.close(timeout=5)
+        assert time.monotonic() - started < 3
+        counts = metrics.snapshot()["feedback"]
+        assert counts["sent"] == 5 and counts["dropped"] == 11, counts
