@@ -161,3 +161,26 @@ def test_feedback_queue_is_bounded() -> None:
     for i in range(3):
         reporter.report(f"d{i}", success=True)
     assert metrics.snapshot()["feedback"] == {"dropped": 3}
+
+
+def test_the_feedback_thread_survives_an_error_that_is_not_an_http_error() -> None:
+    """A transport bug (any exception) drops that batch; the thread lives on and sends the next."""
+    calls = {"n": 0}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("transport bug")
+        return httpx.Response(200, json={"accepted": len(json.loads(request.content)["outcomes"])})
+
+    config = ClientConfig(url="http://sidecar", feedback_batch=1, feedback_interval_s=0.01)
+    metrics = ClientMetrics(registry=CollectorRegistry())
+    reporter = FeedbackReporter(config, metrics, transport=httpx.MockTransport(handler))
+    try:
+        reporter.report("d0", success=True)
+        assert reporter.flush()
+        reporter.report("d1", success=True)
+        assert reporter.flush()
+    finally:
+        reporter.close()
+    assert metrics.snapshot()["feedback"] == {"dropped": 1, "sent": 1}
