@@ -87,11 +87,13 @@ def test_pairwise_bradley_terry_learns_the_preference_direction() -> None:
 
 
 def _with_chat(data: crossval.CrossData, n: int = 80) -> crossval.CrossData:
-    """Append chat rows: the strong model wins exactly the long ones; they have no model scores."""
+    """Append chat rows: the stronger model wins the long ones and loses most short ones (a pair
+    inside the scored band); they have no model scores. A second pair, won everywhere, is out of
+    the band and not scored."""
     rng = np.random.default_rng(3)
     feats = rng.random((n, len(FEATURES)))
     length = feats[:, FEATURES.index("length")]
-    share = (length > 0.5).astype(float)
+    share = np.where(length > 0.5, 1.0, 0.3)
     m = len(data.sources)
     data.sources += [crossval.CHAT_SOURCE] * n
     data.scores = np.vstack([data.scores, np.full((n, len(data.models)), np.nan)])
@@ -103,7 +105,10 @@ def _with_chat(data: crossval.CrossData, n: int = 80) -> crossval.CrossData:
     data.category_probs = np.vstack([data.category_probs, np.ones((n, 1))])
     data.shipped = np.concatenate([data.shipped, rng.random(n)])
     data.length = np.concatenate([data.length, length * 100])
-    data.chat_share = {"weak": np.concatenate([np.full(m, np.nan), share])}
+    data.chat_share = {
+        "strong>weak": np.concatenate([np.full(m, np.nan), share]),
+        "strong>weakest": np.concatenate([np.full(m, np.nan), np.ones(n)]),
+    }
     return data
 
 

@@ -44,9 +44,13 @@ from routeiq.training.scores import pair_curve
 
 F64 = npt.NDArray[np.float64]
 
-# The chat set (tools/build_chat_eval.py): scored, never fitted on. Its rows carry the strong
-# model's judged win share against each weaker model instead of per-model scores.
+# The chat set (tools/build_chat_eval.py): scored, never fitted on. Its rows carry, per pair of
+# models "stronger>weaker", the stronger one's judged win share instead of per-model scores.
 CHAT_SOURCE = "oasst_chat"
+# Pairs scored: the stronger model wins 60-90 % over the set. Closer pairs are ties; in wider ones
+# (gpt-4 against the 7B and 13B models, 92-95 %) nearly every prompt needs the stronger model, so
+# no ranking can recover much and every scorer reads ~0.5.
+CHAT_SHARE_BAND = (0.6, 0.9)
 CHAT_FILE = Path(__file__).resolve().parents[3] / "bench" / "data" / "chat_eval_oasst.jsonl"
 # Category offsets measured on WildBench (tools/wildbench_prior.py): applied as they are, not fitted.
 PRIOR_FILE = Path(__file__).resolve().parents[3] / "bench" / "data" / "category_need_wildbench.json"
@@ -115,8 +119,8 @@ class CrossData:
     length: F64
     # candidate features not (yet) in the service's FEATURES, by name (bench scripts add them)
     extra: dict[str, F64] = field(default_factory=dict)
-    # chat rows (source CHAT_SOURCE): weaker model -> the strong model's win share per row
-    # (NaN on other rows and where that pair was not judged)
+    # chat rows (source CHAT_SOURCE): pair "stronger>weaker" -> the stronger one's win share per
+    # row (NaN on other rows and where that pair was not judged)
     chat_share: dict[str, F64] = field(default_factory=dict)
 
     @property
@@ -159,11 +163,11 @@ def load(path: Path, settings: Settings, embedder: OnnxEmbedder, chat: Path | No
     prior = json.loads(PRIOR_FILE.read_text())["offsets"] if PRIOR_FILE.is_file() else {}
     offsets = np.array([prior.get(label, 0.0) for label in labels])
     start = len(raw)
-    weaker = sorted({w for row in chats for w in row["share"]})
-    share = {w: np.full(len(sources), np.nan) for w in weaker}
+    pairs = sorted({pair for row in chats for pair in row["share"]})
+    share = {pair: np.full(len(sources), np.nan) for pair in pairs}
     for i, row in enumerate(chats):
-        for w, v in row["share"].items():
-            share[w][start + i] = float(v)
+        for pair, v in row["share"].items():
+            share[pair][start + i] = float(v)
     return CrossData(
         sources,
         y.astype(np.float64),
@@ -443,13 +447,14 @@ def run(
 
 
 def _chat_apgr(score: F64, data: CrossData, rows: npt.NDArray[np.bool_]) -> float:
-    """Mean APGR over the chat set's strong/weak pairs: the strong model's quality on a prompt is
-    its judged win share against the weak one, the weak model's is the rest."""
+    """Mean APGR over the chat set's pairs in CHAT_SHARE_BAND: the stronger model's quality on a
+    prompt is its judged win share against the weaker one, the weaker model's is the rest."""
+    low, high = CHAT_SHARE_BAND
     values = []
     for share in data.chat_share.values():
         s = share[rows]
         judged = ~np.isnan(s)
-        if judged.sum() > 1 and s[judged].mean() > 0.51:
+        if judged.sum() > 1 and low <= s[judged].mean() <= high:
             values.append(pair_curve(score[judged], s[judged], 1 - s[judged]).apgr)
     return float(np.mean(values)) if values else float("nan")
 
