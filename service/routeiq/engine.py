@@ -9,7 +9,10 @@ profiles, centroids, estimators, shared config — is the immutable `snapshot`, 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
+from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -32,6 +35,26 @@ from routeiq.state.protocols import State
 from routeiq.state.recent_ids import RecentIds
 
 DEFAULT_TENANT = "default"
+# Each shutdown step gets this long: a close that never returns (a Redis connection that stops
+# answering mid-close) must not keep a worker from exiting, nor stop the steps after it.
+SHUTDOWN_STEP_SECONDS = 5.0
+
+log = logging.getLogger("routeiq")
+
+
+async def close_within(what: str, step: Awaitable[None], seconds: float | None = None) -> bool:
+    """Await one shutdown step for at most `seconds` (default SHUTDOWN_STEP_SECONDS); a step that
+    fails or overruns is logged and shutdown goes on. True when it finished."""
+    seconds = SHUTDOWN_STEP_SECONDS if seconds is None else seconds
+    try:
+        await asyncio.wait_for(step, seconds)
+    except TimeoutError:
+        log.warning("shutdown: %s did not finish within %g s; going on without it", what, seconds)
+        return False
+    except Exception:
+        log.exception("shutdown: %s failed; going on", what)
+        return False
+    return True
 
 
 @dataclass
@@ -163,10 +186,10 @@ class Engine:
         for view in self.views:
             view.ready = False
             if view.state is not self.state:
-                await view.state.close()
+                await close_within("a tenant's shared state", view.state.close())
         self.executor.shutdown(wait=True, cancel_futures=False)
         if self.training_rows is not None:
             self.training_rows.close()  # what is queued is written (bounded wait)
         if self.shared_cache is not None:
-            await self.shared_cache.close()
-        await self.state.close()
+            await close_within("the shared embedding cache", self.shared_cache.close())
+        await close_within("shared state", self.state.close())

@@ -15,7 +15,7 @@ from starlette.middleware import Middleware
 
 from routeiq import __version__
 from routeiq.config_sync import ConfigSync
-from routeiq.engine import Engine
+from routeiq.engine import Engine, close_within
 from routeiq.http import connections
 from routeiq.http.admin import router as admin_router
 from routeiq.http.auth import AuthMiddleware, TokenSet, startup_warnings
@@ -93,13 +93,13 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
             yield
         finally:
             guard.edge_shed = None
-            await tenants.stop()
+            await close_within("the tenants' tasks", tenants.stop())
             if metrics_listener is not None:
                 metrics_listener.shutdown()
             if tracing is not None:
                 tracing.shutdown()
-            await sync.stop()
-            await engine.close()
+            await close_within("the config sync", sync.stop())
+            await engine.close()  # each of its steps bounded
             if settings.prometheus_multiproc_dir is not None:
                 # This worker's live gauges (in flight, degraded) stop counting once it is gone.
                 multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
