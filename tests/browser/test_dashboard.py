@@ -180,10 +180,20 @@ def test_money_and_health_pages_show_spend_and_the_open_breaker(dashboard, shots
     dashboard.save_screenshot(str(shots / "health.png"))
 
 
+@pytest.fixture
+def experiment_stopped_after(service: ServeProcess) -> Iterator[str]:
+    """The experiment's name; it is stopped afterwards even when the test fails half-way, so the
+    tests after it see the tenant's own strategy rather than an experiment's variants."""
+    name = "mlp-vs-centroid"
+    yield name
+    httpx.post(f"{service.url}/admin/experiments/{name}/stop", headers=ADMIN, trust_env=False)
+
+
 def test_an_experiment_started_from_the_page_is_running(
-    dashboard, service: ServeProcess, shots: Path
+    dashboard, service: ServeProcess, shots: Path, experiment_stopped_after: str
 ) -> None:  # type: ignore[no-untyped-def]
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select
 
     tab(dashboard, "experiments")
@@ -206,11 +216,27 @@ def test_an_experiment_started_from_the_page_is_running(
         what="assigned",
     )
     dashboard.save_screenshot(str(shots / "experiments.png"))
-    # Ramp: the treatment's weight from 50 to 150 (25% -> 75%), in place.
+    # Ramp: the treatment's weight from 50 to 150 (25% -> 75%), in place. The panel is redrawn
+    # on every poll, so an element found just before a redraw goes stale: type until it holds.
     weight = 'form.ramp[data-name="mlp-vs-centroid"] input[data-variant="treatment"]'
-    wait_for(lambda: dashboard.find_element(By.CSS_SELECTOR, weight).clear() or True, what="ramp input")
-    dashboard.find_element(By.CSS_SELECTOR, weight).send_keys("150")
-    dashboard.find_element(By.CSS_SELECTOR, 'form.ramp[data-name="mlp-vs-centroid"] button').click()
+
+    def typed() -> bool:
+        field = dashboard.find_element(By.CSS_SELECTOR, weight)
+        field.send_keys(Keys.CONTROL, "a")
+        field.send_keys("150")
+        return str(field.get_attribute("value")) == "150"
+
+    wait_for(typed, what="ramp weight typed")
+    # A weight typed and left for a moment (focus elsewhere) survives the redraws that follow.
+    dashboard.find_element(By.ID, "status").click()
+    polls = int(dashboard.find_element(By.TAG_NAME, "body").get_attribute("data-polls") or 0)
+    wait_for(
+        lambda: int(dashboard.find_element(By.TAG_NAME, "body").get_attribute("data-polls") or 0) >= polls + 2,
+        what="two redraws",
+    )
+    assert dashboard.find_element(By.CSS_SELECTOR, weight).get_attribute("value") == "150"
+    ramp = 'form.ramp[data-name="mlp-vs-centroid"] button'
+    wait_for(lambda: dashboard.find_element(By.CSS_SELECTOR, ramp).click() or True, what="ramp clicked")
     wait_for(
         lambda: httpx.get(readout.url, headers=ADMIN, trust_env=False).json()["experiment"]["weight_changes"],
         what="ramped",

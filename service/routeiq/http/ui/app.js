@@ -260,6 +260,9 @@ function wilson(ok, n, z = 1.96) {
 }
 
 const rampMessages = {}; // experiment name -> the last ramp's answer, kept across redraws
+// experiment name -> {variant: typed weight}: what an operator typed but has not sent yet. The
+// panel is redrawn on every poll; without this, a weight typed and left for a moment is lost.
+const rampDrafts = {};
 
 function drawExperiments() {
   const box = $("experiments");
@@ -270,6 +273,7 @@ function drawExperiments() {
   for (const readout of current.experiments) {
     const spec = readout.experiment;
     const stopped = spec.stopped_at != null || spec.active === false;
+    if (stopped) delete rampDrafts[spec.name];
     const head = el("h3", { class: "experiment-name" }, `${spec.name} `, el("small", {}, stopped ? "stopped" : `running · ${readout.decisions} decisions`));
     const table = el("table", { class: "experiment", "data-name": spec.name });
     table.append(el("thead", {}, el("tr", {}, ...["variant", "strategy", "profile", "target", "share", "decisions", "success (95% CI)", "latency ms", "quality"].map((h) => el("th", {}, h)))));
@@ -287,7 +291,12 @@ function drawExperiments() {
       box.append(el("p", { class: "hint phases" }, `${phases.length} phases · weights now since ${since}`));
     }
     if (!stopped) {
-      const inputs = spec.variants.map((v) => el("input", { type: "number", min: "0", step: "any", required: "", value: String(v.weight), "data-variant": v.name }));
+      const drafts = rampDrafts[spec.name] || {};
+      const inputs = spec.variants.map((v) => el("input", {
+        type: "number", min: "0", step: "any", required: "", "data-variant": v.name,
+        value: drafts[v.name] ?? String(v.weight),
+        oninput: (e) => { (rampDrafts[spec.name] ||= {})[v.name] = e.target.value; },
+      }));
       const message = el("span", { class: "message" }, rampMessages[spec.name] || "");
       box.append(el("form", { class: "ramp grid-form", "data-name": spec.name, onsubmit: async (e) => {
         e.preventDefault();
@@ -295,6 +304,7 @@ function drawExperiments() {
         try {
           await api(`/admin/experiments/${encodeURIComponent(spec.name)}`, { method: "PATCH", body: { weights } });
           rampMessages[spec.name] = "ramped";
+          delete rampDrafts[spec.name];
         } catch (err) { rampMessages[spec.name] = `refused: ${err.message}`; }
         document.activeElement.blur();
         poll();
