@@ -231,7 +231,9 @@ def test_an_experiment_started_from_the_page_is_running(
     dashboard.find_element(By.ID, "status").click()
     polls = int(dashboard.find_element(By.TAG_NAME, "body").get_attribute("data-polls") or 0)
     wait_for(
-        lambda: int(dashboard.find_element(By.TAG_NAME, "body").get_attribute("data-polls") or 0) >= polls + 2,
+        lambda: (
+            int(dashboard.find_element(By.TAG_NAME, "body").get_attribute("data-polls") or 0) >= polls + 2
+        ),
         what="two redraws",
     )
     assert dashboard.find_element(By.CSS_SELECTOR, weight).get_attribute("value") == "150"
