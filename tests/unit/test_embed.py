@@ -89,3 +89,48 @@ def test_missing_tokenizer_is_refused(settings, tmp_path: Path) -> None:  # type
     (folder / "tokenizer.json").unlink()
     with pytest.raises(ArtifactError, match=r"embedder tokenizer is missing: .*tokenizer\.json"):
         OnnxEmbedder(folder)
+
+
+def _with_renamed_special_tokens(folder: Path, names: dict[str, str], special_tokens: object) -> None:
+    """Rename the tokenizer's special tokens (same ids) and name them, or not, in the manifest:
+    the shape of an MPNet / RoBERTa tokenizer, whose <s>, </s>, <pad> are BERT's [CLS], [SEP], [PAD]."""
+    from routeiq.artifacts.integrity import sha256_file
+
+    tokenizer = json.loads((folder / "tokenizer.json").read_text())
+    for added in tokenizer["added_tokens"]:
+        added["content"] = names.get(added["content"], added["content"])
+    vocab = tokenizer["model"]["vocab"]
+    for old, new in names.items():
+        vocab[new] = vocab.pop(old)
+    (folder / "tokenizer.json").write_text(json.dumps(tokenizer))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"]["tokenizer.json"]["sha256"] = sha256_file(folder / "tokenizer.json")
+    if special_tokens is not None:
+        manifest["special_tokens"] = special_tokens
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+MPNET_STYLE = {"[CLS]": "<s>", "[SEP]": "</s>", "[PAD]": "<pad>"}
+
+
+def test_special_tokens_come_from_the_manifest(engine: Engine, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = _copy_embedder(settings, tmp_path)
+    _with_renamed_special_tokens(folder, MPNET_STYLE, {"cls": "<s>", "sep": "</s>", "pad": "<pad>"})
+    renamed = OnnxEmbedder(folder)
+    text = [["Write a Python function that merges two sorted lists"]]
+    assert renamed.token_ids(text[0], 64) == engine.embedder.token_ids(text[0], 64)
+    np.testing.assert_allclose(renamed.embed(text, 64), engine.embedder.embed(text, 64), atol=1e-6)
+
+
+def test_a_tokenizer_without_the_named_special_tokens_is_refused(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = _copy_embedder(settings, tmp_path)
+    _with_renamed_special_tokens(folder, MPNET_STYLE, None)
+    with pytest.raises(
+        ArtifactError, match=r"no \[CLS\] token: name the model's own in the manifest's special_tokens"
+    ):
+        OnnxEmbedder(folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["special_tokens"] = {"cls": "<s>", "bos": "</s>"}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="special_tokens must map cls/sep/pad"):
+        OnnxEmbedder(folder)

@@ -38,6 +38,21 @@ class Embedder(Protocol):
 
 
 @dataclass(frozen=True)
+class SpecialTokens:
+    cls: str = "[CLS]"
+    sep: str = "[SEP]"
+    pad: str = "[PAD]"
+
+    @classmethod
+    def from_manifest(cls, data: object) -> SpecialTokens:
+        if data is None:
+            return cls()
+        if not isinstance(data, dict) or set(data) - {"cls", "sep", "pad"}:
+            raise ValueError(f"special_tokens must map cls/sep/pad to tokens, got {data!r}")
+        return cls(**{k: str(v) for k, v in data.items()})
+
+
+@dataclass(frozen=True)
 class EmbedderManifest:
     name: str
     dimension: int
@@ -46,6 +61,10 @@ class EmbedderManifest:
     inputs: tuple[str, ...]
     output: str
     max_position: int
+    # The tokens that open, close and pad an item. BERT's by default; an MPNet or RoBERTa
+    # tokenizer names them <s>, </s>, <pad>, and the wrong ones give vectors that look fine
+    # and are not what the model was trained on.
+    special_tokens: SpecialTokens
 
     @classmethod
     def load(cls, folder: Path) -> EmbedderManifest:
@@ -60,6 +79,7 @@ class EmbedderManifest:
                 inputs=tuple(str(x) for x in data.get("inputs", ["input_ids", "attention_mask"])),
                 output=str(data.get("output", "last_hidden_state")),
                 max_position=int(data.get("max_position", 512)),
+                special_tokens=SpecialTokens.from_manifest(data.get("special_tokens")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ArtifactError(
@@ -92,7 +112,7 @@ def fit_budget(pieces: Sequence[Sequence[int]], budget: int) -> list[int]:
 
 
 class OnnxEmbedder:
-    """all-MiniLM-L6-v2 (or any BERT-style sentence model) on onnxruntime."""
+    """all-MiniLM-L6-v2 (or any mean-pooled sentence model: BERT, MPNet, ...) on onnxruntime."""
 
     def __init__(self, folder: Path, *, intra_op_threads: int = 1, graph_optimization: str = "all") -> None:
         from tokenizers import Tokenizer
@@ -108,9 +128,10 @@ class OnnxEmbedder:
         tokenizer.no_truncation()
         tokenizer.no_padding()
         self._tokenizer = tokenizer
-        self._cls = self._special_id("[CLS]")
-        self._sep = self._special_id("[SEP]")
-        self._pad = tokenizer.token_to_id("[PAD]") or 0
+        special = manifest.special_tokens
+        self._cls = self._special_id(special.cls)
+        self._sep = self._special_id(special.sep)
+        self._pad = self._special_id(special.pad)
 
         self._session = onnx_session(
             graph,
@@ -128,11 +149,14 @@ class OnnxEmbedder:
     def _special_id(self, token: str) -> int:
         token_id = self._tokenizer.token_to_id(token)
         if token_id is None:
-            raise ArtifactError(f"embedder tokenizer has no {token} token")
+            raise ArtifactError(
+                f"embedder tokenizer has no {token} token: name the model's own in the manifest's"
+                " special_tokens (cls, sep, pad)"
+            )
         return int(token_id)
 
     def token_ids(self, segments: Sequence[str], budget: int) -> list[int]:
-        """[CLS] + budgeted segment tokens + [SEP]."""
+        """cls + budgeted segment tokens + sep."""
         encodings = self._tokenizer.encode_batch(list(segments), add_special_tokens=False)
         body = fit_budget([e.ids for e in encodings], min(budget, self._max_tokens) - 2)
         return [self._cls, *body, self._sep]
