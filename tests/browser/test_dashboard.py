@@ -11,9 +11,7 @@ the test's temporary directory.
 from __future__ import annotations
 
 import os
-import shutil
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +20,7 @@ import pytest
 import yaml
 
 from tests._harness import REPO, ServeProcess
+from tests.browser.pages import tab, text, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -40,8 +39,6 @@ TRAINED_ON = [
     {k: m[k] for k in ("deployment_id", "model", "tier", "input_cost_per_mtok", "output_cost_per_mtok")}
     for m in yaml.safe_load((REPO / "bench/data/dcrouter_catalog.yaml").read_text())["models"]
 ]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 
 @pytest.fixture(scope="module")
@@ -83,56 +80,6 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    if not (Path(CHROMIUM).exists() and Path(DRIVER).exists()):
-        pytest.fail("chromium and chromium-driver are needed (apt-get install chromium chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
-        "--window-size=1280,1000",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=DRIVER))
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def wait_for(condition, timeout: float = 20.0, what: str = "condition"):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            last = condition()
-            if last:
-                return last
-        except Exception as exc:  # a stale element mid-redraw: look again
-            last = exc
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
-
-
-def text(driver, element_id: str) -> str:  # type: ignore[no-untyped-def]
-    from selenium.webdriver.common.by import By
-
-    return str(driver.find_element(By.ID, element_id).text)
-
-
-@pytest.fixture(scope="module")
 def dashboard(service: ServeProcess, traffic: None, browser):  # type: ignore[no-untyped-def]
     from selenium.webdriver.common.by import By
 
@@ -145,13 +92,6 @@ def dashboard(service: ServeProcess, traffic: None, browser):  # type: ignore[no
         "polls",
     )
     return browser
-
-
-def tab(driver, name: str) -> None:  # type: ignore[no-untyped-def]
-    from selenium.webdriver.common.by import By
-
-    driver.find_element(By.CSS_SELECTOR, f'#nav a[data-tab="{name}"]').click()
-    wait_for(lambda: driver.find_element(By.ID, f"tab-{name}").is_displayed(), what=f"tab {name}")
 
 
 def test_live_page_draws_rates_shares_and_latency(dashboard, shots: Path) -> None:  # type: ignore[no-untyped-def]

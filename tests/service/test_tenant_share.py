@@ -259,3 +259,72 @@ def test_quota_lets_a_large_batch_in_on_a_full_bucket_and_keeps_the_average() ->
     assert quota.take(5)  # larger than the burst: admitted on a full bucket, leaves a debt
     assert not quota.take(1)
     assert quota.tokens < -3.9
+
+
+def _two_tenants_with_a_tenant_admin(tmp_path: Path) -> Path:
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(
+        f"clients:\n  cluster-a: {A_TOKEN}\n  cluster-b: {B_TOKEN}\nadmins:\n  cluster-a: {A_ADMIN}\n",
+        encoding="utf-8",
+    )
+    return tokens
+
+
+EXPERIMENT = {
+    "name": "b-only",
+    "variants": [
+        {"name": "control", "weight": 1, "strategy": "centroid"},
+        {"name": "treatment", "weight": 1, "profile": "eco"},
+    ],
+}
+
+
+def test_the_dashboards_overview_is_the_callers_tenant(tmp_path: Path) -> None:
+    """A tenant admin sees its own tenant's experiments, config and decision counts, never another
+    tenant's; the global key picks a tenant with X-RouteIQ-Tenant and is told which exist."""
+    glob = {"Authorization": f"Bearer {KEY}"}
+    mine = {"Authorization": f"Bearer {A_ADMIN}"}
+    with make_client(auth_tokens_file=_two_tenants_with_a_tenant_admin(tmp_path), admin_key=KEY) as client:
+        started = client.post(
+            "/admin/experiments", json=EXPERIMENT, headers=glob | {"X-RouteIQ-Tenant": "cluster-b"}
+        )
+        assert started.status_code == 201, started.text
+        for _ in range(3):
+            assert client.post("/route", json={"prompt": "hello from b"}, headers=B).status_code == 200
+        assert client.post("/route", json={"prompt": "hello from a"}, headers=A).status_code == 200
+
+        own = client.get("/admin/overview", headers=mine).json()
+        assert own["config"]["tenant"] == "cluster-a" and own["tenants"] == ["cluster-a"]
+        assert own["experiments"] == []
+        assert own["metrics_scope"] == "tenant"
+        assert sum(s["value"] for s in own["metrics"]["decisions"]) == 1
+        assert own["metrics"]["stages"]["total"]["count"] == 1
+        other = client.get("/admin/overview", headers=mine | {"X-RouteIQ-Tenant": "cluster-b"})
+        assert other.status_code == 403 and other.json()["error"]["field"] == "tenant"
+
+        b = client.get("/admin/overview", headers=glob | {"X-RouteIQ-Tenant": "cluster-b"}).json()
+        assert b["config"]["tenant"] == "cluster-b" and b["tenants"] == ["cluster-a", "cluster-b"]
+        assert [e["experiment"]["name"] for e in b["experiments"]] == ["b-only"]
+        assert b["metrics_scope"] == "service"
+        assert sum(s["value"] for s in b["metrics"]["decisions"]) == 4
+        # No tenant named: the first one, and the list to choose from (the page's first poll).
+        first = client.get("/admin/overview", headers=glob).json()
+        assert first["config"]["tenant"] == "cluster-a" and first["tenants"] == ["cluster-a", "cluster-b"]
+        missing = client.get("/admin/overview", headers=glob | {"X-RouteIQ-Tenant": "cluster-z"})
+        assert missing.status_code == 404 and missing.json()["error"]["field"] == "tenant"
+
+
+def test_a_decision_explains_itself_only_to_its_tenant(tmp_path: Path) -> None:
+    glob = {"Authorization": f"Bearer {KEY}"}
+    mine = {"Authorization": f"Bearer {A_ADMIN}"}
+    with make_client(auth_tokens_file=_two_tenants_with_a_tenant_admin(tmp_path), admin_key=KEY) as client:
+        b_id = client.post("/route", json={"prompt": "a secret of cluster b"}, headers=B).json()["request_id"]
+        a_id = client.post("/route", json={"prompt": "a question of cluster a"}, headers=A).json()[
+            "request_id"
+        ]
+        assert client.get(f"/admin/decisions/{a_id}/explain", headers=mine).status_code == 200
+        assert client.get(f"/admin/decisions/{b_id}/explain", headers=mine).status_code == 404
+        seen = client.get(
+            f"/admin/decisions/{b_id}/explain", headers=glob | {"X-RouteIQ-Tenant": "cluster-b"}
+        )
+        assert seen.status_code == 200

@@ -57,13 +57,27 @@ ExperimentName = Annotated[str, Path(pattern=NAME_PATTERN)]
 Scope = Annotated[AdminScope, Depends(require_admin)]
 
 
-async def _tenant(request: Request, scope: AdminScope) -> Tenant:
-    """The tenant this admin call acts on (see the module docstring)."""
+def visible_tenants(request: Request, scope: AdminScope) -> list[str]:
+    """The tenants this caller may act on: its own for a tenant admin token, every client's for
+    the global key, the default tenant with auth off."""
+    if scope.tenant is not None:
+        return [scope.tenant]
+    tenants: Tenants = request.app.state.tenants
+    source: TokenSource = request.app.state.tokens
+    return sorted(source.current().digests) or [tenants.default.name]
+
+
+async def tenant_in_scope(request: Request, scope: AdminScope, *, first_if_unnamed: bool = False) -> Tenant:
+    """The tenant this admin call acts on (see the module docstring). `first_if_unnamed`: the
+    global key naming none gets the first tenant instead of a 400 (the dashboard's first poll,
+    which then offers the others)."""
     engine_of(request)  # 503 while starting
     tenants: Tenants = request.app.state.tenants
     source: TokenSource = request.app.state.tokens
     names = sorted(source.current().digests)
     name = scope.tenant or scope.requested
+    if name is None and first_if_unnamed and names:
+        name = names[0]
     if not names:
         if name not in (None, tenants.default.name):
             raise NotFound(f"no tenant {name!r}: auth is off, the only tenant is 'default'", field="tenant")
@@ -143,12 +157,12 @@ def config_view(engine: Engine) -> dict[str, Any]:
 
 @router.get("/config")
 async def get_config(request: Request, scope: Scope) -> dict[str, Any]:
-    return config_view((await _tenant(request, scope)).engine)
+    return config_view((await tenant_in_scope(request, scope)).engine)
 
 
 @router.put("/config")
 async def put_config(body: ConfigUpdate, request: Request, scope: Scope) -> dict[str, Any]:
-    sync = (await _tenant(request, scope)).sync
+    sync = (await tenant_in_scope(request, scope)).sync
     engine = sync.engine
     if body.strategy is None and body.default_profile is None:
         raise InvalidRequest("give strategy and/or default_profile", field="body")
@@ -176,13 +190,13 @@ async def put_config(body: ConfigUpdate, request: Request, scope: Scope) -> dict
 
 @router.get("/experiments")
 async def list_experiments(request: Request, scope: Scope) -> dict[str, Any]:
-    engine = (await _tenant(request, scope)).engine
+    engine = (await tenant_in_scope(request, scope)).engine
     return {"experiments": [e.model_dump() for e in engine.snapshot.config.experiments]}
 
 
 @router.post("/experiments", status_code=201)
 async def create_experiment(body: ExperimentCreate, request: Request, scope: Scope) -> dict[str, Any]:
-    sync = (await _tenant(request, scope)).sync
+    sync = (await tenant_in_scope(request, scope)).sync
     engine = sync.engine
     known = engine.snapshot.file_profiles.profiles
     for where, name in [
@@ -209,7 +223,7 @@ async def create_experiment(body: ExperimentCreate, request: Request, scope: Sco
 
 @router.get("/experiments/{name}")
 async def experiment_readout(name: ExperimentName, request: Request, scope: Scope) -> dict[str, Any]:
-    engine = (await _tenant(request, scope)).engine
+    engine = (await tenant_in_scope(request, scope)).engine
     spec = engine.snapshot.config.experiment(name) or (await engine.state.load_config()).experiment(name)
     if spec is None:
         raise NotFound(f"no experiment {name!r}", field="name")
@@ -222,7 +236,7 @@ async def ramp_experiment(
 ) -> dict[str, Any]:
     """Change a running experiment's weights in place: counters stay, users move only as far as
     the new weights need, and the change is kept in the readout's `phases`."""
-    sync = (await _tenant(request, scope)).sync
+    sync = (await tenant_in_scope(request, scope)).sync
     state = sync.engine.state
     spec = (await state.load_config()).experiment(name)
     if spec is None:
@@ -258,7 +272,7 @@ async def ramp_experiment(
 
 @router.post("/experiments/{name}/stop")
 async def stop_experiment(name: ExperimentName, request: Request, scope: Scope) -> dict[str, Any]:
-    sync = (await _tenant(request, scope)).sync
+    sync = (await tenant_in_scope(request, scope)).sync
     spec = await sync.engine.state.stop_experiment(name)
     if spec is None:
         raise NotFound(f"no experiment {name!r}", field="name")
@@ -270,7 +284,7 @@ async def stop_experiment(name: ExperimentName, request: Request, scope: Scope) 
 @router.delete("/experiments/{name}")
 async def delete_experiment(name: ExperimentName, request: Request, scope: Scope) -> dict[str, Any]:
     """Prune a stopped experiment: its definition and counters go, every worker stops loading it."""
-    sync = (await _tenant(request, scope)).sync
+    sync = (await tenant_in_scope(request, scope)).sync
     deleted = await sync.engine.state.delete_experiment(name)
     if deleted is None:
         raise NotFound(f"no experiment {name!r}", field="name")
@@ -282,7 +296,7 @@ async def delete_experiment(name: ExperimentName, request: Request, scope: Scope
 
 @router.post("/reload")
 async def reload(request: Request, scope: Scope) -> dict[str, Any]:
-    sync = (await _tenant(request, scope)).sync
+    sync = (await tenant_in_scope(request, scope)).sync
     try:
         parts, config = await sync.reload_everywhere()
     except ArtifactError as exc:
@@ -297,7 +311,7 @@ async def reload(request: Request, scope: Scope) -> dict[str, Any]:
 
 @router.get("/breakers")
 async def breakers(request: Request, scope: Scope) -> dict[str, Any]:
-    engine = (await _tenant(request, scope)).engine
+    engine = (await tenant_in_scope(request, scope)).engine
     info = await engine.state.breakers()
     return {"breakers": {k: v.as_dict() for k, v in sorted(info.items())}}
 
@@ -306,7 +320,7 @@ async def breakers(request: Request, scope: Scope) -> dict[str, Any]:
 async def reset_breaker(
     deployment_id: Annotated[str, Path(max_length=256)], request: Request, scope: Scope
 ) -> dict[str, Any]:
-    engine = (await _tenant(request, scope)).engine
+    engine = (await tenant_in_scope(request, scope)).engine
     reset = await engine.state.reset_breaker(deployment_id)
     _audit(request, "breaker_reset", deployment_id=deployment_id, reset=reset)
     return {"deployment_id": deployment_id, "reset": reset}
@@ -327,7 +341,7 @@ async def recent_decisions(
     since: Annotated[float | None, Query(description="Unix time; only decisions at or after it.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    engine = (await _tenant(request, scope)).engine
+    engine = (await tenant_in_scope(request, scope)).engine
     filters = {
         "model": model,
         "deployment_id": deployment_id,

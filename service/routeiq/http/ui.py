@@ -6,6 +6,11 @@ key the operator enters (kept in the tab's sessionStorage), so the dashboard is 
 protected as the admin API and follows its scoping. Nothing runs on /route: the page polls
 `/admin/overview`, a JSON view of the same registry /metrics exports, and computes rates
 between polls in the browser.
+
+Tenants: the overview is one tenant's (its config, breakers, experiments, catalog). A tenant
+admin token sees its own tenant and, of the process-wide metrics, only the series labelled with
+it; the global key sees every series and picks the tenant with X-RouteIQ-Tenant (the first one
+when it names none), and is told which tenants there are.
 """
 
 from __future__ import annotations
@@ -24,12 +29,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from routeiq.decision.experiments import readout
 from routeiq.errors import Forbidden, NotFound
-from routeiq.http.admin import config_view
-from routeiq.http.auth import require_admin
+from routeiq.http.admin import config_view, tenant_in_scope, visible_tenants
+from routeiq.http.auth import AdminScope, require_admin
 from routeiq.http.errors import send_error
-from routeiq.http.handlers import engine_of, scrape_registry
+from routeiq.http.handlers import scrape_registry
+from routeiq.observability.metrics import label
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+Caller = Annotated[AdminScope, Depends(require_admin)]
 
 # Families the page reads, by the name prometheus_client reports (counters without `_total`).
 _LABELLED = {
@@ -113,18 +120,55 @@ def metrics_view(request: Request) -> dict[str, Any]:
     return out
 
 
+def tenant_metrics_view(request: Request, label: str | None) -> dict[str, Any]:
+    """A tenant admin's share of the metrics: the per-tenant series with its label, shaped like
+    `metrics_view` (what has no tenant label is every tenant's traffic and stays out). None: the
+    tenant has no label of its own (past the label bound it shares "other"), so nothing."""
+    out: dict[str, Any] = {v: [] for v in _LABELLED.values()}
+    out.update(dict.fromkeys(_SINGLE.values(), None))
+    total: dict[str, Any] = {"buckets": [], "count": 0.0}
+    for family in scrape_registry(request).collect() if label is not None else ():
+        for s in family.samples:
+            if s.labels.get("tenant") != label or s.name.endswith("_created"):
+                continue
+            if family.name == "routeiq_tenant_decisions":
+                out["decisions"].append({"tenant": label, "value": s.value})
+            elif family.name == "routeiq_tenant_refusals":
+                out["rejected"].append({"reason": s.labels.get("reason"), "value": s.value})
+            elif family.name == "routeiq_tenant_decision_duration_seconds":
+                if s.name.endswith("_bucket"):
+                    total["buckets"].append([float(s.labels["le"]), s.value])
+                elif s.name.endswith("_count"):
+                    total["count"] = s.value
+    total["buckets"] = [[le if math.isfinite(le) else None, n] for le, n in sorted(total["buckets"])]
+    out["stages"] = {"total": total} if total["count"] else {}
+    return out
+
+
+def _own_label(bounded: str, name: str) -> str | None:
+    return bounded if bounded == label(name) else None
+
+
 @router.get("/overview")
-async def overview(request: Request) -> dict[str, Any]:
+async def overview(request: Request, scope: Caller) -> dict[str, Any]:
     """Everything the dashboard's live, money and health panels draw, in one poll."""
-    engine = engine_of(request)
+    tenant = await tenant_in_scope(request, scope, first_if_unnamed=True)
+    engine = tenant.engine
     snap = engine.snapshot
     experiments = []
     for spec in snap.config.experiments:
         experiments.append(readout(spec, await engine.state.experiment_counts(spec.name)))
     breakers = await engine.state.breakers()
+    own_only = scope.tenant is not None
     return {
         "at": time.time(),
-        "metrics": metrics_view(request),
+        "tenants": visible_tenants(request, scope),
+        "metrics_scope": "tenant" if own_only else "service",
+        "metrics": (
+            tenant_metrics_view(request, _own_label(engine.metrics.tenant_label(tenant.name), tenant.name))
+            if own_only
+            else metrics_view(request)
+        ),
         "config": config_view(engine),
         "premium_share_target": engine.settings.premium_share_target,
         "breakers": {k: v.as_dict() for k, v in sorted(breakers.items())},
@@ -143,10 +187,11 @@ async def overview(request: Request) -> dict[str, Any]:
 
 @router.get("/decisions/{request_id}/explain")
 async def explain_decision(
-    request_id: Annotated[str, PathParam(max_length=128)], request: Request
+    request_id: Annotated[str, PathParam(max_length=128)], request: Request, scope: Caller
 ) -> dict[str, Any]:
-    """A recent decision with its explain view (signals, scores, every candidate and why)."""
-    found = engine_of(request).recent.explain(request_id)
+    """A recent decision with its explain view (signals, scores, every candidate and why), from
+    the tenant in scope's own buffer."""
+    found = (await tenant_in_scope(request, scope)).engine.recent.explain(request_id)
     if found is None:
         raise NotFound(f"no recent decision {request_id!r} in this worker's buffer", field="request_id")
     return found

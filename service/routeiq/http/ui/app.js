@@ -3,6 +3,9 @@
 "use strict";
 
 const KEY_STORE = "routeiq-admin-key";
+// The tenant on screen: every admin call names it, so what is changed is what is shown. The
+// first poll names none; the service answers with its first tenant and the list to pick from.
+const TENANT_STORE = "routeiq-tenant";
 const POLL_MS = Number(new URLSearchParams(location.search).get("interval_ms")) || 2000;
 const WINDOW_S = 60; // rates and percentiles over the last minute of polls
 const HISTORY = 150; // polls kept for the curves
@@ -34,6 +37,8 @@ function svg(tag, attrs) {
 async function api(path, options = {}) {
   const headers = { Authorization: `Bearer ${sessionStorage.getItem(KEY_STORE) || ""}`, ...(options.headers || {}) };
   if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  const tenant = sessionStorage.getItem(TENANT_STORE);
+  if (tenant) headers["X-RouteIQ-Tenant"] = tenant;
   const response = await fetch(path, { ...options, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
   const data = await response.json().catch(() => ({}));
   if (!response.ok) {
@@ -52,7 +57,7 @@ function sum(samples, pick) {
 
 function byLabel(samples, name) {
   const out = {};
-  for (const s of samples || []) out[s[name]] = (out[s[name]] || 0) + s.value;
+  for (const s of samples || []) out[s[name] ?? "(all)"] = (out[s[name] ?? "(all)"] || 0) + s.value;
   return out;
 }
 
@@ -394,14 +399,19 @@ async function poll() {
     current = await api("/admin/overview");
     history.push(current);
     if (history.length > HISTORY) history.shift();
-    $("status").textContent = `live · ${new Date(current.at * 1000).toLocaleTimeString()} · worker ${current.config.worker_pid}`;
+    sessionStorage.setItem(TENANT_STORE, current.config.tenant);
+    fillSelect($("tenant"), current.tenants, current.config.tenant);
+    $("tenant-pick").hidden = current.tenants.length < 2;
+    const scope = current.metrics_scope === "tenant" ? "this tenant's metrics" : "all tenants' metrics";
+    $("status").textContent = `live · ${new Date(current.at * 1000).toLocaleTimeString()} · worker ${current.config.worker_pid} · tenant ${current.config.tenant} · ${scope}`;
     $("status").className = "status good";
     drawLive(); drawMoney(); drawHealth(); drawExperiments(); drawConfig();
     document.body.dataset.polls = String(history.length);
   } catch (err) {
     $("status").textContent = `error: ${err.message}`;
     $("status").className = "status bad";
-    if (err.status === 401 || err.status === 403) logout(err.message);
+    if (err.status === 404 && sessionStorage.getItem(TENANT_STORE)) sessionStorage.removeItem(TENANT_STORE); // gone: the first one next
+    else if (err.status === 401 || err.status === 403) logout(err.message);
   }
 }
 
@@ -419,15 +429,25 @@ function start() {
   timer = setInterval(poll, POLL_MS);
 }
 
+function switchTenant(name) {
+  sessionStorage.setItem(TENANT_STORE, name);
+  history.length = 0; // rates are per tenant: never across two
+  for (const k of Object.keys(rampDrafts)) delete rampDrafts[k];
+  for (const k of Object.keys(rampMessages)) delete rampMessages[k];
+  poll();
+}
+
 function logout(message) {
   sessionStorage.removeItem(KEY_STORE);
+  sessionStorage.removeItem(TENANT_STORE);
   clearInterval(timer);
   $("main").hidden = true; $("logout").hidden = true; $("login").hidden = false;
   $("login-error").textContent = message || "";
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  $("login-form").addEventListener("submit", (e) => { e.preventDefault(); sessionStorage.setItem(KEY_STORE, $("key").value); start(); });
+  $("login-form").addEventListener("submit", (e) => { e.preventDefault(); sessionStorage.setItem(KEY_STORE, $("key").value); sessionStorage.removeItem(TENANT_STORE); start(); });
+  $("tenant").addEventListener("change", (e) => switchTenant(e.target.value));
   $("logout").addEventListener("click", () => logout());
   window.addEventListener("hashchange", () => showTab(location.hash.slice(1)));
   $("share-dim").addEventListener("change", () => current && drawLive());
