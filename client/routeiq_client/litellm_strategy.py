@@ -37,7 +37,15 @@ from .errors import ConfigError
 from .feedback import FeedbackReporter
 from .http import RouteIQClient
 from .metrics import RETRY, SINGLE, ClientMetrics
-from .narrow import STATE_KEY, CallState, decision_record, distinct_models, narrow, response_headers
+from .narrow import (
+    STATE_KEY,
+    CallState,
+    decision_of_call,
+    decision_record,
+    distinct_models,
+    narrow,
+    response_headers,
+)
 
 log = logging.getLogger("routeiq_client")
 
@@ -204,7 +212,14 @@ class RouteIQRouting(CustomLogger):
             if not success:
                 exception = kwargs.get("exception")
                 error = type(exception).__name__ if exception is not None else "unknown"
-            reporter.report(deployment_id, success, _latency_ms(start, end), error, _model_of(kwargs))
+            reporter.report(
+                deployment_id,
+                success,
+                _latency_ms(start, end),
+                error,
+                _model_of(kwargs),
+                decision_of_call(kwargs),
+            )
         except Exception:  # reporting must never fail a request
             log.exception("routeiq feedback: could not queue an outcome")
 

@@ -117,6 +117,35 @@ def decision_record(group: str, answer: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if v is not None}
 
 
+# outcome field -> decision record field
+_ECHOED = {
+    "request_id": "routeiq_request_id",
+    "experiment": "routeiq_experiment",
+    "variant": "routeiq_variant",
+}
+
+
+def decision_of_call(kwargs: Mapping[str, Any]) -> dict[str, str]:
+    """What an outcome must echo of the decision that routed this call (its request id, and its
+    experiment and variant when it took part in one), found in the call's metadata as LiteLLM
+    hands it to logging callbacks: the last group routed is the one whose deployment ran."""
+    params = kwargs.get("litellm_params")
+    places = [kwargs, params if isinstance(params, Mapping) else {}]
+    for place in places:
+        for key in ("litellm_metadata", "metadata"):
+            bucket = place.get(key)
+            state = bucket.get(STATE_KEY) if isinstance(bucket, Mapping) else None
+            if not isinstance(state, Mapping):
+                continue
+            groups = state.get("groups")
+            entry = groups.get(state.get("last")) if isinstance(groups, Mapping) else None
+            record = entry.get("record") if isinstance(entry, Mapping) else None
+            if not isinstance(record, Mapping):
+                return {}
+            return {k: str(record[f]) for k, f in _ECHOED.items() if isinstance(record.get(f), str)}
+    return {}
+
+
 def response_headers(record: Mapping[str, Any]) -> dict[str, str]:
     """`x-routeiq-*` headers for the proxy's caller, from a decision record."""
     names = {

@@ -7,8 +7,10 @@ step (`pytest -m proxy`).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -22,6 +24,23 @@ pytestmark = pytest.mark.proxy
 
 AUTO_IDS = {"gpt-4o-mini", "gemini-2.0-flash", "gpt-4o", "claude-sonnet-4"}
 HI = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
+
+
+KEY = "proxy-e2e-admin-key-0123456789"
+ADMIN = {"Authorization": f"Bearer {KEY}"}
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("rows")
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory, rows: Path) -> Iterator[ServeProcess]:
+    """This module's own service: with the admin API and training rows, to see what the proxy's
+    outcomes carry."""
+    with ServeProcess(tmp_path_factory.mktemp("service"), admin_key=KEY, training_rows_dir=rows) as proc:
+        yield proc
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +84,41 @@ def test_outcomes_are_reported_to_the_service(proxy: Proxy, service: ServeProces
             return
         time.sleep(0.1)
     pytest.fail(f"outcomes did not arrive: {service.stats()}")
+
+
+def test_the_proxys_outcomes_count_for_their_experiment_and_join_their_training_rows(
+    proxy: Proxy, service: ServeProcess, rows: Path
+) -> None:
+    experiment = {
+        "name": "proxy-ab",
+        "assign_by": ["request"],
+        "variants": [
+            {"name": "control", "weight": 1, "strategy": "centroid"},
+            {"name": "treatment", "weight": 1, "profile": "eco"},
+        ],
+    }
+    started = httpx.post(f"{service.url}/admin/experiments", json=experiment, headers=ADMIN, trust_env=False)
+    assert started.status_code == 201, started.text
+    try:
+        before = len(_rows(rows))
+        for _ in range(3):
+            model_id(proxy.post("/v1/chat/completions", HI))
+        readout_url = f"{service.url}/admin/experiments/proxy-ab"
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            readout = httpx.get(readout_url, headers=ADMIN, trust_env=False).json()
+            if sum(v["outcomes"] for v in readout["variants"]) >= 3 and len(_rows(rows)) >= before + 3:
+                break
+            time.sleep(0.1)
+        assert readout["decisions"] == 3
+        assert sum(v["successes"] for v in readout["variants"]) == 3, readout["variants"]
+        assert len(_rows(rows)) == before + 3
+    finally:
+        httpx.post(f"{service.url}/admin/experiments/proxy-ab/stop", headers=ADMIN, trust_env=False)
+
+
+def _rows(folder: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for f in sorted(folder.glob("*.jsonl")) for line in f.read_text().splitlines()]
 
 
 def test_service_slow_requests_still_succeed(proxy: Proxy, service: ServeProcess) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import litellm
 import pytest
 
@@ -110,6 +111,57 @@ def test_outcomes_reach_the_service(service: ServeProcess, make_routed: Make) ->
     after = service.stats()["deployments"]["gemini-2.0-flash-fb"]  # type: ignore[index]
     assert after["successes"] == 3  # exactly once per request
     assert after["mean_latency_ms"] is not None
+
+
+def test_outcomes_count_for_the_decisions_experiment_and_training_row(
+    make_routed: Make, tmp_path: Path
+) -> None:
+    """An outcome reported by the hook carries its decision's request id, experiment and variant:
+    A/B readouts get their success rates, and learning from production its joined rows."""
+    key = "router-strategy-admin-0123456789"
+    admin = {"Authorization": f"Bearer {key}"}
+    rows = tmp_path / "rows"
+    model_list = [{**d, "model_info": {"id": d["model_info"]["id"] + "-ab"}} for d in example_model_list()]
+    with ServeProcess(tmp_path / "serve", admin_key=key, training_rows_dir=rows) as service:
+        experiment = {
+            "name": "hook-ab",
+            "assign_by": ["request"],
+            "variants": [
+                {"name": "control", "weight": 1, "strategy": "centroid"},
+                {"name": "treatment", "weight": 1, "profile": "eco"},
+            ],
+        }
+        started = httpx.post(
+            f"{service.url}/admin/experiments", json=experiment, headers=admin, trust_env=False
+        )
+        assert started.status_code == 201, started.text
+        r = make_routed(service.url, model_list, feedback=True, feedback_interval_s=0.05)
+        reporter = r.resources.reporter
+        assert reporter is not None
+
+        def readout() -> dict[str, Any]:
+            got = httpx.get(f"{service.url}/admin/experiments/hook-ab", headers=admin, trust_env=False)
+            return dict(got.json())
+
+        def counted() -> bool:
+            reporter.flush()
+            return sum(v["outcomes"] for v in readout()["variants"]) >= 4
+
+        r.run(4, until=counted)
+        final = readout()
+        assert final["decisions"] == 4
+        assert sum(v["outcomes"] for v in final["variants"]) == 4, final["variants"]
+        assert sum(v["successes"] for v in final["variants"]) == 4
+        joined = [
+            json.loads(line) for f in sorted(rows.glob("*.jsonl")) for line in f.read_text().splitlines()
+        ]
+        deadline = time.monotonic() + 10
+        while len(joined) < 4 and time.monotonic() < deadline:  # the writer thread appends
+            time.sleep(0.1)
+            joined = [
+                json.loads(line) for f in sorted(rows.glob("*.jsonl")) for line in f.read_text().splitlines()
+            ]
+        assert len(joined) == 4 and all(row["success"] for row in joined), joined
 
 
 # -- faults: LiteLLM selects alone ----------------------------------------------------------------
