@@ -6,6 +6,7 @@ from __future__ import annotations
 from tests._harness.env import clean_env, is_developer_setting, strip_developer_settings
 from tests._harness.net import REPO, free_port, wait_until
 from tests._harness.redis import RedisServer, RedisServerMissing, redis_server_binary
+from tests._harness.rows import written_rows
 from tests._harness.service import ServeProcess, http_ok
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "redis_server_binary",
     "strip_developer_settings",
     "wait_until",
+    "written_rows",
 ]

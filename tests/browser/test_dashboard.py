@@ -189,6 +189,9 @@ def test_an_experiment_started_from_the_page_is_running(
         "treatment": 0.75,
     }
     wait_for(lambda: "2 phases" in text(dashboard, "experiments"), what="phases shown")
+    per_phase = 'table.experiment-phases[data-name="mlp-vs-centroid"] tbody tr'
+    rows = wait_for(lambda: dashboard.find_elements(By.CSS_SELECTOR, per_phase), what="per-phase rows")
+    assert len(rows) == 4  # two phases x two variants
     # The panel is redrawn on every poll: a button found just before a redraw goes stale, so
     # find and click again until the click lands.
     stop = 'button.stop[data-name="mlp-vs-centroid"]'

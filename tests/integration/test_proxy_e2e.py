@@ -7,7 +7,6 @@ step (`pytest -m proxy`).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests._harness import ServeProcess
+from tests._harness import ServeProcess, written_rows
 
 from .conftest import EXAMPLE_CONFIG
 from .litellm_proxy import BUDGET_MS, Proxy
@@ -100,25 +99,29 @@ def test_the_proxys_outcomes_count_for_their_experiment_and_join_their_training_
     started = httpx.post(f"{service.url}/admin/experiments", json=experiment, headers=ADMIN, trust_env=False)
     assert started.status_code == 201, started.text
     try:
-        before = len(_rows(rows))
+        # Each response names its decision (x-routeiq-request-id): those rows must appear.
+        ids = set()
         for _ in range(3):
-            model_id(proxy.post("/v1/chat/completions", HI))
+            response = proxy.post("/v1/chat/completions", HI)
+            model_id(response)
+            ids.add(response.headers["x-routeiq-request-id"])
         readout_url = f"{service.url}/admin/experiments/proxy-ab"
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             readout = httpx.get(readout_url, headers=ADMIN, trust_env=False).json()
-            if sum(v["outcomes"] for v in readout["variants"]) >= 3 and len(_rows(rows)) >= before + 3:
+            joined = {r["request_id"] for r in _rows(rows)} & ids
+            if sum(v["outcomes"] for v in readout["variants"]) >= 3 and joined == ids:
                 break
             time.sleep(0.1)
         assert readout["decisions"] == 3
         assert sum(v["successes"] for v in readout["variants"]) == 3, readout["variants"]
-        assert len(_rows(rows)) == before + 3
+        assert joined == ids
     finally:
         httpx.post(f"{service.url}/admin/experiments/proxy-ab/stop", headers=ADMIN, trust_env=False)
 
 
 def _rows(folder: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for f in sorted(folder.glob("*.jsonl")) for line in f.read_text().splitlines()]
+    return written_rows(folder)
 
 
 def test_service_slow_requests_still_succeed(proxy: Proxy, service: ServeProcess) -> None:

@@ -15,7 +15,7 @@ import httpx
 import litellm
 import pytest
 
-from tests._harness import ServeProcess, free_port
+from tests._harness import ServeProcess, free_port, written_rows
 
 from .conftest import example_model_list
 from .routed import HI, Routed, make_routed, served_by
@@ -152,15 +152,11 @@ def test_outcomes_count_for_the_decisions_experiment_and_training_row(
         assert final["decisions"] == 4
         assert sum(v["outcomes"] for v in final["variants"]) == 4, final["variants"]
         assert sum(v["successes"] for v in final["variants"]) == 4
-        joined = [
-            json.loads(line) for f in sorted(rows.glob("*.jsonl")) for line in f.read_text().splitlines()
-        ]
+        joined = written_rows(rows)
         deadline = time.monotonic() + 10
         while len(joined) < 4 and time.monotonic() < deadline:  # the writer thread appends
             time.sleep(0.1)
-            joined = [
-                json.loads(line) for f in sorted(rows.glob("*.jsonl")) for line in f.read_text().splitlines()
-            ]
+            joined = written_rows(rows)
         assert len(joined) == 4 and all(row["success"] for row in joined), joined
 
 

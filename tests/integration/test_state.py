@@ -338,3 +338,36 @@ async def test_premium_share_counts_in_the_window(state: State) -> None:
         await state.count_premium_decision(premium, 300)
     assert await state.premium_share(300) == (2, 5)
     assert await state.premium_share(60) == (0, 0)  # another window is another counter
+
+
+async def test_counters_are_kept_per_ramp_phase_beside_the_totals(state: State) -> None:
+    assert await state.create_experiment(experiment("phased"))
+    for _ in range(3):
+        await state.count_decision("phased", "control", 0)
+    await state.count_decision("phased", "treatment", 0)
+    await state.count_decision("phased", "treatment", 1)
+    await state.count_decision("phased", "control")  # no phase given: the total only
+    outcome = OutcomeRecord("d", True, 40.0, None, 0.5, "phased", "treatment", 1)
+    failed = OutcomeRecord("d", False, 80.0, "timeout", None, "phased", "control", 0)
+    await state.record_outcomes([outcome, outcome, failed])
+    counts = await state.experiment_counts("phased")
+    assert counts.decisions == {"control": 4, "treatment": 2}
+    assert counts.outcomes["treatment"]["successes"] == 2 and counts.outcomes["control"]["failures"] == 1
+    assert {n: c.decisions for n, c in counts.phases.items()} == {
+        0: {"control": 3, "treatment": 1},
+        1: {"treatment": 1},
+    }
+    assert counts.phases[1].outcomes == {
+        "treatment": {
+            "successes": 2,
+            "latency_sum": 80.0,
+            "latency_count": 2,
+            "quality_sum": 1.0,
+            "quality_count": 2,
+        }
+    }
+    assert counts.phases[0].outcomes["control"]["failures"] == 1
+    await state.stop_experiment("phased")
+    assert await state.delete_experiment("phased") is True
+    gone = await state.experiment_counts("phased")
+    assert gone.decisions == {} and gone.phases == {}

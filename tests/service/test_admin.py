@@ -361,6 +361,23 @@ def test_a_running_experiment_is_ramped_in_place_counters_kept_users_moved_one_w
         assert phases[0]["started_at"] == out["experiment"]["created_at"]
         assert phases[0]["ended_at"] == phases[1]["started_at"] == body["weight_changes"][0]["at"]
         assert phases[1]["ended_at"] is None
+        # Each phase counts its own decisions and outcomes beside the totals.
+        assert [p["decisions"] for p in phases] == [len(before), len(after)]
+        for phase, seen in zip(phases, (before, after), strict=True):
+            by_variant = {v["variant"]: v["decisions"] for v in phase["variants"]}
+            assert by_variant == {
+                n: sum(1 for x in seen.values() if x == n) for n in ("control", "treatment")
+            }
+        assert [v["target_share"] for v in phases[0]["variants"]] == [0.9, 0.1]
+        reported = {
+            "deployment_id": "deepseek-chat",
+            "success": True,
+            "experiment": "ramp",
+            "variant": "treatment",
+        }
+        assert client.post("/feedback", json={"outcomes": [reported]}).status_code == 200
+        now = client.get("/admin/experiments/ramp", headers=ADMIN).json()["phases"]
+        assert [[v["outcomes"] for v in p["variants"]] for p in now] == [[0, 0], [0, 1]]
 
         # Ramped to nothing: the variant keeps its readout and takes no traffic.
         off = client.patch(

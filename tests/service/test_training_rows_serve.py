@@ -3,7 +3,6 @@ outcomes through /feedback, and the joined rows on disk — vectors, never the p
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import httpx
@@ -11,6 +10,7 @@ import numpy as np
 
 from routeiq.observability.training_rows import decode_vector
 from tests._harness.net import wait_until
+from tests._harness.rows import written_rows
 from tests._harness.service import ServeProcess
 from tests.conftest import make_client
 
@@ -24,7 +24,7 @@ MARK = "zebrafinch"  # in every prompt: must appear in no row
 
 
 def _rows(folder: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for p in sorted(folder.glob("*.jsonl")) for line in p.read_text().splitlines()]
+    return written_rows(folder)
 
 
 def test_route_and_feedback_leave_rows_with_embeddings_and_no_prompt_text(tmp_path: Path) -> None:

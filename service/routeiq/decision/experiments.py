@@ -241,10 +241,39 @@ def _ramped_ranges(
 
 @dataclass
 class ExperimentCounts:
-    """Raw shared counters: decisions per variant, outcome sums per variant."""
+    """Raw shared counters: decisions per variant, outcome sums per variant; and the same per
+    phase (0 before the first ramp, n after the n-th), each phase's in `phases`."""
 
     decisions: dict[str, int] = field(default_factory=dict)
     outcomes: dict[str, dict[str, float]] = field(default_factory=dict)
+    phases: dict[int, ExperimentCounts] = field(default_factory=dict)
+
+    def phase(self, n: int) -> ExperimentCounts:
+        return self.phases.setdefault(n, ExperimentCounts())
+
+    def count(self, variant: str, phase: int | None) -> None:
+        self.decisions[variant] = self.decisions.get(variant, 0) + 1
+        if phase is not None:
+            self.phase(phase).count(variant, None)
+
+    def add(self, variant: str, increments: dict[str, float], phase: int | None) -> None:
+        sums = self.outcomes.setdefault(variant, {})
+        for name, value in increments.items():
+            sums[name] = sums.get(name, 0) + value
+        if phase is not None:
+            self.phase(phase).add(variant, increments, None)
+
+    def copy(self) -> ExperimentCounts:
+        return ExperimentCounts(
+            dict(self.decisions),
+            {k: dict(v) for k, v in self.outcomes.items()},
+            {n: c.copy() for n, c in self.phases.items()},
+        )
+
+
+def phase_of(spec: ExperimentSpec) -> int:
+    """The phase a decision or outcome counts in: how many ramps the experiment has had."""
+    return len(spec.weight_changes)
 
 
 OUTCOME_FIELDS = ("successes", "failures", "latency_sum", "latency_count", "quality_sum", "quality_count")
@@ -260,36 +289,53 @@ def outcome_increments(success: bool, latency_ms: float | None, quality: float |
 
 
 def readout(spec: ExperimentSpec, counts: ExperimentCounts) -> dict[str, Any]:
+    by_name = {v.name: v for v in spec.variants}
+    variants = [
+        {"variant": name, "strategy": by_name[name].strategy, "profile": by_name[name].profile, **row}
+        for name, row in _variant_rows(spec.weights(), counts).items()
+    ]
+    spans = phases(spec)
+    for n, span in enumerate(spans):
+        counted = counts.phases.get(n, ExperimentCounts())
+        span["decisions"] = sum(counted.decisions.values())
+        span["variants"] = [
+            {"variant": k, **row} for k, row in _variant_rows(span["weights"], counted).items()
+        ]
+    return {
+        "experiment": spec.model_dump(),
+        "decisions": sum(counts.decisions.values()),
+        "variants": variants,
+        "phases": spans,
+    }
+
+
+def _variant_rows(weights: dict[str, float], counts: ExperimentCounts) -> dict[str, dict[str, Any]]:
+    """Per variant: the target share under `weights`, what was decided and what came back."""
     total = sum(counts.decisions.values())
-    weight_sum = sum(v.weight for v in spec.variants)
-    variants = []
-    for v in spec.variants:
-        decisions = counts.decisions.get(v.name, 0)
-        o = counts.outcomes.get(v.name, {})
+    weight_sum = sum(weights.values())
+    rows: dict[str, dict[str, Any]] = {}
+    for name, weight in weights.items():
+        decisions = counts.decisions.get(name, 0)
+        o = counts.outcomes.get(name, {})
         ok, bad = int(o.get("successes", 0)), int(o.get("failures", 0))
         lat_n, q_n = o.get("latency_count", 0), o.get("quality_count", 0)
-        variants.append(
-            {
-                "variant": v.name,
-                "strategy": v.strategy,
-                "profile": v.profile,
-                "target_share": round(v.weight / weight_sum, 4),
-                "decisions": decisions,
-                "share": round(decisions / total, 4) if total else None,
-                "outcomes": ok + bad,
-                "successes": ok,
-                "failures": bad,
-                "success_rate": round(ok / (ok + bad), 4) if ok + bad else None,
-                "mean_latency_ms": round(o.get("latency_sum", 0) / lat_n, 2) if lat_n else None,
-                "mean_quality": round(o.get("quality_sum", 0) / q_n, 4) if q_n else None,
-            }
-        )
-    return {"experiment": spec.model_dump(), "decisions": total, "variants": variants, "phases": phases(spec)}
+        rows[name] = {
+            "target_share": round(weight / weight_sum, 4) if weight_sum else 0.0,
+            "decisions": decisions,
+            "share": round(decisions / total, 4) if total else None,
+            "outcomes": ok + bad,
+            "successes": ok,
+            "failures": bad,
+            "success_rate": round(ok / (ok + bad), 4) if ok + bad else None,
+            "mean_latency_ms": round(o.get("latency_sum", 0) / lat_n, 2) if lat_n else None,
+            "mean_quality": round(o.get("quality_sum", 0) / q_n, 4) if q_n else None,
+        }
+    return rows
 
 
 def phases(spec: ExperimentSpec) -> list[dict[str, Any]]:
     """The experiment's periods between ramps: when each began and ended (None: still on) and
-    the weights it ran with, to read the results of each against its own time range."""
+    the weights it ran with; `readout` adds what each phase decided and what came back."""
     weights = spec.weight_changes[0].before if spec.weight_changes else spec.weights()
     out: list[dict[str, Any]] = []
     started = spec.created_at

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
-from routeiq.decision.experiments import ExperimentSpec
+from routeiq.decision.experiments import ExperimentSpec, phase_of
 from routeiq.decision.schemas import (
     BatchBody,
     BatchItemError,
@@ -199,11 +199,14 @@ async def feedback(body: FeedbackRequest, request: Request) -> dict[str, Any]:
             if not usable:
                 ignored += 1
                 continue
-            experiment, variant = o.experiment, o.variant
-            if experiment is not None and not _known_variant(snap.config.experiment(experiment), variant):
+            experiment, variant, phase = o.experiment, o.variant, None
+            spec = snap.config.experiment(experiment) if experiment is not None else None
+            if experiment is not None and not _known_variant(spec, variant):
                 experiment = variant = None  # the deployment's outcome still counts
+            elif spec is not None:
+                phase = phase_of(spec)  # the phase it arrives in (its request's, unless a ramp came between)
             record = OutcomeRecord(
-                o.deployment_id, o.success, o.latency_ms, o.error_class, o.quality, experiment, variant
+                o.deployment_id, o.success, o.latency_ms, o.error_class, o.quality, experiment, variant, phase
             )
             outcomes.append(record)
             successes += o.success

@@ -33,7 +33,8 @@ end
 # versions kept), then 3 per outcome: stats, breaker window, experiment outcomes (any key of the
 # namespace when the outcome has no experiment).
 # ARGV: now, enabled, window_ms, min_requests, failure_rate, open_seconds, probes_needed, ttl_ms,
-# then 7 per outcome: deployment, success (1/0), latency, error class, quality, experiment, variant.
+# then 8 per outcome: deployment, success (1/0), latency, error class, quality, experiment, variant,
+# ramp phase ('' = none; else also counted under `<variant>@<phase>`).
 # Returns {deployments whose breaker opened, ids taken over from the legacy set}.
 RECORD_OUTCOMES = (
     _PRUNE_BREAKERS
@@ -52,11 +53,11 @@ if #adopted > 0 then
 end
 local opened = {}
 local n = 0
-for i = 9, #ARGV, 7 do
+for i = 9, #ARGV, 8 do
   local sk, win_key, ek = KEYS[6 + 3*n], KEYS[7 + 3*n], KEYS[8 + 3*n]
   n = n + 1
   local dep, ok, lat, err, q = ARGV[i], ARGV[i+1] == '1', ARGV[i+2], ARGV[i+3], ARGV[i+4]
-  local exp, var = ARGV[i+5], ARGV[i+6]
+  local exp, var, phase = ARGV[i+5], ARGV[i+6], ARGV[i+7]
   redis.call('ZADD', ids_key, now, dep)
   if ok then redis.call('HINCRBY', sk, 'successes', 1) else
     redis.call('HINCRBY', sk, 'failures', 1)
@@ -70,14 +71,18 @@ for i = 9, #ARGV, 7 do
   end
   redis.call('PEXPIRE', sk, ttl_ms)  -- refreshed by every report: only a silent id expires
   if exp ~= '' and var ~= '' then
-    redis.call('HINCRBY', ek, var .. ':' .. (ok and 'successes' or 'failures'), 1)
-    if lat ~= '' then
-      redis.call('HINCRBYFLOAT', ek, var .. ':latency_sum', lat)
-      redis.call('HINCRBY', ek, var .. ':latency_count', 1)
-    end
-    if q ~= '' then
-      redis.call('HINCRBYFLOAT', ek, var .. ':quality_sum', q)
-      redis.call('HINCRBY', ek, var .. ':quality_count', 1)
+    local names = {var}
+    if phase ~= '' then table.insert(names, var .. '@' .. phase) end
+    for _, v in ipairs(names) do
+      redis.call('HINCRBY', ek, v .. ':' .. (ok and 'successes' or 'failures'), 1)
+      if lat ~= '' then
+        redis.call('HINCRBYFLOAT', ek, v .. ':latency_sum', lat)
+        redis.call('HINCRBY', ek, v .. ':latency_count', 1)
+      end
+      if q ~= '' then
+        redis.call('HINCRBYFLOAT', ek, v .. ':quality_sum', q)
+        redis.call('HINCRBY', ek, v .. ':quality_count', 1)
+      end
     end
   end
   if enabled then

@@ -95,12 +95,9 @@ class MemoryState:
                 stats.quality_count += 1
             self._breakers.record(outcome.deployment_id, outcome.success)
             if outcome.experiment and outcome.variant:
-                sums = self._counts.setdefault(outcome.experiment, ExperimentCounts()).outcomes
-                per_variant = sums.setdefault(outcome.variant, {})
-                for name, value in outcome_increments(
-                    outcome.success, outcome.latency_ms, outcome.quality
-                ).items():
-                    per_variant[name] = per_variant.get(name, 0) + value
+                increments = outcome_increments(outcome.success, outcome.latency_ms, outcome.quality)
+                counts = self._counts.setdefault(outcome.experiment, ExperimentCounts())
+                counts.add(outcome.variant, increments, outcome.phase)
 
     async def deployment_stats(self) -> dict[str, DeploymentStats]:
         return dict(self._stats)
@@ -184,13 +181,11 @@ class MemoryState:
         self._counts.pop(name, None)
         return True
 
-    async def count_decision(self, experiment: str, variant: str) -> None:
-        decisions = self._counts.setdefault(experiment, ExperimentCounts()).decisions
-        decisions[variant] = decisions.get(variant, 0) + 1
+    async def count_decision(self, experiment: str, variant: str, phase: int | None = None) -> None:
+        self._counts.setdefault(experiment, ExperimentCounts()).count(variant, phase)
 
     async def experiment_counts(self, name: str) -> ExperimentCounts:
-        counts = self._counts.get(name, ExperimentCounts())
-        return ExperimentCounts(dict(counts.decisions), {k: dict(v) for k, v in counts.outcomes.items()})
+        return self._counts.get(name, ExperimentCounts()).copy()
 
     async def count_premium_decision(self, premium: bool, window_seconds: int) -> None:
         self._budget.add(premium, window_seconds)

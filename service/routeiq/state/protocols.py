@@ -92,7 +92,9 @@ class ConfigStore(Protocol):
 
 
 class ExperimentCounters(Protocol):
-    async def count_decision(self, experiment: str, variant: str) -> None: ...
+    async def count_decision(self, experiment: str, variant: str, phase: int | None = None) -> None:
+        """One decision for `variant`, in its total and, when given, in ramp phase `phase`."""
+        ...
 
     async def experiment_counts(self, name: str) -> ExperimentCounts: ...
 

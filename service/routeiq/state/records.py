@@ -47,6 +47,7 @@ class OutcomeRecord:
     quality: float | None = None
     experiment: str | None = None
     variant: str | None = None
+    phase: int | None = None  # the experiment's ramp phase when the outcome arrived
 
 
 @dataclass(frozen=True)

@@ -249,6 +249,7 @@ class RedisState:
                 "" if o.quality is None else repr(float(o.quality)),
                 o.experiment or "",
                 o.variant or "",
+                "" if o.phase is None else str(o.phase),
             ]
 
         self._view_expires = 0.0  # this worker sees its own feedback at once
@@ -527,11 +528,20 @@ class RedisState:
 
         return await self._try("premium_share", read, lambda: self.local.premium_share(window_seconds))
 
-    async def count_decision(self, experiment: str, variant: str) -> None:
+    async def count_decision(self, experiment: str, variant: str, phase: int | None = None) -> None:
         async def write() -> None:
-            await self._r.hincrby(self._k.exp_decisions(experiment), variant, 1)
+            key = self._k.exp_decisions(experiment)
+            if phase is None:
+                await self._r.hincrby(key, variant, 1)
+                return
+            pipe = self._r.pipeline(transaction=False)  # one round trip; both keys in one hash
+            pipe.hincrby(key, variant, 1)
+            pipe.hincrby(key, f"{variant}{PHASE_MARK}{phase}", 1)
+            await pipe.execute()
 
-        await self._try("count_decision", write, lambda: self.local.count_decision(experiment, variant))
+        await self._try(
+            "count_decision", write, lambda: self.local.count_decision(experiment, variant, phase)
+        )
 
     async def experiment_counts(self, name: str) -> ExperimentCounts:
         async def read() -> ExperimentCounts:
@@ -539,12 +549,19 @@ class RedisState:
             pipe.hgetall(self._k.exp_decisions(name))
             pipe.hgetall(self._k.exp_outcomes(name))
             decisions, outcomes = await pipe.execute()
-            sums: dict[str, dict[str, float]] = {}
+            counts = ExperimentCounts()
+            for key, value in decisions.items():
+                variant, phase = _phased(key)
+                where = counts if phase is None else counts.phase(phase)
+                where.decisions[variant] = int(value)
             for key, value in outcomes.items():
-                variant, _, field = key.rpartition(":")
-                if field in OUTCOME_FIELDS:
-                    sums.setdefault(variant, {})[field] = float(value)
-            return ExperimentCounts({k: int(v) for k, v in decisions.items()}, sums)
+                counted, _, field = key.rpartition(":")
+                if field not in OUTCOME_FIELDS:
+                    continue
+                variant, phase = _phased(counted)
+                where = counts if phase is None else counts.phase(phase)
+                where.outcomes.setdefault(variant, {})[field] = float(value)
+            return counts
 
         return await self._must("experiment_counts", read)
 
@@ -613,3 +630,13 @@ def _stats(raw: dict[str, str]) -> DeploymentStats:
         quality_count=int(raw.get("quality_count", 0)),
         errors={k[4:]: int(v) for k, v in raw.items() if k.startswith("err:")},
     )
+
+
+# A variant's counters in one ramp phase sit beside its totals as `<variant>@<phase>` (variant
+# names cannot hold "@"): one hash per experiment still, deleted with it.
+PHASE_MARK = "@"
+
+
+def _phased(key: str) -> tuple[str, int | None]:
+    variant, mark, phase = key.partition(PHASE_MARK)
+    return (variant, int(phase)) if mark and phase.isdigit() else (key, None)

@@ -294,6 +294,19 @@ function drawExperiments() {
     if (phases.length > 1) {
       const since = new Date(phases[phases.length - 1].started_at * 1000).toLocaleTimeString();
       box.append(el("p", { class: "hint phases" }, `${phases.length} phases · weights now since ${since}`));
+      // Each phase on its own: a success rate read across a ramp mixes two traffic splits.
+      const per = el("table", { class: "experiment-phases", "data-name": spec.name });
+      per.append(el("thead", {}, el("tr", {}, ...["phase", "from", "variant", "target", "decisions", "success (95% CI)"].map((h) => el("th", {}, h)))));
+      const rows = el("tbody");
+      phases.forEach((ph, i) => {
+        for (const v of ph.variants || []) {
+          const ci = wilson(v.successes, v.outcomes);
+          rows.append(el("tr", {}, ...[String(i), new Date(ph.started_at * 1000).toLocaleTimeString(), v.variant, pct(v.target_share), v.decisions,
+            v.success_rate == null ? "–" : `${pct(v.success_rate)} (${pct(ci[0])}–${pct(ci[1])})`].map((c) => el("td", {}, c))));
+        }
+      });
+      per.append(rows);
+      box.append(per);
     }
     if (!stopped) {
       const drafts = rampDrafts[spec.name] || {};
