@@ -29,7 +29,7 @@ RETRY_STATUSES = frozenset({429, 503})  # "not now": the quota refills, the serv
 MAX_RETRY_WAIT_S = 30.0
 MAX_TRIES = 5
 DEFAULT_RETRY_WAIT_S = 1.0  # a 429 / 503 without Retry-After
-DECISION_FIELDS = ("request_id", "experiment", "variant")  # what an outcome echoes of its decision
+DECISION_FIELDS = ("request_id", "experiment", "variant", "experiment_phase")  # echoed from its decision
 
 
 class FeedbackReporter:
@@ -56,15 +56,15 @@ class FeedbackReporter:
         latency_ms: float | None = None,
         error_class: str | None = None,
         model: str | None = None,
-        decision: Mapping[str, str] | None = None,
+        decision: Mapping[str, str | int] | None = None,
     ) -> None:
         """Queue one outcome. O(1), never blocks on the network, never raises. `decision`: the
-        routing decision's `request_id`, `experiment`, `variant`, echoed so the outcome counts
-        for its A/B variant and joins its training row."""
+        routing decision's `request_id`, `experiment`, `variant`, `experiment_phase`, echoed so
+        the outcome counts for its A/B variant (in its ramp phase) and joins its training row."""
         outcome: dict[str, Any] = {"deployment_id": deployment_id[:256], "success": success}
         for key, value in (decision or {}).items():
-            if key in DECISION_FIELDS and value:
-                outcome[key] = value[:256]
+            if key in DECISION_FIELDS and value is not None and value != "":
+                outcome[key] = value[:256] if isinstance(value, str) else value
         if latency_ms is not None and 0 <= latency_ms <= 3_600_000:
             outcome["latency_ms"] = round(latency_ms, 3)
         if error_class:

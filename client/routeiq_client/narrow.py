@@ -113,6 +113,7 @@ def decision_record(group: str, answer: Mapping[str, Any]) -> dict[str, Any]:
         "routeiq_request_id": answer.get("request_id"),
         "routeiq_experiment": answer.get("experiment"),
         "routeiq_variant": answer.get("variant"),
+        "routeiq_experiment_phase": answer.get("experiment_phase"),
     }
     return {k: v for k, v in record.items() if v is not None}
 
@@ -122,10 +123,15 @@ _ECHOED = {
     "request_id": "routeiq_request_id",
     "experiment": "routeiq_experiment",
     "variant": "routeiq_variant",
+    "experiment_phase": "routeiq_experiment_phase",
 }
 
 
-def decision_of_call(kwargs: Mapping[str, Any]) -> dict[str, str]:
+def _echoable(value: object) -> bool:
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def decision_of_call(kwargs: Mapping[str, Any]) -> dict[str, str | int]:
     """What an outcome must echo of the decision that routed this call (its request id, and its
     experiment and variant when it took part in one), found in the call's metadata as LiteLLM
     hands it to logging callbacks: the last group routed is the one whose deployment ran."""
@@ -142,7 +148,7 @@ def decision_of_call(kwargs: Mapping[str, Any]) -> dict[str, str]:
             record = entry.get("record") if isinstance(entry, Mapping) else None
             if not isinstance(record, Mapping):
                 return {}
-            return {k: str(record[f]) for k, f in _ECHOED.items() if isinstance(record.get(f), str)}
+            return {k: record[f] for k, f in _ECHOED.items() if _echoable(record.get(f))}
     return {}
 
 

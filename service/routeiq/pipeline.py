@@ -18,7 +18,7 @@ import numpy.typing as npt
 from routeiq.decision.catalog import CatalogEntry
 from routeiq.decision.classify import Classification, classify, describe
 from routeiq.decision.estimators import Estimator
-from routeiq.decision.experiments import Assignment, KeyKind, assign, phase_of
+from routeiq.decision.experiments import Assignment, KeyKind, assign
 from routeiq.decision.names import CENTROID, TRAINED_PREFIX
 from routeiq.decision.policy import Scored, Selection, select
 from routeiq.decision.premium_share import keep_premium_share
@@ -55,12 +55,9 @@ class Context:
 async def decide(engine: Engine, request: RouteRequest, ctx: Context) -> RouteResponse:
     """One decision, then what is shared about it: the experiment counter (exact across replicas)
     and this worker's recent-decisions buffer."""
-    snap = engine.snapshot
-    response, explain = await _decide(engine, snap, request, ctx)
+    response, explain = await _decide(engine, engine.snapshot, request, ctx)
     if response.experiment and response.variant:
-        spec = snap.config.experiment(response.experiment)
-        phase = phase_of(spec) if spec is not None else None
-        await engine.state.count_decision(response.experiment, response.variant, phase)
+        await engine.state.count_decision(response.experiment, response.variant, response.experiment_phase)
         engine.metrics.experiment_decisions.labels(label(response.experiment), label(response.variant)).inc()
     engine.recent.add(response, explain)
     # Every candidate the caller offered, not only the pick: its gateway may fall back to any of
@@ -303,6 +300,7 @@ def _mark_assignment(response: RouteResponse, assignment: Assignment | None, ext
     if assignment is None:
         return
     response.experiment, response.variant = assignment.experiment, assignment.variant
+    response.experiment_phase = assignment.phase
     response.reason = " ".join((response.reason, *assignment.notes, *extra))
 
 

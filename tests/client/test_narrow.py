@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from routeiq_client.narrow import CallState, decision_record, narrow, ranked_models, response_headers
+from routeiq_client.narrow import (
+    CallState,
+    decision_of_call,
+    decision_record,
+    narrow,
+    ranked_models,
+    response_headers,
+)
 
 
 def dep(deployment_id: str, model: str, **info: Any) -> dict[str, Any]:
@@ -83,3 +90,34 @@ def test_decision_record_and_headers() -> None:
         "x-routeiq-strategy": "centroid",
         "x-routeiq-request-id": "r1",
     }
+
+
+def test_an_outcome_echoes_the_decision_of_the_group_that_ran() -> None:
+    answer = {
+        "model": "openai/gpt-4o",
+        "request_id": "r-1",
+        "experiment": "ab",
+        "variant": "treatment",
+        "experiment_phase": 2,
+    }
+    state = {
+        "call": "t",
+        "last": "g",
+        "groups": {"g": {"models": [], "record": decision_record("g", answer)}, "other": {"record": None}},
+    }
+    # LiteLLM hands logging callbacks the request's metadata under litellm_params (SDK) or at the
+    # top level (proxy's litellm_metadata).
+    for kwargs in (
+        {"litellm_params": {"metadata": {"_routeiq": state}}},
+        {"litellm_metadata": {"_routeiq": state}},
+    ):
+        assert decision_of_call(kwargs) == {
+            "request_id": "r-1",
+            "experiment": "ab",
+            "variant": "treatment",
+            "experiment_phase": 2,
+        }
+    no_experiment = {**state, "groups": {"g": {"record": decision_record("g", {"request_id": "r-2"})}}}
+    assert decision_of_call({"metadata": {"_routeiq": no_experiment}}) == {"request_id": "r-2"}
+    assert decision_of_call({"metadata": {"_routeiq": {**state, "last": "other"}}}) == {}
+    assert decision_of_call({"metadata": {}}) == {} and decision_of_call({}) == {}

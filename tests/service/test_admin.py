@@ -387,6 +387,41 @@ def test_a_running_experiment_is_ramped_in_place_counters_kept_users_moved_one_w
         assert set(batch_variants(client, range(200)).values()) == {"control"}
 
 
+def test_an_outcome_counts_in_the_ramp_phase_its_decision_names() -> None:
+    with make_client(admin_key=KEY) as client:
+        spec = {
+            "name": "echo",
+            "variants": [
+                {"name": "control", "weight": 1, "strategy": "centroid"},
+                {"name": "treatment", "weight": 1, "profile": "eco"},
+            ],
+            "assign_by": ["request"],
+        }
+        assert client.post("/admin/experiments", json=spec, headers=ADMIN).status_code == 201
+        first = client.post("/route", json={"prompt": "hello there"}).json()
+        assert first["experiment"] == "echo" and first["experiment_phase"] == 0
+        ramp = {"weights": {"control": 1, "treatment": 3}}
+        assert client.patch("/admin/experiments/echo", json=ramp, headers=ADMIN).status_code == 200
+        second = client.post("/route", json={"prompt": "hello there"}).json()
+        assert second["experiment_phase"] == 1
+
+        def outcome(decision: dict, **extra: object) -> dict:
+            keys = ("deployment_id", "experiment", "variant")
+            return {"success": True, **{k: decision[k] for k in keys}, **extra}
+
+        outcomes = [
+            outcome(first, experiment_phase=0),  # decided before the ramp, reported after it
+            outcome(first),  # no phase echoed: the phase it arrives in
+            outcome(first, experiment_phase=7),  # a phase not reached yet: not believed
+        ]
+        assert client.post("/feedback", json={"outcomes": outcomes}).status_code == 200
+        phases = client.get("/admin/experiments/echo", headers=ADMIN).json()["phases"]
+        assert [p["decisions"] for p in phases] == [1, 1]
+        assert [sum(v["outcomes"] for v in p["variants"]) for p in phases] == [1, 2]
+        bad = client.post("/feedback", json={"outcomes": [outcome(first, experiment_phase=-1)]})
+        assert bad.status_code == 422 and "experiment_phase" in bad.text
+
+
 @pytest.mark.parametrize(
     ("weights", "field"),
     [

@@ -358,6 +358,7 @@ class Assignment:
     strategy: str | None
     profile: Profile | None
     notes: tuple[str, ...] = ()
+    phase: int = 0  # the experiment's ramp phase this decision counts in
 
 
 _KEY_BITS: dict[KeyKind, int] = {"session": 1, "user": 2, "request": 4}
@@ -411,4 +412,4 @@ def assign(
     vprofile = profiles.profiles.get(variant.profile) if variant.profile else None
     if variant.profile and vprofile is None:
         notes.append(f"variant_profile_missing:{variant.profile}")
-    return Assignment(spec.name, variant.name, variant.strategy, vprofile, tuple(notes))
+    return Assignment(spec.name, variant.name, variant.strategy, vprofile, tuple(notes), phase_of(spec))

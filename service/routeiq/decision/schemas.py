@@ -159,6 +159,8 @@ class RouteResponse(BaseModel):
     request_id: str
     experiment: str | None = None
     variant: str | None = None
+    # The experiment's ramp phase (0 before its first ramp): echo it in /feedback with the variant.
+    experiment_phase: int | None = None
     timings_ms: dict[str, float]
     signals: dict[str, Any] | None = None
     candidates: list[CandidateExplain] | None = None
@@ -197,6 +199,8 @@ class Outcome(BaseModel):
     # Echo the decision's `experiment` / `variant` so the outcome counts for that A/B variant.
     experiment: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     variant: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    # ... and its `experiment_phase`, so the outcome counts in the ramp phase it was decided in.
+    experiment_phase: int | None = Field(None, ge=0, le=1_000)
 
 
 class FeedbackRequest(BaseModel):

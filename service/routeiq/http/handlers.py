@@ -204,7 +204,11 @@ async def feedback(body: FeedbackRequest, request: Request) -> dict[str, Any]:
             if experiment is not None and not _known_variant(spec, variant):
                 experiment = variant = None  # the deployment's outcome still counts
             elif spec is not None:
-                phase = phase_of(spec)  # the phase it arrives in (its request's, unless a ramp came between)
+                # The phase it was decided in, when echoed; else the one it arrives in. A phase
+                # the experiment has not reached is not believed.
+                current = phase_of(spec)
+                echoed = o.experiment_phase
+                phase = echoed if echoed is not None and echoed <= current else current
             record = OutcomeRecord(
                 o.deployment_id, o.success, o.latency_ms, o.error_class, o.quality, experiment, variant, phase
             )
