@@ -281,3 +281,52 @@ async def test_after_the_first_load_only_changed_experiments_are_read(
     finally:
         await admin.close()
         await worker.close()
+
+
+@pytest.mark.redis
+async def test_a_connection_torn_down_inside_the_client_is_redis_down_not_an_error(
+    redis_server: RedisServer, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen in a cluster failover under load: redis-py's connection loses its writer while a
+    command is being sent and raises AttributeError from its own code. A decision must go on
+    with local state (it was a 500)."""
+    from redis.asyncio.connection import AbstractConnection
+
+    metrics = Metrics.create(CollectorRegistry())
+    state = make_state(redis_server, namespace, metrics, timeout_s=1.0)
+    try:
+        await state.set_session("c", RECORD, 60)
+        # The race, made certain: every pooled connection looks connected and has no writer.
+        pool = state._r.connection_pool
+        conns = [*pool._available_connections, *pool._in_use_connections]
+        writers = [c._writer for c in conns]
+        monkeypatch.setattr(AbstractConnection, "is_connected", property(lambda self: True))
+        for conn in conns:
+            conn._writer = None
+        assert await state.get_session("c", 60) == RECORD  # answered from local state, degraded
+        assert degraded(metrics) == 1.0 and fallbacks(metrics, "get_session") == 1
+    finally:
+        monkeypatch.undo()
+        for writer in writers:  # the sockets the sabotage took from their connections
+            if writer is not None:
+                writer.close()
+        await state.close()
+        await asyncio.sleep(0)  # let the transports finish closing inside this test
+
+
+async def test_a_bug_of_ours_is_not_taken_for_redis_down(redis_server: RedisServer, namespace: str) -> None:
+    metrics = Metrics.create(CollectorRegistry())
+    state = make_state(redis_server, namespace, metrics, timeout_s=1.0)
+
+    async def ours() -> None:
+        raise AttributeError("a typo in our own code")
+
+    async def fallback() -> None:
+        return None
+
+    try:
+        with pytest.raises(AttributeError, match="typo"):
+            await state._try("ours", ours, fallback)
+        assert degraded(metrics) in (None, 0.0)
+    finally:
+        await state.close()

@@ -17,10 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar, cast
 
+import redis
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -50,6 +52,20 @@ _CHANGE_ATTEMPTS = 50  # read-change-write rounds an experiment change tries bef
 # RedisClusterException (not a RedisError) and RuntimeError from connections it is tearing down.
 # Whatever the client library raises, a decision goes on with local state.
 _FAILURES = (RedisError, RedisClusterException, OSError, RuntimeError, asyncio.TimeoutError)
+_CLIENT_DIR = os.path.dirname(redis.__file__) + os.sep
+
+
+def _client_failure(exc: BaseException) -> bool:
+    """A failure of the connection to Redis, not a bug of ours: one of `_FAILURES`, or an
+    exception raised inside redis-py itself. On a cluster failover under load its connection
+    can lose its writer while a command is being sent, and it raises AttributeError from its own
+    code. An AttributeError raised in our code is still raised."""
+    if isinstance(exc, _FAILURES):
+        return True
+    tb, last = exc.__traceback__, None
+    while tb is not None:
+        last, tb = tb, tb.tb_next
+    return last is not None and last.tb_frame.f_code.co_filename.startswith(_CLIENT_DIR)
 
 
 def connect(url: str, timeout_s: float, max_connections: int = 32, **options: Any) -> Redis:
@@ -135,7 +151,9 @@ class RedisState:
         try:
             async with asyncio.timeout(timeout_s or self._timeout):  # no extra task, unlike wait_for
                 result = await make()
-        except _FAILURES as exc:
+        except Exception as exc:
+            if not _client_failure(exc):
+                raise
             self._mark_down(op, exc)
             self._count_fallback(op)
             return await fallback()
@@ -151,7 +169,9 @@ class RedisState:
         try:
             async with asyncio.timeout(self._admin_timeout):
                 await self._r.ping()
-        except _FAILURES as exc:
+        except Exception as exc:
+            if not _client_failure(exc):
+                raise
             self._mark_down("probe", exc)
         else:
             self._mark_up()
@@ -162,7 +182,9 @@ class RedisState:
         try:
             async with asyncio.timeout(self._admin_timeout):
                 result = await make()
-        except _FAILURES as exc:
+        except Exception as exc:
+            if not _client_failure(exc):
+                raise
             self._mark_down(op, exc)
             message = f"shared state (Redis) is unavailable: {type(exc).__name__}"
             if write and isinstance(exc, (TimeoutError, asyncio.TimeoutError, OSError)):
