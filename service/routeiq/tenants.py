@@ -48,6 +48,7 @@ from routeiq.engine import DEFAULT_TENANT, Engine
 from routeiq.errors import ConfigError, RouteIQError, TenantOverQuota, TenantUnavailable
 from routeiq.settings import Settings
 from routeiq.snapshot import Additions, Snapshot, load_snapshot
+from routeiq.state import quotas
 from routeiq.state.protocols import State
 from routeiq.state.records import SharedConfig
 
@@ -137,49 +138,6 @@ def load_tenants_file(path: Path | None) -> dict[str, TenantSpec]:
     return specs
 
 
-@dataclass
-class Quota:
-    """Token bucket: `rate` decisions (or outcomes) per second, bursts up to one second's worth."""
-
-    rate: float
-    tokens: float = 0.0
-    at: float = field(default_factory=time.monotonic)
-
-    def __post_init__(self) -> None:
-        self.tokens = max(self.rate, 1.0)
-
-    def _refill(self) -> float:
-        """The tokens now; returns the burst (one second's worth, at least 1)."""
-        burst = max(self.rate, 1.0)
-        now = time.monotonic()
-        self.tokens = min(burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        return burst
-
-    def take(self, n: int = 1) -> bool:
-        """A batch larger than one second's worth is let in when the bucket is full and leaves
-        it in debt, so the average rate still holds and no batch size is refused forever."""
-        burst = self._refill()
-        if self.tokens < min(n, burst):
-            return False
-        self.tokens -= n
-        return True
-
-    def allows(self, n: int = 1) -> bool:
-        """Whether `take(n)` would succeed now (nothing is taken)."""
-        return self.tokens >= min(n, self._refill())
-
-    def wait(self, n: int = 1) -> float:
-        """Seconds until `take(n)` would succeed (0 if it would now)."""
-        burst = self._refill()
-        return max(0.0, (min(n, burst) - self.tokens) / self.rate)
-
-    def available(self) -> float:
-        """The tokens now; negative while a large batch's debt is paid off."""
-        self._refill()
-        return self.tokens
-
-
 # A directory part of a path: the caller is told which file, the log and /admin/tenants where.
 _DIRECTORIES = re.compile(r"""(?:(?<=\s)|^|(?<=[("']))(?:~|\.{1,2})?(?:[A-Za-z]:)?[\\/](?:[^\s\\/]+[\\/])*""")
 
@@ -193,10 +151,6 @@ def _unavailable(name: str, why: str) -> TenantUnavailable:
     )
 
 
-def _quota(spec: TenantSpec) -> Quota | None:
-    return Quota(spec.max_decisions_per_second) if spec.max_decisions_per_second else None
-
-
 def _feedback_limit(spec: TenantSpec, settings: Settings) -> tuple[float, str] | None:
     """The tenant's outcomes-per-second limit on /feedback and where it is set, or None."""
     if spec.max_feedback_outcomes_per_second is not None:
@@ -208,42 +162,71 @@ def _feedback_limit(spec: TenantSpec, settings: Settings) -> tuple[float, str] |
 
 @dataclass
 class Tenant:
+    """The quotas are buckets in the tenant's state (`state.quotas`): with Redis every worker
+    of every replica takes from the same one, so a quota is the service's, not a worker's."""
+
     name: str
     engine: Engine  # the tenant's view: its state, snapshot, settings, recent decisions
     sync: ConfigSync
     spec: TenantSpec = field(default_factory=TenantSpec)
-    quota: Quota | None = None
     # Outcomes per second on /feedback, and the setting it comes from (for the refusal's message).
-    feedback_quota: Quota | None = None
+    feedback_limit: float | None = None
     feedback_source: str = ""
 
     def limit_feedback(self, settings: Settings) -> None:
-        """(Re)set the feedback quota from the spec and the service default (a new, full bucket)."""
+        """(Re)set the feedback limit from the spec and the service default."""
         limit = _feedback_limit(self.spec, settings)
-        self.feedback_quota = None if limit is None else Quota(limit[0])
+        self.feedback_limit = None if limit is None else limit[0]
         self.feedback_source = "" if limit is None else limit[1]
 
-    def admit_feedback(self, outcomes: int) -> None:
-        """Take `outcomes` from the tenant's feedback quota, all or none: TenantOverQuota (429)
-        when they do not fit. `outcomes=1` before the body is read refuses exactly the batches
-        that could not be let in whatever their size."""
-        quota = self.feedback_quota
-        if quota is None or quota.take(outcomes):
+    async def admit_decisions(self, decisions: int) -> None:
+        """Take `decisions` from the tenant's decision quota: TenantOverQuota (429) when they
+        do not fit."""
+        rate = self.spec.max_decisions_per_second
+        if rate is None:
+            return
+        wait = await self.engine.state.take_quota(quotas.DECISIONS, rate, decisions)
+        if wait == 0.0:
             return
         metrics = self.engine.metrics
-        metrics.tenant_refusals.labels(metrics.tenant_label(self.name), "feedback_over_quota").inc()
+        metrics.rejected.labels("tenant_over_quota").inc()
+        metrics.tenant_refusals.labels(metrics.tenant_label(self.name), "over_quota").inc()
         raise TenantOverQuota(
-            f"tenant {self.name!r} is over its quota of {quota.rate:g} feedback outcomes per second "
-            f"({self.feedback_source}); nothing of this batch "
-            "was applied",
-            retry_after=max(1, math.ceil(quota.wait(outcomes))),
+            f"tenant {self.name!r} is over its quota of {rate:g} decisions per second (ROUTEIQ_TENANTS_FILE)",
+            retry_after=max(1, math.ceil(wait)),
             tenant=self.name,
-            limit=quota.rate,
         )
 
-    def would_refuse_feedback(self) -> bool:
-        """No batch, of any size, fits now (the bucket is below one outcome)."""
-        return self.feedback_quota is not None and not self.feedback_quota.allows(1)
+    async def admit_feedback(self, outcomes: int) -> None:
+        """Take `outcomes` from the tenant's feedback quota, all or none: TenantOverQuota (429)
+        when they do not fit."""
+        rate = self.feedback_limit
+        if rate is None:
+            return
+        wait = await self.engine.state.take_quota(quotas.FEEDBACK, rate, outcomes)
+        if wait != 0.0:
+            raise self._feedback_refused(rate, wait)
+
+    async def refuse_feedback_when_empty(self) -> None:
+        """TenantOverQuota when no batch of any size fits now (the bucket holds less than one
+        outcome), so a refused body need not be read. Nothing is taken."""
+        rate = self.feedback_limit
+        if rate is None:
+            return
+        tokens = await self.engine.state.quota_available(quotas.FEEDBACK, rate)
+        if tokens < 1.0:
+            raise self._feedback_refused(rate, (1.0 - tokens) / rate)
+
+    def _feedback_refused(self, rate: float, wait: float) -> TenantOverQuota:
+        metrics = self.engine.metrics
+        metrics.tenant_refusals.labels(metrics.tenant_label(self.name), "feedback_over_quota").inc()
+        return TenantOverQuota(
+            f"tenant {self.name!r} is over its quota of {rate:g} feedback outcomes per second "
+            f"({self.feedback_source}); nothing of this batch was applied",
+            retry_after=max(1, math.ceil(wait)),
+            tenant=self.name,
+            limit=rate,
+        )
 
 
 class Tenants:
@@ -407,9 +390,6 @@ class Tenants:
                     self._by_name[name] = rebuilt[name]
                 elif spec != tenant.spec:
                     tenant.spec = spec
-                    tenant.quota = (
-                        Quota(spec.max_decisions_per_second) if spec.max_decisions_per_second else None
-                    )
                     tenant.limit_feedback(self.base.settings)
                     self._weigh(name, spec)
                 else:
@@ -459,7 +439,7 @@ class Tenants:
         sync = ConfigSync(view, spec.additions if spec.own_snapshot else None)
         self._weigh(name, spec)
         await sync.start()
-        tenant = Tenant(name, view, sync, spec, _quota(spec))
+        tenant = Tenant(name, view, sync, spec)
         tenant.limit_feedback(base.settings)
         log.info("tenant %s ready (weight %s)", name, spec.weight)
         return tenant

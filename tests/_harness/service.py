@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -176,3 +176,24 @@ class ServeProcess:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.kill()
+
+
+@contextlib.contextmanager
+def replicas_of(
+    make_dir: Callable[[str], Path], workers: int = 2, **settings: object
+) -> Iterator[list[ServeProcess]]:
+    """Two replicas (`a`, `b`) of `routeiq serve --workers N` on the same settings (a shared
+    Redis among them), each in a folder `make_dir(name)` gives; both stopped on the way out."""
+    services: list[ServeProcess] = []
+    try:
+        for name in ("a", "b"):
+            services.append(ServeProcess(make_dir(name), workers=workers, **settings).start())
+        yield services
+    finally:
+        for s in services:
+            s.stop()
+
+
+def no_keepalive_client() -> httpx.Client:
+    """No keep-alive: each request opens a connection, so the kernel spreads them over workers."""
+    return httpx.Client(timeout=10, limits=httpx.Limits(max_keepalive_connections=0), trust_env=False)

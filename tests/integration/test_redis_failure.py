@@ -57,6 +57,9 @@ async def test_redis_absent_then_started(private_redis_server: RedisServer, name
         await state.record_outcomes([OutcomeRecord("d", False)] * 2)
         assert await state.open_circuits() == {"d"}  # local breakers keep working
         await state.count_decision("e", "a")
+        # Quotas: each worker counts on its own bucket meanwhile, it is not refused for Redis.
+        assert await state.take_quota("decisions", 2.0, 2) == 0.0
+        assert await state.take_quota("decisions", 2.0, 1) > 0.0
         assert await state.healthy() is False
         assert degraded(metrics) == 1.0 and fallbacks(metrics, "get_session") >= 1
         with pytest.raises(StateUnavailable):

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests._harness import RedisServer, ServeProcess
+from tests._harness import RedisServer, ServeProcess, no_keepalive_client, replicas_of
 
 pytestmark = pytest.mark.slow
 
@@ -38,19 +38,11 @@ def replicas(
         # default 15 ms queue budget in bursts, and a shed request (503) is never counted.
         "max_queue_wait_ms": 30_000,
     }
-    services: list[ServeProcess] = []
-    try:
-        for name in ("a", "b"):
-            services.append(ServeProcess(tmp_path_factory.mktemp(name), workers=2, **settings).start())
+    with replicas_of(tmp_path_factory.mktemp, **settings) as services:
         yield services
-    finally:
-        for s in services:
-            s.stop()
 
 
-def fresh() -> httpx.Client:
-    """No keep-alive: each request opens a connection, so the kernel spreads them over workers."""
-    return httpx.Client(timeout=10, limits=httpx.Limits(max_keepalive_connections=0), trust_env=False)
+fresh = no_keepalive_client
 
 
 def every_worker(service: ServeProcess, check: Callable[[dict[str, Any]], bool], what: str) -> None:

@@ -371,3 +371,46 @@ async def test_counters_are_kept_per_ramp_phase_beside_the_totals(state: State) 
     assert await state.delete_experiment("phased") is True
     gone = await state.experiment_counts("phased")
     assert gone.decisions == {} and gone.phases == {}
+
+
+# -- quotas (token buckets)
+
+
+async def test_a_quota_takes_until_empty_says_the_wait_and_refills(state: State) -> None:
+    assert await state.take_quota("decisions", 10.0, 10) == 0.0  # one second's worth held
+    wait = await state.take_quota("decisions", 10.0, 1)
+    assert 0.0 < wait <= 0.1
+    assert await state.quota_available("decisions", 10.0) < 1.0
+    assert await state.take_quota("feedback", 10.0, 1) == 0.0  # another bucket is its own
+    await asyncio.sleep(0.25)
+    assert await state.take_quota("decisions", 10.0, 2) == 0.0
+
+
+async def test_a_batch_past_the_burst_is_let_in_on_a_full_bucket_and_leaves_a_debt(state: State) -> None:
+    assert await state.take_quota("feedback", 2.0, 5) == 0.0
+    assert -3.1 < await state.quota_available("feedback", 2.0) < -2.9
+    assert 1.9 < await state.take_quota("feedback", 2.0, 1) <= 2.0  # the debt is paid off first
+
+
+async def test_a_quota_whose_rate_changed_starts_full(state: State) -> None:
+    assert await state.take_quota("feedback", 1.0, 10) == 0.0
+    assert await state.take_quota("feedback", 1.0, 1) > 0.0
+    assert await state.quota_available("feedback", 500.0) == 500.0
+    assert await state.take_quota("feedback", 500.0, 400) == 0.0
+
+
+@pytest.mark.redis
+async def test_every_redis_state_of_a_namespace_takes_from_one_bucket(
+    redis_server: RedisServer, namespace: str
+) -> None:
+    workers = [RedisState(connect(redis_server.url, 1.0), namespace, timeout_s=1.0) for _ in range(3)]
+    other = RedisState(connect(redis_server.url, 1.0), namespace + "x", timeout_s=1.0)
+    try:
+        taken = [await w.take_quota("decisions", 4.0, 1) == 0.0 for w in workers * 3]
+        assert taken.count(True) == 4  # four in all, not four each
+        assert await other.take_quota("decisions", 4.0, 4) == 0.0  # another tenant's own bucket
+        ttl = await workers[0]._r.pttl(workers[0].keys.quota("decisions"))
+        assert 0 < ttl <= 2000  # gone once it would be full again: an idle bucket costs nothing
+    finally:
+        for s in [*workers, other]:
+            await s.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests._harness import RedisServer, ServeProcess
+from tests._harness import RedisServer, ServeProcess, no_keepalive_client, replicas_of
 
 pytestmark = pytest.mark.slow
 
@@ -57,19 +57,11 @@ def replicas(
         "breaker_view_cache_ms": 0,
         "redis_timeout_ms": 3000,
     }
-    services: list[ServeProcess] = []
-    try:
-        for name in ("a", "b"):
-            services.append(ServeProcess(tmp_path_factory.mktemp(name), workers=2, **settings).start())
+    with replicas_of(tmp_path_factory.mktemp, **settings) as services:
         yield services
-    finally:
-        for s in services:
-            s.stop()
 
 
-def fresh() -> httpx.Client:
-    """No keep-alive: each request opens a connection, so the kernel spreads them over workers."""
-    return httpx.Client(timeout=10, limits=httpx.Limits(max_keepalive_connections=0), trust_env=False)
+fresh = no_keepalive_client
 
 
 def status(http: httpx.Client, service: ServeProcess, token: str) -> int:

@@ -12,7 +12,7 @@ import httpx
 
 from routeiq.http.auth import TokenSet, startup_warnings
 from routeiq.settings import Settings
-from routeiq.tenants import Quota
+from routeiq.state.quotas import Quota
 from tests._harness import RedisServer, ServeProcess
 from tests.conftest import make_client
 

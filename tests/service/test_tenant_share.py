@@ -14,7 +14,7 @@ import pytest
 from routeiq.errors import ConfigError
 from routeiq.inference.admission import EmbedQueue
 from routeiq.inference.fair_share import FairDispatcher, FairShare
-from routeiq.tenants import Quota
+from routeiq.state.quotas import Quota
 from tests.conftest import make_client
 
 A_TOKEN = "cluster-a-token-0123456789"

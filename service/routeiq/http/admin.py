@@ -34,6 +34,7 @@ from routeiq.errors import ArtifactError, ConfigError, Conflict, Forbidden, Inva
 from routeiq.http.auth import AdminScope, require_admin
 from routeiq.http.handlers import engine_of
 from routeiq.http.token_source import TokenSource
+from routeiq.state import quotas
 from routeiq.tenants import Tenant, Tenants, load_tenants_file
 
 # One line per change made through the admin API (and so the dashboard): what, by which
@@ -371,18 +372,22 @@ async def list_tenants(request: Request, scope: Scope) -> dict[str, Any]:
     for name in sorted(source.current().digests):
         tenant = tenants.peek(name)
         spec = tenant.spec if tenant is not None else tenants.specs.get(name)
-        feedback = tenant.feedback_quota if tenant is not None else None
+        feedback = tenant.feedback_limit if tenant is not None else None
         default_feedback = tenants.base.settings.tenant_max_feedback_outcomes_per_second
+        available = None
+        if tenant is not None and feedback is not None:
+            available = await tenant.engine.state.quota_available(quotas.FEEDBACK, feedback)
         rows[name] = {
             "weight": spec.weight if spec else 1.0,
             "max_decisions_per_second": spec.max_decisions_per_second if spec else None,
             "max_feedback_outcomes_per_second": (
-                feedback.rate
+                feedback
                 if feedback is not None
                 else (spec.max_feedback_outcomes_per_second if spec else None) or default_feedback
             ),
-            # Outcomes one /feedback may carry now on this worker (negative: a large batch's debt).
-            "feedback_outcomes_available": None if feedback is None else math.floor(feedback.available()),
+            # Outcomes one /feedback may carry now, service-wide with Redis (negative: a large
+            # batch's debt).
+            "feedback_outcomes_available": None if available is None else math.floor(available),
             "decisions_in_flight": capacity.decisions.held.get(name, 0),
             "embeddings_in_flight": capacity.embeddings.held.get(name, 0),
         }

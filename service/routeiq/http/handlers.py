@@ -27,7 +27,6 @@ from routeiq.errors import (
     NotReady,
     PayloadTooLarge,
     RouteIQError,
-    TenantOverQuota,
 )
 from routeiq.http import deadline
 from routeiq.http import request_limits as limits
@@ -59,19 +58,10 @@ async def tenant_of(request: Request) -> Tenant:
     return tenants.default if client is None else await tenants.get(client)
 
 
-def admit(tenant: Tenant, decisions: int = 1) -> None:
+async def admit(tenant: Tenant, decisions: int = 1) -> None:
     """The tenant's quota, then its share of the decisions in flight; release with `release`."""
+    await tenant.admit_decisions(decisions)
     engine = tenant.engine
-    if tenant.quota is not None and not tenant.quota.take(decisions):
-        metrics = engine.metrics
-        metrics.rejected.labels("tenant_over_quota").inc()
-        metrics.tenant_refusals.labels(metrics.tenant_label(tenant.name), "over_quota").inc()
-        raise TenantOverQuota(
-            f"tenant {tenant.name!r} is over its quota of {tenant.spec.max_decisions_per_second:g} "
-            "decisions per second (ROUTEIQ_TENANTS_FILE)",
-            retry_after=1,
-            tenant=tenant.name,
-        )
     verdict = engine.capacity.decisions.admit(engine.admission.decisions, tenant.name)
     if verdict != "ok":
         refuse(engine, verdict, "too many decisions in flight", "overloaded")
@@ -114,7 +104,7 @@ async def route(
     engine = tenant.engine
     limits.enforce(body, engine.settings)
     ctx = _context(request, x_routeiq_profile, x_routeiq_session, x_routeiq_deadline_ms)
-    admit(tenant)
+    await admit(tenant)
     engine.metrics.inflight.inc()
     try:
         decision = await decide(engine, body, ctx)
@@ -146,7 +136,7 @@ async def route_batch(
         )
     for index, item in enumerate(body):
         limits.enforce(item, engine.settings, prefix=f"{index}.")
-    admit(tenant, len(body))
+    await admit(tenant, len(body))
     results: list[RouteResponse | BatchItemError] = []
     try:
         for index, item in enumerate(body):
@@ -179,7 +169,7 @@ FEEDBACK_SLICE = 100
 async def feedback(body: FeedbackRequest, request: Request) -> dict[str, Any]:
     tenant = await tenant_of(request)
     # The whole batch or none of it: checked before anything of it is applied.
-    tenant.admit_feedback(len(body.outcomes))
+    await tenant.admit_feedback(len(body.outcomes))
     engine = tenant.engine
     snap = engine.snapshot
     accepted = successes = ignored = 0

@@ -143,9 +143,9 @@ class ShedMiddleware:
             client = scope.get("state", {}).get("client")  # named by auth, which runs first
             tenants = getattr(scope["app"].state, "tenants", None)
             tenant = None if client is None or tenants is None else tenants.peek(client)
-            if tenant is not None and tenant.would_refuse_feedback():
+            if tenant is not None:
                 try:
-                    tenant.admit_feedback(1)
+                    await tenant.refuse_feedback_when_empty()
                 except TenantOverQuota as exc:
                     await send_error(scope, send, exc)
                     return

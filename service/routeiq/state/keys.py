@@ -67,5 +67,8 @@ class StateKeys:
     def exp_outcomes(self, experiment: str) -> str:
         return f"{self.prefix}exp:{experiment}:outcomes"
 
+    def quota(self, bucket: str) -> str:
+        return f"{self.prefix}quota:{bucket}"
+
     def budget(self, window_seconds: int, bucket: int) -> str:
         return f"{self.prefix}budget:{window_seconds}:{bucket}"

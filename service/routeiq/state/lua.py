@@ -217,3 +217,32 @@ for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. held, '+inf'))
 end
 return {version, config, 0, out}
 """
+
+# A token bucket every worker and replica takes from (state.quotas.Quota's rule, in one atomic
+# step). The hash holds `tokens`, `at` (when they were counted) and the `rate` they were counted
+# at: a bucket whose rate changed starts again full, as a new quota does. The key expires once
+# the bucket would be full again, so an idle tenant's bucket costs nothing.
+# KEYS: the bucket. ARGV: now, rate, n.
+# Returns the seconds until n would fit ('0' = taken) as a string: a Lua number would come back
+# cut to an integer.
+TAKE_QUOTA = """
+local now, rate, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local burst = math.max(rate, 1)
+local held = redis.call('HMGET', KEYS[1], 'tokens', 'at', 'rate')
+local tokens, at = tonumber(held[1]), tonumber(held[2])
+if tokens == nil or at == nil or held[3] ~= ARGV[2] then
+  tokens, at = burst, now
+end
+if now > at then
+  tokens = math.min(burst, tokens + (now - at) * rate)
+  at = now
+end
+local need = math.min(n, burst)
+if tokens < need then
+  return tostring((need - tokens) / rate)
+end
+tokens = tokens - n
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(at), 'rate', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 1000)
+return '0'
+"""

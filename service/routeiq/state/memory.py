@@ -10,6 +10,7 @@ from dataclasses import replace
 
 from routeiq.decision.experiments import ExperimentCounts, ExperimentSpec, outcome_increments
 from routeiq.state.breakers import MAX_BREAKERS, BreakerInfo, BreakerPolicy, CircuitView, MemoryBreakers
+from routeiq.state.quotas import LocalQuotas
 from routeiq.state.records import DeploymentStats, OutcomeRecord, SessionRecord, SharedConfig
 
 # Expired sessions dropped from the front of the table per insert: more than one, so the table
@@ -36,6 +37,7 @@ class MemoryState:
         self._breakers = MemoryBreakers(breaker_policy or BreakerPolicy(), clock)
         self._config = SharedConfig()
         self._counts: dict[str, ExperimentCounts] = {}
+        self._quotas = LocalQuotas()
 
     async def get_session(self, key: str, ttl_seconds: float) -> SessionRecord | None:
         now = self._clock()
@@ -189,6 +191,12 @@ class MemoryState:
 
     async def count_premium_decision(self, premium: bool, window_seconds: int) -> None:
         self._budget.add(premium, window_seconds)
+
+    async def take_quota(self, bucket: str, rate: float, n: int) -> float:
+        return self._quotas.take(bucket, rate, n)
+
+    async def quota_available(self, bucket: str, rate: float) -> float:
+        return self._quotas.available(bucket, rate)
 
     async def premium_share(self, window_seconds: int) -> tuple[int, int]:
         return self._budget.totals(window_seconds)

@@ -59,6 +59,18 @@ class PremiumWindow(Protocol):
         ...
 
 
+class QuotaStore(Protocol):
+    async def take_quota(self, bucket: str, rate: float, n: int) -> float:
+        """Take `n` from the token bucket `bucket` (`rate` per second, one second's worth held;
+        `state.quotas`) that every worker sharing this state takes from. 0.0 when taken; else
+        the seconds until `n` would fit, and nothing is taken."""
+        ...
+
+    async def quota_available(self, bucket: str, rate: float) -> float:
+        """The bucket's tokens now; negative while a large batch's debt is paid off."""
+        ...
+
+
 class ConfigStore(Protocol):
     async def config_version(self) -> int: ...
 
@@ -100,7 +112,14 @@ class ExperimentCounters(Protocol):
 
 
 class State(
-    SessionStore, OutcomeStore, BreakerStore, PremiumWindow, ConfigStore, ExperimentCounters, Protocol
+    SessionStore,
+    OutcomeStore,
+    BreakerStore,
+    PremiumWindow,
+    QuotaStore,
+    ConfigStore,
+    ExperimentCounters,
+    Protocol,
 ):
     backend: str
 

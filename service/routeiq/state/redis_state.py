@@ -41,8 +41,10 @@ from routeiq.state.lua import (
     CLAIM_PROBE,
     LOAD_CONFIG,
     RECORD_OUTCOMES,
+    TAKE_QUOTA,
 )
 from routeiq.state.memory import MemoryState
+from routeiq.state.quotas import refilled
 from routeiq.state.records import DeploymentStats, OutcomeRecord, SessionRecord, SharedConfig
 
 log = logging.getLogger("routeiq.state")
@@ -132,6 +134,7 @@ class RedisState:
         self._claim = client.register_script(CLAIM_PROBE)
         self._change_experiment = client.register_script(CHANGE_EXPERIMENT)
         self._load = client.register_script(LOAD_CONFIG)
+        self._take_quota = client.register_script(TAKE_QUOTA)
 
     # -- failure handling
     async def _try(
@@ -549,6 +552,25 @@ class RedisState:
             return await budget_redis.share(self._r, self._k, window_seconds, self._clock())
 
         return await self._try("premium_share", read, lambda: self.local.premium_share(window_seconds))
+
+    async def take_quota(self, bucket: str, rate: float, n: int) -> float:
+        # While Redis is unavailable each worker counts on its own bucket (the local state's),
+        # at the full rate: a tenant may then get up to workers x replicas times its quota, as
+        # with memory state, rather than be refused because of Redis.
+        async def take() -> float:
+            wait = await self._take_quota(keys=[self._k.quota(bucket)], args=[self._clock(), rate, n])
+            return float(wait)
+
+        return await self._try("take_quota", take, lambda: self.local.take_quota(bucket, rate, n))
+
+    async def quota_available(self, bucket: str, rate: float) -> float:
+        async def read() -> float:
+            tokens, at, held_rate = await self._r.hmget(self._k.quota(bucket), "tokens", "at", "rate")
+            if held_rate != repr(rate) or tokens is None or at is None:
+                return refilled(None, None, rate, 0.0)  # none held, or at another rate: full
+            return refilled(float(tokens), float(at), rate, self._clock())
+
+        return await self._try("quota_available", read, lambda: self.local.quota_available(bucket, rate))
 
     async def count_decision(self, experiment: str, variant: str, phase: int | None = None) -> None:
         async def write() -> None:
