@@ -3,6 +3,7 @@ and the redis-server and port helpers do what the other tests rely on."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -12,7 +13,15 @@ from pathlib import Path
 import pytest
 
 from routeiq.settings import Settings
-from tests._harness import REPO, RedisServer, ServeProcess, clean_env, free_port, is_developer_setting
+from tests._harness import (
+    REPO,
+    RedisServer,
+    ServeProcess,
+    clean_env,
+    free_port,
+    is_developer_setting,
+    written_rows,
+)
 
 # What a developer may well have exported in the shell that runs `make test`.
 STRAY = {
@@ -73,3 +82,11 @@ def test_redis_server_answers_at_once_and_is_gone_after_kill(
         server.kill()
     with pytest.raises(redis.ConnectionError):
         redis.Redis.from_url(server.url, socket_connect_timeout=0.5).ping()
+
+
+def test_written_rows_leaves_the_line_being_written_and_keeps_unicode_line_breaks(tmp_path: Path) -> None:
+    complete = [{"n": 0, "prompt": "first\u2028second\x85third"}, {"n": 1, "prompt": "café"}]
+    torn = json.dumps({"n": 2, "prompt": "café"}, ensure_ascii=False).encode()
+    data = b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in complete)
+    (tmp_path / "rows-host-1.jsonl").write_bytes(data + torn[: torn.index("é".encode()) + 1])
+    assert written_rows(tmp_path) == complete

@@ -177,7 +177,11 @@ def _eval_cross_source(args: argparse.Namespace, settings: Any) -> int:
     chat = None if args.chat == "none" else Path(args.chat or crossval.CHAT_FILE)
     if chat is not None and not chat.is_file():
         raise SystemExit(f"routeiq eval: no chat set at {chat} (tools/build_chat_eval.py, or --chat none)")
-    data = crossval.load(Path(args.data), settings, OnnxEmbedder(settings.embedder_dir), chat=chat)
+    # Read before embedding: a bad file is an error now, not after minutes of work.
+    prior_file = _category_prior_file(args.category_prior, crossval.PRIOR_FILE)
+    prior = crossval.read_prior(prior_file) if prior_file else None
+    embedder = OnnxEmbedder(settings.embedder_dir)
+    data = crossval.load(Path(args.data), settings, embedder, chat=chat, prior=prior)
     pairs = tuple(args.pair) if args.pair else crossval.PAIRS
     kinds = [k for k in args.routers_kinds.split(",") if k]
     routers = tuple(k for k in kinds if k in crossval.ROUTERS)
@@ -196,7 +200,22 @@ def _eval_cross_source(args: argparse.Namespace, settings: Any) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(result.to_json(), indent=1) + "\n")
     print(section)
+    if prior is None:
+        # The numbers differ from a run with the prior (its rows are missing): never silently.
+        print(
+            f"\nNote: no category prior was used ({crossval.PRIOR_FILE} is not here, as in an "
+            "installed package), so the rows that need one (wb, wbp) are left out. Give one with "
+            "--category-prior FILE (bench/data/category_need_wildbench.json, tools/wildbench_prior.py)."
+        )
     return 0
+
+
+def _category_prior_file(given: str | None, default: Path) -> Path | None:
+    """The file named on the command line (read, so an error if it is not there), else the
+    repository's file where it exists, else none."""
+    if given:
+        return Path(given)
+    return default if default.is_file() else None
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -332,6 +351,13 @@ def _add_training_commands(sub: Any) -> None:
         help="with --cross-source: the chat set scored as its own kind, never fitted on "
         "(default: the repository's bench/data/chat_eval_oasst.jsonl from tools/build_chat_eval.py; "
         "'none' to leave it out)",
+    )
+    ev.add_argument(
+        "--category-prior",
+        metavar="FILE",
+        help="with --cross-source: per-category offsets applied as measured, not fitted (the wb, wbp "
+        "rows; default: the repository's bench/data/category_need_wildbench.json from "
+        "tools/wildbench_prior.py when it is there, else those rows are left out and the output says so)",
     )
     ev.add_argument("--train-data", help="the training file, to verify no prompt is in both")
     ev.add_argument("--routers", help="routers folder (default: ROUTEIQ_ROUTERS_PATH or models/routers)")

@@ -83,7 +83,7 @@ def _write_rows(folder: Path, count: int, seed: int = 0) -> Path:
     path = rows.writer.path
     assert len(path.read_text().splitlines()) == count
     with path.open("a") as handle:
-        handle.write('{"torn": ')  # a process killed mid-write: skipped, counted
+        handle.write('{"torn": ')  # a row being written (no newline yet): skipped, counted apart
     return path
 
 
@@ -103,7 +103,7 @@ def test_refine_writes_a_verified_candidate_and_compares_it(
     assert code == 0, printed
     assert "routeiq verify with ml:prod-knn: ok" in printed
     assert "APGR openai/gpt-4o:openai/gpt-4o-mini" in printed
-    assert "skipped: {'unreadable': 1, 'other_embedder': 0, 'other_tenant': 0}" in printed
+    assert "skipped: {'unreadable': 0, 'incomplete': 1, 'other_embedder': 0, 'other_tenant': 0}" in printed
     # The folder is the active one plus the router, pinned; the router loads on this embedder.
     bundle = Bundle.verify(out)
     assert "routers/prod-knn.onnx" in bundle.files and "catalog.yaml" in bundle.files

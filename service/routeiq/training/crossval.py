@@ -34,6 +34,7 @@ from routeiq.decision.classify import FEATURES, ComplexityModel, classify
 from routeiq.decision.prompt import embed_segments, view_of
 from routeiq.decision.schemas import RouteRequest
 from routeiq.decision.signals import extract_signals
+from routeiq.errors import InvalidRequest
 from routeiq.inference.embedder import OnnxEmbedder
 from routeiq.settings import Settings
 from routeiq.snapshot import centroids_for
@@ -53,6 +54,8 @@ CHAT_SOURCE = "oasst_chat"
 CHAT_SHARE_BAND = (0.6, 0.9)
 CHAT_FILE = Path(__file__).resolve().parents[3] / "bench" / "data" / "chat_eval_oasst.jsonl"
 # Category offsets measured on WildBench (tools/wildbench_prior.py): applied as they are, not fitted.
+# The file is in the repository, not in an installed package, so `load` takes the offsets as an
+# argument; `routeiq eval --cross-source` reads them from --category-prior, this path by default.
 PRIOR_FILE = Path(__file__).resolve().parents[3] / "bench" / "data" / "category_need_wildbench.json"
 
 # Which kind of prompt each LLMRouter task is (the kinds the service is judged on, plus two).
@@ -129,7 +132,37 @@ class CrossData:
         return out
 
 
-def load(path: Path, settings: Settings, embedder: OnnxEmbedder, chat: Path | None = None) -> CrossData:
+def read_prior(path: Path) -> dict[str, float]:
+    """A category prior file's offsets (category -> need of a stronger model, centred on 0);
+    InvalidRequest naming the file when it cannot be read or is not one."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidRequest(f"category prior {path}: {exc.strerror or exc}", field="category_prior") from exc
+    except ValueError as exc:
+        raise InvalidRequest(f"category prior {path} is not JSON: {exc}", field="category_prior") from exc
+    offsets = document.get("offsets") if isinstance(document, dict) else None
+    if not isinstance(offsets, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in offsets.values()
+    ):
+        raise InvalidRequest(
+            f'category prior {path} has no "offsets" object of category -> number '
+            "(tools/wildbench_prior.py writes one)",
+            field="category_prior",
+        )
+    return {str(k): float(v) for k, v in offsets.items()}
+
+
+def load(
+    path: Path,
+    settings: Settings,
+    embedder: OnnxEmbedder,
+    chat: Path | None = None,
+    prior: dict[str, float] | None = None,
+) -> CrossData:
+    """The rows of `path` (and the chat set) as the service classifies them. Without `prior` the
+    scorers that need it (+wb, +wbp) have no column, so `run` leaves them out: zero offsets
+    would pass for a measured prior that changes nothing."""
     raw = [json.loads(line) for line in path.read_text().split("\n") if line.strip()]
     examples: list[Example] = load_examples(path, settings.token_budget)
     sources = [str(r.get("source", "unknown")) for r in raw]
@@ -160,8 +193,6 @@ def load(path: Path, settings: Settings, embedder: OnnxEmbedder, chat: Path | No
         shipped.append(c.complexity)
         length.append(sig.task_tokens)
     probs_arr = np.array(probs, dtype=np.float64)
-    prior = json.loads(PRIOR_FILE.read_text())["offsets"] if PRIOR_FILE.is_file() else {}
-    offsets = np.array([prior.get(label, 0.0) for label in labels])
     start = len(raw)
     pairs = sorted({pair for row in chats for pair in row["share"]})
     share = {pair: np.full(len(sources), np.nan) for pair in pairs}
@@ -179,12 +210,21 @@ def load(path: Path, settings: Settings, embedder: OnnxEmbedder, chat: Path | No
         probs_arr,
         np.array(shipped),
         np.array(length, dtype=np.float64),
-        extra={
-            "+wb": np.array([prior.get(c, 0.0) if c else 0.0 for c in cats]),
-            "+wbp": probs_arr @ offsets,
-        },
+        extra={} if prior is None else _prior_columns(prior, cats, labels, probs_arr),
         chat_share=share,
     )
+
+
+def _prior_columns(
+    prior: dict[str, float], categories: list[str | None], labels: list[str], probs: F64
+) -> dict[str, F64]:
+    """The prior's offset for the decided category (0 below the confidence line) and its
+    expectation under the category probabilities."""
+    offsets = np.array([prior.get(label, 0.0) for label in labels])
+    return {
+        "+wb": np.array([prior.get(c, 0.0) if c else 0.0 for c in categories]),
+        "+wbp": probs @ offsets,
+    }
 
 
 def target(scores: F64, models: Sequence[str], pairs: Sequence[tuple[str, str]]) -> F64:

@@ -1,8 +1,16 @@
 """Reading the training rows the service wrote (observability/training_rows.py) into arrays.
 
 Rows from another embedder, of another dimension or that do not parse are skipped and counted:
-a folder may hold files from before an embedder change, and one torn last line (a process killed
-mid-write) must not make the rest unreadable.
+a folder may hold files from before an embedder change, and one bad line must not make the rest
+unreadable.
+
+Workers append to these files while they run, so a file read now may end in a line with no
+newline yet. If it does not parse it is a row still being written (or left by a process killed
+mid-write), counted `incomplete`, not `unreadable`: that key is kept for complete lines that do
+not parse, which is damage. A last line with no newline that does parse is used (its writer
+stopped before the newline). Files are read as bytes and split on b"\n" alone, the one line end
+the writer writes: a tear inside a multi-byte character then stays one torn line, and the Unicode
+line breaks JSON allows unescaped in a string do not split a row.
 """
 
 from __future__ import annotations
@@ -75,15 +83,16 @@ def load(
 ) -> ProductionRows:
     """Every usable row of the files (folders: their *.jsonl), in decision-time order; with
     `tenant`, that tenant's rows only."""
-    skipped = {"unreadable": 0, "other_embedder": 0, "other_tenant": 0}
+    skipped = {"unreadable": 0, "incomplete": 0, "other_embedder": 0, "other_tenant": 0}
     parsed: list[dict[str, Any]] = []
     files = row_files(paths)
     for path in files:
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            for line in handle:
+        with path.open("rb") as handle:
+            for line in handle:  # binary: split on b"\n" only, each line keeps its end
                 row = _parse(line)
                 if row is None:
-                    skipped["unreadable"] += 1
+                    # Only a file's last line can lack its newline: one being appended right now.
+                    skipped["unreadable" if line.endswith(b"\n") else "incomplete"] += 1
                 elif row["embedder_sha256"] != embedder_sha256 or row["dimension"] != dimension:
                     skipped["other_embedder"] += 1
                 elif tenant is not None and row.get("tenant") != tenant:
@@ -119,9 +128,9 @@ def load(
     )
 
 
-def _parse(line: str) -> dict[str, Any] | None:
+def _parse(line: bytes) -> dict[str, Any] | None:
     try:
-        row = json.loads(line)
+        row = json.loads(line)  # bytes: UTF-8, a torn or invalid sequence is a ValueError
     except ValueError:
         return None
     needed = ("at", "embedding", "embedder_sha256", "dimension", "model", "deployment_id", "success")
