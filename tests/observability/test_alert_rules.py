@@ -237,3 +237,49 @@ def test_clients_without_a_sidecar_fire_the_fallback_alerts(tmp_path: Path) -> N
     _promtool_test(
         tmp_path, "client", _series(first, second), {"RouteIQSidecarUnreachable", "RouteIQClientsFallingBack"}
     )
+
+
+def test_a_tenant_past_its_quota_fires_the_tenant_alert_and_not_the_capacity_one(tmp_path: Path) -> None:
+    a_token, b_token = "cluster-a-token-0123456789", "cluster-b-token-0123456789"
+    tenants = tmp_path / "tenants.yaml"
+    tenants.write_text("tenants:\n  cluster-a:\n    max_decisions_per_second: 2\n", encoding="utf-8")
+    settings: dict[str, object] = {
+        "auth_tokens": f"cluster-a:{a_token},cluster-b:{b_token}",
+        "tenants_file": tenants,
+    }
+
+    def traffic(url: str, n: int) -> None:
+        with httpx.Client(base_url=url, trust_env=False, timeout=10) as client:
+            for _ in range(n):
+                for token in (a_token, b_token):
+                    auth = {"Authorization": f"Bearer {token}"}
+                    status = client.post("/route", json={"prompt": "hello, how are you?"}, headers=auth)
+                    assert status.status_code in (200, 429)
+
+    with ServeProcess(tmp_path, **settings) as server:
+        traffic(server.url, 20)
+        first = _scrape(server.url)
+        traffic(server.url, 40)
+        second = _scrape(server.url)
+
+    def count(text: str, name: str, **labels: str) -> float:
+        return sum(
+            s.value
+            for f in text_string_to_metric_families(text)
+            for s in f.samples
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+        )
+
+    refused = count(second, "routeiq_tenant_refusals_total", tenant="cluster-a") - count(
+        first, "routeiq_tenant_refusals_total", tenant="cluster-a"
+    )
+    decided = count(second, "routeiq_tenant_decisions_total", tenant="cluster-a") - count(
+        first, "routeiq_tenant_decisions_total", tenant="cluster-a"
+    )
+    assert refused > 30 and count(second, "routeiq_tenant_refusals_total", tenant="cluster-b") == 0
+    _FIRING["RouteIQTenantRefused"] = _firing(
+        "RouteIQTenantRefused",
+        {"namespace": "routeiq", "tenant": "cluster-a", "reason": "over_quota"},
+        f"Tenant cluster-a has {_percent(refused / (refused + decided))} of its decisions refused (over_quota)",
+    )
+    _promtool_test(tmp_path, "tenant", _series(first, second), {"RouteIQTenantRefused"})
