@@ -195,6 +195,7 @@ class Tenant:
             f"tenant {self.name!r} is over its quota of {rate:g} decisions per second (ROUTEIQ_TENANTS_FILE)",
             retry_after=max(1, math.ceil(wait)),
             tenant=self.name,
+            limit=rate,
         )
 
     async def admit_feedback(self, outcomes: int) -> None:

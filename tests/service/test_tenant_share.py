@@ -153,6 +153,8 @@ def test_tenants_file_gives_a_tenant_its_own_profile_catalog_and_quota(tmp_path:
         assert answers[0].status_code == 200
         over = [r for r in answers if r.status_code == 429]
         assert over and over[0].json()["error"]["type"] == "tenant_over_quota"
+        # the refusal names the tenant and its limit, like a /feedback one does
+        assert over[0].json()["error"]["tenant"] == "cluster-b" and over[0].json()["error"]["limit"] == 1
         assert over[0].headers["Retry-After"] == "1"
 
 
