@@ -28,7 +28,13 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
         f"clients:\n  cluster-a: {A_TOKEN}\n  cluster-b: {B_TOKEN}\nadmins:\n  cluster-a: {A_ADMIN}\n",
         encoding="utf-8",
     )
-    with ServeProcess(folder, admin_key=KEY, auth_tokens_file=tokens) as server:
+    tenants = folder / "tenants.yaml"
+    tenants.write_text(
+        "tenants:\n  cluster-b:\n    weight: 2\n    max_decisions_per_second: 50\n"
+        "    max_feedback_outcomes_per_second: 400\n",
+        encoding="utf-8",
+    )
+    with ServeProcess(folder, admin_key=KEY, auth_tokens_file=tokens, tenants_file=tenants) as server:
         experiment = {
             "name": "b-only",
             "variants": [
@@ -94,6 +100,26 @@ def test_the_global_key_picks_the_tenant_and_changes_land_on_it(browser, service
     assert config["cluster-a"]["default_profile"] != "eco"
 
 
+def test_the_global_key_sees_every_tenants_weight_and_quotas(browser, service: ServeProcess) -> None:  # type: ignore[no-untyped-def]
+    from selenium.webdriver.common.by import By
+
+    open_with(browser, service, KEY)
+    tab(browser, "health")
+    wait_for(lambda: "cluster-b" in text(browser, "tenants-table"), what="the tenants table")
+    rows = {
+        cells[0].text: [c.text for c in cells]
+        for cells in (
+            tr.find_elements(By.TAG_NAME, "td")
+            for tr in browser.find_elements(By.CSS_SELECTOR, "#tenants-table tbody tr")
+        )
+    }
+    # name, weight, decisions/s (available of limit), feedback outcomes/s, in flight, status
+    assert rows["cluster-b"][1] == "2"
+    assert rows["cluster-b"][2].endswith("of 50") and rows["cluster-b"][3].endswith("of 400")
+    assert rows["cluster-a"][1:4] == ["1", "none", "none"]
+    assert rows["cluster-a"][5] == rows["cluster-b"][5] == "ok"
+
+
 def test_a_tenant_admin_sees_its_own_tenant_only(browser, service: ServeProcess) -> None:  # type: ignore[no-untyped-def]
     from selenium.webdriver.common.by import By
 
@@ -104,3 +130,5 @@ def test_a_tenant_admin_sees_its_own_tenant_only(browser, service: ServeProcess)
     tab(browser, "experiments")
     wait_for(lambda: "No experiments yet." in text(browser, "experiments"), what="no cluster-b experiment")
     assert "b-only" not in text(browser, "experiments")
+    tab(browser, "health")  # the tenants table is the global key's: it names every tenant
+    assert not browser.find_element(By.ID, "tenants").is_displayed()

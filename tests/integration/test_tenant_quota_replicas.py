@@ -88,6 +88,13 @@ def test_the_decision_quota_holds_across_both_replicas_and_all_their_workers(
     allowed = DECISIONS_PER_S + DECISIONS_PER_S * seconds + 1
     assert statuses.count(200) <= allowed, (statuses.count(200), seconds)
     assert statuses.count(200) >= DECISIONS_PER_S  # the quota lets its rate through
+    with fresh() as http:  # any worker of either replica reads the one, emptied bucket
+        rows = [
+            http.get(service.url + "/admin/tenants", headers=bearer(KEY)).json()["tenants"]
+            for service in replicas * 2
+        ]
+    assert all(row["cluster-a"]["decisions_available"] < DECISIONS_PER_S for row in rows), rows
+    assert all(row["cluster-b"]["decisions_available"] is None for row in rows)  # no quota
     other, _ = burst(replicas, 12, "route", B_TOKEN)
     assert other == [200] * 12  # another tenant, no quota: not counted in cluster-a's bucket
 

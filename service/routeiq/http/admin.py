@@ -374,12 +374,17 @@ async def list_tenants(request: Request, scope: Scope) -> dict[str, Any]:
         spec = tenant.spec if tenant is not None else tenants.specs.get(name)
         feedback = tenant.feedback_limit if tenant is not None else None
         default_feedback = tenants.base.settings.tenant_max_feedback_outcomes_per_second
-        available = None
+        available = decisions = None
         if tenant is not None and feedback is not None:
             available = await tenant.engine.state.quota_available(quotas.FEEDBACK, feedback)
+        decision_rate = spec.max_decisions_per_second if spec is not None else None
+        if tenant is not None and decision_rate is not None:
+            decisions = await tenant.engine.state.quota_available(quotas.DECISIONS, decision_rate)
         rows[name] = {
             "weight": spec.weight if spec else 1.0,
             "max_decisions_per_second": spec.max_decisions_per_second if spec else None,
+            # Decisions the quota lets through now (same bucket rules as feedback's).
+            "decisions_available": None if decisions is None else math.floor(decisions),
             "max_feedback_outcomes_per_second": (
                 feedback
                 if feedback is not None

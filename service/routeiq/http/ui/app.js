@@ -256,6 +256,30 @@ function drawHealth() {
   if (!breakers.length) fillTable("breakers", [["(no feedback yet: every breaker closed)", "", "", ""]]);
 }
 
+// The tenants table: the global key's view of every tenant (GET /admin/tenants). A tenant admin
+// token is refused that list, and with auth off there are no tenants to show: then it is hidden.
+async function drawTenants() {
+  const box = $("tenants");
+  if (current.metrics_scope === "tenant") { box.hidden = true; return; }
+  let rows;
+  try {
+    rows = Object.entries((await api("/admin/tenants")).tenants);
+  } catch {
+    box.hidden = true;
+    return;
+  }
+  box.hidden = rows.length === 0;
+  const quota = (available, limit) => (limit == null ? "none" : `${available ?? "–"} of ${limit}`);
+  fillTable("tenants-table", rows.map(([name, t]) => [
+    name,
+    String(t.weight),
+    quota(t.decisions_available, t.max_decisions_per_second),
+    quota(t.feedback_outcomes_available, t.max_feedback_outcomes_per_second),
+    String((t.decisions_in_flight ?? 0) + (t.embeddings_in_flight ?? 0)),
+    t.unavailable ? el("span", { class: "bad" }, `unavailable: ${t.unavailable}`) : "ok",
+  ]));
+}
+
 // Wilson score interval for a success rate: honest with few outcomes.
 function wilson(ok, n, z = 1.96) {
   if (!n) return null;
@@ -419,6 +443,7 @@ async function poll() {
     $("status").textContent = `live · ${new Date(current.at * 1000).toLocaleTimeString()} · worker ${current.config.worker_pid} · tenant ${current.config.tenant} · ${scope}`;
     $("status").className = "status good";
     drawLive(); drawMoney(); drawHealth(); drawExperiments(); drawConfig();
+    await drawTenants();
     document.body.dataset.polls = String(history.length);
   } catch (err) {
     $("status").textContent = `error: ${err.message}`;
