@@ -84,6 +84,32 @@ def test_redis_server_answers_at_once_and_is_gone_after_kill(
         redis.Redis.from_url(server.url, socket_connect_timeout=0.5).ping()
 
 
+@pytest.mark.redis
+def test_a_redis_port_taken_before_the_first_start_is_picked_again(tmp_path: Path) -> None:
+    """free_port's port is only free when picked: something may bind it before redis-server
+    does (CI saw a cluster node exit so). The first start moves to a new port; a restart keeps
+    its address, and a taken port given explicitly is an error that shows redis-server's log."""
+    server = RedisServer(tmp_path / "own", tcp=True)
+    taken = server.port
+    assert taken is not None
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", taken))
+        squatter.listen()
+        server.start()
+        try:
+            assert server.port != taken and server._pong()
+            moved = server.port
+            server.kill()
+            server.start()  # an outage then a restart: same address
+            assert server.port == moved
+        finally:
+            server.kill()
+        given = RedisServer(tmp_path / "given", port=taken)
+        with pytest.raises(RuntimeError, match="already in use"):
+            given.start()
+        assert given.process is None  # nothing left running
+
+
 def test_written_rows_leaves_the_line_being_written_and_keeps_unicode_line_breaks(tmp_path: Path) -> None:
     complete = [{"n": 0, "prompt": "first\u2028second\x85third"}, {"n": 1, "prompt": "café"}]
     torn = json.dumps({"n": 2, "prompt": "café"}, ensure_ascii=False).encode()

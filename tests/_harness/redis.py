@@ -76,6 +76,16 @@ def make_tls_files(directory: Path) -> TlsFiles:
     return TlsFiles(ca, cert, key)
 
 
+LOG_FILE = "redis-server.log"
+# Options whose value is a port this harness picked (the cluster bus): picked again with the
+# main port when a first start finds one taken.
+_OWN_PORT_OPTIONS = frozenset({"--cluster-port"})
+
+
+class _PortTaken(RuntimeError):
+    """redis-server exited at start because a port it was given is taken."""
+
+
 class RedisServer:
     """`extra` = more redis-server options (replicaof, cluster-enabled, user ...). `tls`: listen
     with TLS only (TCP). `auth` = (user, password) the readiness check logs in with."""
@@ -94,6 +104,10 @@ class RedisServer:
         self.directory = directory
         self.socket = directory / "redis.sock"
         self.port = port or (free_port() if tcp or tls else None)
+        # Ports this object picked (free_port) may be taken by anyone before the server binds
+        # them: those, and only before the first start, are picked again (`start`).
+        self._own_ports = port is None
+        self._started = False
         self.ready_timeout = ready_timeout
         self.extra = list(extra)
         self.tls = tls
@@ -107,6 +121,34 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0" if self.port else f"unix://{self.socket}"
 
     def start(self) -> RedisServer:
+        """Start and wait for PONG. A port picked by free_port is only free when it was picked:
+        an outgoing connection may take it before redis-server binds it (the kernel hands out
+        ephemeral ports from the same range), and then redis-server exits. On a first start
+        with ports of our own choosing, that is retried on new ports; a restart keeps its
+        address, since tests use kill() then start() as an outage on the same address."""
+        for attempt in range(3):
+            try:
+                self._launch()
+                self._started = True
+                return self
+            except _PortTaken:
+                if not self._own_ports or self._started or attempt == 2:
+                    raise
+                self._repick_ports()
+        raise AssertionError("unreachable")
+
+    def _repick_ports(self) -> None:
+        if self.port is not None:
+            self.port = free_port()
+        for i, option in enumerate(self.extra[:-1]):
+            if option in _OWN_PORT_OPTIONS:
+                self.extra[i + 1] = str(free_port())
+
+    def log(self) -> str:
+        path = self.directory / LOG_FILE
+        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
+    def _launch(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         if self.tls:
             listen = ["--port", "0", "--tls-port", str(self.port), "--bind", "127.0.0.1"]
@@ -126,20 +168,26 @@ class RedisServer:
             "--loglevel",
             "warning",
         ]
-        self.process = subprocess.Popen(
-            [redis_server_binary(), *listen, *ephemeral, *self.extra],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        with open(self.directory / LOG_FILE, "ab") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(
+                [redis_server_binary(), *listen, *ephemeral, *self.extra],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         process = self.process
-        wait_until(
-            self._pong,
-            self.ready_timeout,
-            f"redis-server on {self.url}",
-            interval=0.01,
-            alive=lambda: None if process.poll() is None else f"exited with {process.returncode}",
-        )
-        return self
+        try:
+            wait_until(
+                self._pong,
+                self.ready_timeout,
+                f"redis-server on {self.url}",
+                interval=0.01,
+                alive=lambda: None if process.poll() is None else f"exited with {process.returncode}",
+            )
+        except RuntimeError as exc:
+            self.kill()
+            tail = " | ".join(self.log().strip().splitlines()[-3:])
+            kind = _PortTaken if "already in use" in tail or "Failed listening" in tail else RuntimeError
+            raise kind(f"{exc}; its log ({self.directory / LOG_FILE}): {tail}") from None
 
     def _pong(self) -> bool:
         try:

@@ -71,8 +71,16 @@ class SentinelSet:
         binary = shutil.which("redis-sentinel")
         if binary is None:
             raise FileNotFoundError(SENTINEL_HINT)
+        try:
+            return self._start(binary)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, binary: str) -> SentinelSet:
         self.primary.start()
-        for replica in self.replicas:
+        for replica in self.replicas:  # the primary's port is known only once it has started
+            replica.extra = ["--replicaof", "127.0.0.1", str(self.primary.port)]
             replica.start()
         for replica in self.replicas:
             assert replica.port is not None
@@ -195,6 +203,13 @@ class RedisClusterNodes:
         return self.nodes[0].url
 
     def start(self) -> RedisClusterNodes:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()  # no node left running (and no process object dropped while it runs)
+            raise
+
+    def _start(self) -> RedisClusterNodes:
         for node in self.nodes:
             node.start()
         addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
