@@ -230,7 +230,7 @@ local now, rate, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local burst = math.max(rate, 1)
 local held = redis.call('HMGET', KEYS[1], 'tokens', 'at', 'rate')
 local tokens, at = tonumber(held[1]), tonumber(held[2])
-if tokens == nil or at == nil or held[3] ~= ARGV[2] then
+if tokens == nil or at == nil or tonumber(held[3]) ~= rate then
   tokens, at = burst, now
 end
 if now > at then

@@ -30,11 +30,10 @@ class Quota:
 
     def _refill(self) -> float:
         """The tokens now; returns the burst."""
-        burst = burst_of(self.rate)
         now = time.monotonic()
-        self.tokens = min(burst, self.tokens + (now - self.at) * self.rate)
+        self.tokens = refilled(self.tokens, self.at, self.rate, now)
         self.at = now
-        return burst
+        return burst_of(self.rate)
 
     def take(self, n: int = 1) -> bool:
         burst = self._refill()

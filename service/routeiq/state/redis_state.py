@@ -566,7 +566,7 @@ class RedisState:
     async def quota_available(self, bucket: str, rate: float) -> float:
         async def read() -> float:
             tokens, at, held_rate = await self._r.hmget(self._k.quota(bucket), "tokens", "at", "rate")
-            if held_rate != repr(rate) or tokens is None or at is None:
+            if held_rate is None or float(held_rate) != rate or tokens is None or at is None:
                 return refilled(None, None, rate, 0.0)  # none held, or at another rate: full
             return refilled(float(tokens), float(at), rate, self._clock())
 
